@@ -1,0 +1,521 @@
+//! The streaming decoder, the size-checking encoder, and the wire primitives they share.
+
+use std::num::NonZeroU32;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytestring::ByteString;
+
+use crate::error::{DecodeError, EncodeError};
+use crate::packet::Packet;
+use crate::topic::{TopicError, TopicFilter, TopicName};
+use crate::types::{PacketId, PacketType, ProtocolVersion};
+
+/// The largest remaining length the fixed header can express (four-byte variable integer).
+pub const MAX_REMAINING_LENGTH: usize = 268_435_455;
+
+/// The largest whole packet: the largest remaining length plus a five-byte fixed header.
+pub const MAX_PACKET_SIZE: u32 = 268_435_460;
+
+/// The decoder's default limit on inbound packets: 16 MiB. Large enough for real payloads,
+/// small enough that a hostile peer cannot make us buffer the protocol's 256 MiB.
+pub const DEFAULT_MAX_PACKET_SIZE: u32 = 16 * 1024 * 1024;
+
+/// A streaming packet decoder for one connection.
+///
+/// Feed it whatever bytes arrived; [`Decoder::decode`] returns a whole packet, `Ok(None)`
+/// when more bytes are needed (never an error), or a typed [`DecodeError`]. A stream cut at any
+/// byte decodes to the same packets. The packet size limit is checked from the fixed header,
+/// before the body is buffered. Topics and payloads are zero-copy slices of the read buffer.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use mqtt_proto::{Decoder, Packet, ProtocolVersion};
+///
+/// let mut decoder = Decoder::new(ProtocolVersion::V3_1_1);
+/// let mut buf = BytesMut::from(&b"\x30\x0c\x00\x05hello"[..]);
+/// assert_eq!(decoder.decode(&mut buf), Ok(None)); // 5 bytes of payload still to come
+/// buf.extend_from_slice(b"world");
+/// let Some(Packet::Publish(publish)) = decoder.decode(&mut buf).unwrap() else { panic!() };
+/// assert_eq!(publish.topic.as_str(), "hello");
+/// assert_eq!(&publish.payload[..], b"world");
+/// ```
+///
+/// After an error the connection must be closed; the buffer is left as it was, so a second
+/// call returns the same error.
+#[derive(Debug, Clone)]
+pub struct Decoder {
+    version: ProtocolVersion,
+    max_packet_size: u32,
+}
+
+impl Decoder {
+    /// A decoder for `version` with the default size limit ([`DEFAULT_MAX_PACKET_SIZE`]).
+    pub const fn new(version: ProtocolVersion) -> Self {
+        Self {
+            version,
+            max_packet_size: DEFAULT_MAX_PACKET_SIZE,
+        }
+    }
+
+    /// Set the largest packet accepted, fixed header included (the Maximum Packet Size we
+    /// announce on 5.0). Values above [`MAX_PACKET_SIZE`] mean "no limit but the protocol's".
+    pub const fn with_max_packet_size(mut self, max: NonZeroU32) -> Self {
+        self.max_packet_size = max.get();
+        self
+    }
+
+    /// The protocol version packets are decoded as.
+    pub const fn version(&self) -> ProtocolVersion {
+        self.version
+    }
+
+    /// Change the protocol version, e.g. once a server has read the client's CONNECT.
+    pub const fn set_version(&mut self, version: ProtocolVersion) {
+        self.version = version;
+    }
+
+    /// The largest packet accepted.
+    pub const fn max_packet_size(&self) -> u32 {
+        self.max_packet_size
+    }
+
+    /// Decode one packet from the front of `buf`, consuming its bytes.
+    ///
+    /// CONNECT is decoded by the version it announces, whatever the decoder's version.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Packet>, DecodeError> {
+        let Some(header) = FixedHeader::parse(buf, self.version)? else {
+            return Ok(None);
+        };
+        let total = header.header_len + header.remaining_len;
+        if total > self.max_packet_size as usize {
+            return Err(DecodeError::PacketTooLarge {
+                size: total,
+                max: self.max_packet_size,
+            });
+        }
+        if buf.len() < total {
+            return Ok(None);
+        }
+        let mut frame = buf.split_to(total);
+        frame.advance(header.header_len);
+        Packet::decode_body(
+            header.packet_type,
+            header.flags,
+            frame.freeze(),
+            self.version,
+        )
+        .map(Some)
+    }
+}
+
+/// The fixed header of a packet: type, flags and remaining length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FixedHeader {
+    pub(crate) packet_type: PacketType,
+    pub(crate) flags: u8,
+    pub(crate) remaining_len: usize,
+    pub(crate) header_len: usize,
+}
+
+impl FixedHeader {
+    /// Parse the fixed header at the front of `buf` without consuming it. Type and flags are
+    /// checked as soon as the first byte is there.
+    pub(crate) fn parse(buf: &[u8], version: ProtocolVersion) -> Result<Option<Self>, DecodeError> {
+        let Some(&first) = buf.first() else {
+            return Ok(None);
+        };
+        let nibble = first >> 4;
+        let flags = first & 0x0F;
+        let packet_type = match PacketType::from_nibble(nibble) {
+            Some(PacketType::Auth) if !version.is_v5() => {
+                return Err(DecodeError::ReservedPacketType(nibble, version));
+            }
+            Some(t) => t,
+            None => return Err(DecodeError::ReservedPacketType(nibble, version)),
+        };
+        if packet_type == PacketType::Publish {
+            if flags & 0b0110 == 0b0110 {
+                return Err(DecodeError::InvalidQoS);
+            }
+        } else if flags != packet_type.fixed_flags() {
+            return Err(DecodeError::InvalidFlags {
+                packet: packet_type,
+                flags,
+            });
+        }
+        let mut value: usize = 0;
+        for i in 0..4 {
+            let Some(&byte) = buf.get(1 + i) else {
+                return Ok(None);
+            };
+            value |= ((byte & 0x7F) as usize) << (7 * i);
+            if byte & 0x80 == 0 {
+                // [MQTT-1.5.5-1]: a trailing zero byte means the value had a shorter encoding.
+                if i > 0 && byte == 0 {
+                    return Err(DecodeError::MalformedVarInt);
+                }
+                return Ok(Some(Self {
+                    packet_type,
+                    flags,
+                    remaining_len: value,
+                    header_len: 2 + i,
+                }));
+            }
+        }
+        Err(DecodeError::MalformedVarInt)
+    }
+}
+
+/// Encodes packets for one connection, refusing any larger than the peer accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Encoder {
+    version: ProtocolVersion,
+    max_packet_size: u32,
+}
+
+impl Encoder {
+    /// An encoder for `version` with no limit but the protocol's.
+    pub const fn new(version: ProtocolVersion) -> Self {
+        Self {
+            version,
+            max_packet_size: MAX_PACKET_SIZE,
+        }
+    }
+
+    /// Refuse packets larger than `max` bytes (the peer's Maximum Packet Size on 5.0).
+    pub const fn with_max_packet_size(mut self, max: NonZeroU32) -> Self {
+        self.max_packet_size = max.get();
+        self
+    }
+
+    /// Change the size limit, e.g. when the CONNACK names one.
+    pub const fn set_max_packet_size(&mut self, max: NonZeroU32) {
+        self.max_packet_size = max.get();
+    }
+
+    /// Change the protocol version.
+    pub const fn set_version(&mut self, version: ProtocolVersion) {
+        self.version = version;
+    }
+
+    /// The protocol version.
+    pub const fn version(&self) -> ProtocolVersion {
+        self.version
+    }
+
+    /// The largest packet this encoder will write.
+    pub const fn max_packet_size(&self) -> u32 {
+        self.max_packet_size
+    }
+
+    /// Append `packet` to `buf`; returns the number of bytes written. Nothing is written on
+    /// error.
+    pub fn encode(&self, packet: &Packet, buf: &mut BytesMut) -> Result<usize, EncodeError> {
+        packet.encode_limited(self.version, self.max_packet_size as usize, buf)
+    }
+}
+
+// ---- wire primitives -------------------------------------------------------------------------
+
+/// The number of bytes `v` takes as a variable byte integer.
+pub(crate) const fn varint_len(v: usize) -> usize {
+    if v < 128 {
+        1
+    } else if v < 16_384 {
+        2
+    } else if v < 2_097_152 {
+        3
+    } else {
+        4
+    }
+}
+
+pub(crate) fn put_varint(buf: &mut BytesMut, mut v: usize) {
+    loop {
+        let mut byte = (v & 0x7F) as u8;
+        v >>= 7;
+        if v > 0 {
+            byte |= 0x80;
+        }
+        buf.put_u8(byte);
+        if v == 0 {
+            return;
+        }
+    }
+}
+
+/// Fixed header length for a remaining length.
+pub(crate) const fn header_len(remaining: usize) -> usize {
+    1 + varint_len(remaining)
+}
+
+pub(crate) fn read_u8(b: &mut Bytes, p: PacketType) -> Result<u8, DecodeError> {
+    if b.is_empty() {
+        return Err(DecodeError::Truncated(p));
+    }
+    Ok(b.get_u8())
+}
+
+pub(crate) fn read_u16(b: &mut Bytes, p: PacketType) -> Result<u16, DecodeError> {
+    if b.len() < 2 {
+        return Err(DecodeError::Truncated(p));
+    }
+    Ok(b.get_u16())
+}
+
+pub(crate) fn read_u32(b: &mut Bytes, p: PacketType) -> Result<u32, DecodeError> {
+    if b.len() < 4 {
+        return Err(DecodeError::Truncated(p));
+    }
+    Ok(b.get_u32())
+}
+
+pub(crate) fn read_packet_id(b: &mut Bytes, p: PacketType) -> Result<PacketId, DecodeError> {
+    PacketId::new(read_u16(b, p)?).ok_or(DecodeError::ZeroPacketId(p))
+}
+
+/// A variable byte integer inside a packet body [MQTT-1.5.5-1].
+pub(crate) fn read_varint(b: &mut Bytes, p: PacketType) -> Result<u32, DecodeError> {
+    let mut value: u32 = 0;
+    for i in 0..4 {
+        let byte = read_u8(b, p)?;
+        value |= u32::from(byte & 0x7F) << (7 * i);
+        if byte & 0x80 == 0 {
+            if i > 0 && byte == 0 {
+                return Err(DecodeError::MalformedVarInt);
+            }
+            return Ok(value);
+        }
+    }
+    Err(DecodeError::MalformedVarInt)
+}
+
+/// Binary data: a two-byte length and that many bytes (a zero-copy slice).
+pub(crate) fn read_binary(b: &mut Bytes, p: PacketType) -> Result<Bytes, DecodeError> {
+    let len = read_u16(b, p)? as usize;
+    if b.len() < len {
+        return Err(DecodeError::Truncated(p));
+    }
+    Ok(b.split_to(len))
+}
+
+/// A UTF-8 string: well-formed, no surrogates [MQTT-1.5.4-1], no U+0000 [MQTT-1.5.4-2].
+pub(crate) fn read_string(b: &mut Bytes, p: PacketType) -> Result<ByteString, DecodeError> {
+    let raw = read_binary(b, p)?;
+    check_utf8(raw)
+}
+
+pub(crate) fn check_utf8(raw: Bytes) -> Result<ByteString, DecodeError> {
+    if raw.contains(&0) {
+        return Err(DecodeError::NullCharacter);
+    }
+    ByteString::try_from(raw).map_err(|_| DecodeError::InvalidUtf8)
+}
+
+/// A topic name: a UTF-8 string without wildcards [MQTT-3.3.2-2]. The empty name is returned
+/// as is: only the caller knows whether a topic alias makes it legal.
+pub(crate) fn read_topic_name(b: &mut Bytes, p: PacketType) -> Result<TopicName, DecodeError> {
+    let raw = read_binary(b, p)?;
+    for &c in raw.iter() {
+        match c {
+            0 => return Err(DecodeError::NullCharacter),
+            b'+' | b'#' => return Err(TopicError::WildcardInTopicName.into()),
+            _ => {}
+        }
+    }
+    let s = ByteString::try_from(raw).map_err(|_| DecodeError::InvalidUtf8)?;
+    Ok(TopicName::from_validated(s))
+}
+
+pub(crate) fn read_topic_filter(b: &mut Bytes, p: PacketType) -> Result<TopicFilter, DecodeError> {
+    let s = read_string(b, p)?;
+    Ok(TopicFilter::new(s)?)
+}
+
+/// Fail with [`DecodeError::TrailingBytes`] if anything is left of a packet body.
+pub(crate) fn finish(b: &Bytes, p: PacketType) -> Result<(), DecodeError> {
+    if b.is_empty() {
+        Ok(())
+    } else {
+        Err(DecodeError::TrailingBytes {
+            packet: p,
+            count: b.len(),
+        })
+    }
+}
+
+pub(crate) fn check_field_len(len: usize) -> Result<(), EncodeError> {
+    if len > usize::from(u16::MAX) {
+        Err(EncodeError::FieldTooLong(len))
+    } else {
+        Ok(())
+    }
+}
+
+pub(crate) fn put_binary(buf: &mut BytesMut, data: &[u8]) {
+    // Callers validate lengths before writing anything (`check_field_len`).
+    buf.put_u16(data.len() as u16);
+    buf.put_slice(data);
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varint_len_matches_put_varint() {
+        for v in [
+            0,
+            1,
+            127,
+            128,
+            16_383,
+            16_384,
+            2_097_151,
+            2_097_152,
+            MAX_REMAINING_LENGTH,
+        ] {
+            let mut buf = BytesMut::new();
+            put_varint(&mut buf, v);
+            assert_eq!(buf.len(), varint_len(v), "{v}");
+            let mut b = buf.freeze();
+            assert_eq!(
+                read_varint(&mut b, PacketType::Publish).unwrap() as usize,
+                v
+            );
+        }
+    }
+
+    #[test]
+    fn varint_over_four_bytes_is_malformed_mqtt_1_5_5_1() {
+        let mut b = Bytes::from_static(&[0xFF, 0xFF, 0xFF, 0xFF, 0x7F]);
+        assert_eq!(
+            read_varint(&mut b, PacketType::Publish),
+            Err(DecodeError::MalformedVarInt)
+        );
+    }
+
+    #[test]
+    fn varint_not_minimal_is_malformed_mqtt_1_5_5_1() {
+        let mut b = Bytes::from_static(&[0x80, 0x00]);
+        assert_eq!(
+            read_varint(&mut b, PacketType::Publish),
+            Err(DecodeError::MalformedVarInt)
+        );
+        assert_eq!(
+            FixedHeader::parse(&[0x30, 0x81, 0x00], ProtocolVersion::V5),
+            Err(DecodeError::MalformedVarInt)
+        );
+    }
+
+    #[test]
+    fn fixed_header_waits_for_all_length_bytes() {
+        assert_eq!(FixedHeader::parse(&[], ProtocolVersion::V5), Ok(None));
+        assert_eq!(FixedHeader::parse(&[0x30], ProtocolVersion::V5), Ok(None));
+        assert_eq!(
+            FixedHeader::parse(&[0x30, 0x80, 0x80], ProtocolVersion::V5),
+            Ok(None)
+        );
+        let h = FixedHeader::parse(&[0x30, 0x80, 0x01], ProtocolVersion::V5)
+            .unwrap()
+            .unwrap();
+        assert_eq!((h.remaining_len, h.header_len), (128, 3));
+    }
+
+    #[test]
+    fn remaining_length_of_five_bytes_is_malformed() {
+        assert_eq!(
+            FixedHeader::parse(
+                &[0x30, 0x80, 0x80, 0x80, 0x80, 0x01],
+                ProtocolVersion::V3_1_1
+            ),
+            Err(DecodeError::MalformedVarInt)
+        );
+    }
+
+    #[test]
+    fn hostile_remaining_length_rejected_before_body_arrives() {
+        // 0x30, remaining length 268,435,455: announced, never sent.
+        let mut buf = BytesMut::from(&[0x30, 0xFF, 0xFF, 0xFF, 0x7F][..]);
+        let mut d = Decoder::new(ProtocolVersion::V5);
+        assert_eq!(
+            d.decode(&mut buf),
+            Err(DecodeError::PacketTooLarge {
+                size: 268_435_460,
+                max: DEFAULT_MAX_PACKET_SIZE
+            })
+        );
+        assert_eq!(buf.len(), 5, "nothing consumed");
+    }
+
+    #[test]
+    fn packet_size_limit_counts_the_fixed_header() {
+        // PINGREQ is 2 bytes: a limit of 2 passes, 1 fails.
+        let mut d = Decoder::new(ProtocolVersion::V5).with_max_packet_size(NonZeroU32::MIN);
+        let mut buf = BytesMut::from(&[0xC0, 0x00][..]);
+        assert_eq!(
+            d.decode(&mut buf),
+            Err(DecodeError::PacketTooLarge { size: 2, max: 1 })
+        );
+        let mut d =
+            Decoder::new(ProtocolVersion::V5).with_max_packet_size(NonZeroU32::new(2).unwrap());
+        assert_eq!(d.decode(&mut buf), Ok(Some(Packet::PingReq)));
+    }
+
+    #[test]
+    fn reserved_packet_types_rejected_from_first_byte() {
+        assert_eq!(
+            FixedHeader::parse(&[0x00], ProtocolVersion::V5),
+            Err(DecodeError::ReservedPacketType(0, ProtocolVersion::V5))
+        );
+        assert_eq!(
+            FixedHeader::parse(&[0xF0], ProtocolVersion::V3_1_1),
+            Err(DecodeError::ReservedPacketType(15, ProtocolVersion::V3_1_1))
+        );
+        assert!(FixedHeader::parse(&[0xF0], ProtocolVersion::V5).is_ok());
+    }
+
+    #[test]
+    fn reserved_flag_bits_rejected_mqtt_2_1_3_1() {
+        for (byte, packet) in [
+            (0x11, PacketType::Connect),
+            (0x60, PacketType::PubRel),
+            (0x80, PacketType::Subscribe),
+            (0xA0, PacketType::Unsubscribe),
+            (0xC1, PacketType::PingReq),
+            (0xE8, PacketType::Disconnect),
+        ] {
+            assert_eq!(
+                FixedHeader::parse(&[byte], ProtocolVersion::V5),
+                Err(DecodeError::InvalidFlags {
+                    packet,
+                    flags: byte & 0x0F
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn publish_qos_3_rejected_mqtt_3_3_1_4() {
+        assert_eq!(
+            FixedHeader::parse(&[0x36], ProtocolVersion::V3_1_1),
+            Err(DecodeError::InvalidQoS)
+        );
+    }
+
+    #[test]
+    fn strings_reject_null_and_ill_formed_utf8() {
+        let p = PacketType::Connect;
+        let mut b = Bytes::from_static(b"\x00\x03a\x00b");
+        assert_eq!(read_string(&mut b, p), Err(DecodeError::NullCharacter));
+        // U+D800 encoded as CESU-style 0xED 0xA0 0x80: a surrogate [MQTT-1.5.4-1].
+        let mut b = Bytes::from_static(b"\x00\x03\xED\xA0\x80");
+        assert_eq!(read_string(&mut b, p), Err(DecodeError::InvalidUtf8));
+        let mut b = Bytes::from_static(b"\x00\x02\xC3");
+        assert_eq!(read_string(&mut b, p), Err(DecodeError::Truncated(p)));
+        // U+FEFF is kept, not stripped [MQTT-1.5.4-3].
+        let mut b = Bytes::from_static(b"\x00\x04\xEF\xBB\xBFa");
+        assert_eq!(&read_string(&mut b, p).unwrap()[..], "\u{FEFF}a");
+    }
+}

@@ -1,0 +1,126 @@
+//! PUBLISH (3.1.1 §3.3, 5.0 §3.3): an application message.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::codec::{put_binary, read_packet_id, read_topic_name};
+use crate::error::{DecodeError, EncodeError};
+use crate::packet::connect::not_in_version;
+use crate::packet::property::PublishProperties;
+use crate::topic::{TopicError, TopicName};
+use crate::types::{PacketType, ProtocolVersion, QosPid};
+
+const P: PacketType = PacketType::Publish;
+
+/// A PUBLISH packet. Decoding allocates nothing: topic and payload are slices of the read
+/// buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Publish {
+    /// DUP: this is a re-delivery [MQTT-3.3.1-1]. Always false for QoS 0 [MQTT-3.3.1-2]: the
+    /// decoder clears a DUP flag received on QoS 0 (mosquitto accepts such packets too) and
+    /// the encoder refuses to send one.
+    pub dup: bool,
+    /// QoS and, for QoS 1 and 2, the packet identifier.
+    pub qos: QosPid,
+    /// RETAIN.
+    pub retain: bool,
+    /// The topic name. Empty only on 5.0 with a Topic Alias ([`TopicName::alias_only`]).
+    pub topic: TopicName,
+    /// The payload.
+    pub payload: Bytes,
+    /// PUBLISH properties (5.0 only).
+    pub properties: PublishProperties,
+}
+
+impl Publish {
+    /// A PUBLISH with no flags and no properties.
+    pub fn new(topic: TopicName, qos: QosPid, payload: impl Into<Bytes>) -> Self {
+        Self {
+            dup: false,
+            qos,
+            retain: false,
+            topic,
+            payload: payload.into(),
+            properties: PublishProperties::default(),
+        }
+    }
+
+    pub(crate) fn decode(flags: u8, mut b: Bytes, v: ProtocolVersion) -> Result<Self, DecodeError> {
+        let topic = read_topic_name(&mut b, P)?;
+        // The fixed header parser has already refused QoS 3.
+        let qos = match (flags >> 1) & 0x03 {
+            0 => QosPid::AtMostOnce,
+            1 => QosPid::AtLeastOnce(read_packet_id(&mut b, P)?),
+            _ => QosPid::ExactlyOnce(read_packet_id(&mut b, P)?),
+        };
+        let properties = if v.is_v5() {
+            PublishProperties::read(&mut b, P)?
+        } else {
+            PublishProperties::default()
+        };
+        if topic.is_empty() {
+            if !v.is_v5() {
+                return Err(TopicError::Empty.into());
+            }
+            if properties.topic_alias.is_none() {
+                return Err(DecodeError::EmptyTopicWithoutAlias);
+            }
+        }
+        Ok(Self {
+            dup: flags & 0x08 != 0 && qos != QosPid::AtMostOnce,
+            qos,
+            retain: flags & 0x01 != 0,
+            topic,
+            payload: b,
+            properties,
+        })
+    }
+
+    /// The low nibble of the fixed header.
+    pub(crate) fn flags(&self) -> u8 {
+        (u8::from(self.dup) << 3) | ((self.qos.qos() as u8) << 1) | u8::from(self.retain)
+    }
+
+    pub(crate) fn validate(&self, v: ProtocolVersion) -> Result<(), EncodeError> {
+        if self.dup && self.qos == QosPid::AtMostOnce {
+            return Err(EncodeError::DupOnQoS0);
+        }
+        if v.is_v5() {
+            if self.topic.is_empty() && self.properties.topic_alias.is_none() {
+                return Err(EncodeError::EmptyTopicWithoutAlias);
+            }
+            if !self.properties.is_empty() {
+                self.properties.validate()?;
+            }
+        } else {
+            if self.topic.is_empty() {
+                return Err(EncodeError::EmptyTopicWithoutAlias);
+            }
+            if !self.properties.is_empty() {
+                return Err(not_in_version("PUBLISH properties", v));
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn body_len(&self, v: ProtocolVersion) -> usize {
+        let mut n = 2 + self.topic.len() + self.payload.len();
+        if self.qos != QosPid::AtMostOnce {
+            n += 2;
+        }
+        if v.is_v5() {
+            n += self.properties.wire_len();
+        }
+        n
+    }
+
+    pub(crate) fn put_body(&self, v: ProtocolVersion, buf: &mut BytesMut) {
+        put_binary(buf, self.topic.as_str().as_bytes());
+        if let Some(id) = self.qos.packet_id() {
+            buf.put_u16(id.get());
+        }
+        if v.is_v5() {
+            self.properties.put(buf);
+        }
+        buf.put_slice(&self.payload);
+    }
+}

@@ -92,6 +92,7 @@ impl Packet {
     }
 
     /// Decode a packet body whose fixed header has been parsed and checked.
+    #[inline]
     pub(crate) fn decode_body(
         packet_type: PacketType,
         flags: u8,
@@ -124,6 +125,7 @@ impl Packet {
     }
 
     /// Check that `version` can carry this packet as it is.
+    #[inline]
     fn validate(&self, v: ProtocolVersion) -> Result<(), EncodeError> {
         match self {
             Self::Connect(p) => p.validate(),
@@ -144,6 +146,7 @@ impl Packet {
     }
 
     /// The remaining length: everything after the fixed header.
+    #[inline]
     fn body_len(&self, v: ProtocolVersion) -> usize {
         match self {
             Self::Connect(p) => p.body_len(),
@@ -163,6 +166,7 @@ impl Packet {
         }
     }
 
+    #[inline]
     fn put_body(&self, v: ProtocolVersion, buf: &mut BytesMut) {
         match self {
             Self::Connect(p) => p.put_body(buf),
@@ -183,6 +187,7 @@ impl Packet {
     }
 
     /// The first byte of the fixed header.
+    #[inline]
     fn first_byte(&self) -> u8 {
         let t = self.packet_type();
         let flags = match self {
@@ -201,6 +206,7 @@ impl Packet {
 
     /// Append the packet, encoded for `version`, to `buf`; returns the bytes written.
     /// CONNECT is always written in its own version. Nothing is written on error.
+    #[inline]
     pub fn encode(
         &self,
         version: ProtocolVersion,
@@ -209,6 +215,7 @@ impl Packet {
         self.encode_limited(version, MAX_PACKET_SIZE as usize, buf)
     }
 
+    #[inline]
     pub(crate) fn encode_limited(
         &self,
         version: ProtocolVersion,

@@ -44,6 +44,7 @@ impl Publish {
         }
     }
 
+    #[inline]
     pub(crate) fn decode(flags: u8, mut b: Bytes, v: ProtocolVersion) -> Result<Self, DecodeError> {
         let topic = read_topic_name(&mut b, P)?;
         // The fixed header parser has already refused QoS 3.
@@ -76,10 +77,12 @@ impl Publish {
     }
 
     /// The low nibble of the fixed header.
+    #[inline]
     pub(crate) fn flags(&self) -> u8 {
         (u8::from(self.dup) << 3) | ((self.qos.qos() as u8) << 1) | u8::from(self.retain)
     }
 
+    #[inline]
     pub(crate) fn validate(&self, v: ProtocolVersion) -> Result<(), EncodeError> {
         if self.dup && self.qos == QosPid::AtMostOnce {
             return Err(EncodeError::DupOnQoS0);
@@ -102,6 +105,7 @@ impl Publish {
         Ok(())
     }
 
+    #[inline]
     pub(crate) fn body_len(&self, v: ProtocolVersion) -> usize {
         let mut n = 2 + self.topic.len() + self.payload.len();
         if self.qos != QosPid::AtMostOnce {
@@ -113,6 +117,7 @@ impl Publish {
         n
     }
 
+    #[inline]
     pub(crate) fn put_body(&self, v: ProtocolVersion, buf: &mut BytesMut) {
         put_binary(buf, self.topic.as_str().as_bytes());
         if let Some(id) = self.qos.packet_id() {

@@ -1,6 +1,8 @@
 //! Encode a few packets of each protocol version, print their bytes, and decode them again
 //! from a stream cut into small pieces, as a socket would deliver it.
 
+#![allow(clippy::print_stdout)]
+
 use bytes::BytesMut;
 use mqtt_proto::{
     Connect, Decoder, Packet, PacketId, ProtocolVersion, Publish, QoS, QosPid, Subscribe,

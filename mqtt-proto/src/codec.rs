@@ -40,12 +40,15 @@ pub const DEFAULT_MAX_PACKET_SIZE: u32 = 16 * 1024 * 1024;
 /// assert_eq!(&publish.payload[..], b"world");
 /// ```
 ///
-/// After an error the connection must be closed; the buffer is left as it was, so a second
-/// call returns the same error.
+/// An error is fatal for the connection: the decoder keeps it and every later call returns
+/// it again (the bytes of a packet whose body failed are consumed; errors found in the fixed
+/// header consume nothing). [`Decoder::reset`] clears it for a new connection.
 #[derive(Debug, Clone)]
 pub struct Decoder {
     version: ProtocolVersion,
     max_packet_size: u32,
+    /// The first error: decoding stops there.
+    failed: Option<DecodeError>,
 }
 
 impl Decoder {
@@ -54,6 +57,7 @@ impl Decoder {
         Self {
             version,
             max_packet_size: DEFAULT_MAX_PACKET_SIZE,
+            failed: None,
         }
     }
 
@@ -84,6 +88,20 @@ impl Decoder {
     /// CONNECT is decoded by the version it announces, whatever the decoder's version.
     #[inline]
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Packet>, DecodeError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        self.decode_inner(buf)
+            .inspect_err(|e| self.failed = Some(e.clone()))
+    }
+
+    /// Forget an earlier error, for a new connection.
+    pub fn reset(&mut self) {
+        self.failed = None;
+    }
+
+    #[inline]
+    fn decode_inner(&self, buf: &mut BytesMut) -> Result<Option<Packet>, DecodeError> {
         let Some(header) = FixedHeader::parse(buf, self.version)? else {
             return Ok(None);
         };
@@ -97,21 +115,15 @@ impl Decoder {
         if buf.len() < total {
             return Ok(None);
         }
-        let frame = buf.split_to(total).freeze();
+        let mut frame = buf.split_to(total);
+        frame.advance(header.header_len);
         Packet::decode_body(
             header.packet_type,
             header.flags,
-            frame.slice(header.header_len..),
+            frame.freeze(),
             self.version,
         )
         .map(Some)
-        .inspect_err(|_| {
-            // Leave the buffer as it was (the error path only: it ends the connection).
-            let mut restored = BytesMut::with_capacity(total + buf.len());
-            restored.extend_from_slice(&frame);
-            restored.extend_from_slice(buf);
-            *buf = restored;
-        })
     }
 }
 

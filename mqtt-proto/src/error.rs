@@ -126,6 +126,13 @@ pub enum DecodeError {
     /// A PUBLISH with an empty topic and no Topic Alias [MQTT-3.3.2-1], [MQTT-4.7.3-1].
     #[error("PUBLISH with an empty topic name and no topic alias [MQTT-4.7.3-1]")]
     EmptyTopicWithoutAlias,
+    /// No Local set on a shared subscription [MQTT-3.8.3-4].
+    #[error("No Local set on a shared subscription [MQTT-3.8.3-4]")]
+    NoLocalOnSharedSubscription,
+    /// Authentication Data without an Authentication Method (5.0 §3.1.2.11.10, §3.2.2.3.18,
+    /// §3.15.2.2.3).
+    #[error("Authentication Data without an Authentication Method")]
+    AuthenticationDataWithoutMethod,
 }
 
 impl DecodeError {
@@ -136,11 +143,20 @@ impl DecodeError {
     pub const fn disconnect_reason(&self) -> DisconnectReason {
         match self {
             Self::PacketTooLarge { .. } => DisconnectReason::PacketTooLarge,
+            // 5.0 §3.8.3 / §3.10.3: no payload, a Maximum QoS or Retain Handling of 3, are
+            // Protocol Errors; only the reserved bits are malformed [MQTT-3.8.3-5].
+            Self::InvalidSubscriptionOptions(byte) if *byte & 0xC0 == 0 => {
+                DisconnectReason::ProtocolError
+            }
             Self::DuplicateProperty(_)
             | Self::InvalidPropertyValue(_)
             | Self::ReservedPacketType(..)
             | Self::UnsupportedProtocolLevel(_)
-            | Self::EmptyTopicWithoutAlias => DisconnectReason::ProtocolError,
+            | Self::EmptyTopicWithoutAlias
+            | Self::EmptySubscribe
+            | Self::EmptyUnsubscribe
+            | Self::NoLocalOnSharedSubscription
+            | Self::AuthenticationDataWithoutMethod => DisconnectReason::ProtocolError,
             Self::Topic(TopicError::WildcardInTopicName) => DisconnectReason::TopicNameInvalid,
             _ => DisconnectReason::MalformedPacket,
         }
@@ -188,4 +204,10 @@ pub enum EncodeError {
     /// identifier over 268,435,455...).
     #[error("invalid value for property {0:?}")]
     InvalidPropertyValue(PropertyId),
+    /// No Local set on a shared subscription [MQTT-3.8.3-4].
+    #[error("No Local set on a shared subscription [MQTT-3.8.3-4]")]
+    NoLocalOnSharedSubscription,
+    /// Authentication Data without an Authentication Method (5.0 §3.1.2.11.10).
+    #[error("Authentication Data without an Authentication Method")]
+    AuthenticationDataWithoutMethod,
 }

@@ -37,7 +37,7 @@ impl Auth {
             a.reason = AuthReason::from_u8(code)
                 .ok_or(DecodeError::InvalidReasonCode { packet: P, code })?;
             if !b.is_empty() {
-                a.properties = AuthProperties::read(&mut b, P)?;
+                a.properties = AuthProperties::read(&mut b, P)?.checked_auth()?;
             }
         }
         finish(&b, P)?;
@@ -48,7 +48,7 @@ impl Auth {
         if !v.is_v5() {
             return Err(not_in_version("AUTH", v));
         }
-        self.properties.validate()
+        self.properties.validate_auth()
     }
 
     pub(crate) fn body_len(&self) -> usize {

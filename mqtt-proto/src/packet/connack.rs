@@ -46,7 +46,7 @@ impl ConnAck {
         }
         .ok_or(DecodeError::InvalidReasonCode { packet: P, code })?;
         let properties = if v.is_v5() {
-            ConnAckProperties::read(&mut b, P)?
+            ConnAckProperties::read(&mut b, P)?.checked_auth()?
         } else {
             ConnAckProperties::default()
         };
@@ -60,7 +60,7 @@ impl ConnAck {
 
     pub(crate) fn validate(&self, v: ProtocolVersion) -> Result<(), EncodeError> {
         if v.is_v5() {
-            self.properties.validate()
+            self.properties.validate_auth()
         } else if self.reason.to_v3().is_none() {
             Err(not_in_version("this CONNACK reason code", v))
         } else if !self.properties.is_empty() {

@@ -96,7 +96,7 @@ impl Connect {
         }
         let keep_alive = read_u16(&mut b, P)?;
         let properties = if protocol.is_v5() {
-            ConnectProperties::read(&mut b, P)?
+            ConnectProperties::read(&mut b, P)?.checked_auth()?
         } else {
             ConnectProperties::default()
         };
@@ -149,7 +149,7 @@ impl Connect {
         let v5 = self.protocol.is_v5();
         check_field_len(self.client_id.len())?;
         if v5 {
-            self.properties.validate()?;
+            self.properties.validate_auth()?;
         } else if !self.properties.is_empty() {
             return Err(not_in_version("CONNECT properties", self.protocol));
         }

@@ -586,3 +586,28 @@ properties! {
         user_properties: UserProperty = UserProperty,
     }
 }
+
+macro_rules! auth_pair {
+    ($($name:ident),*) => {
+        $(
+            impl $name {
+                /// Authentication Data needs an Authentication Method (5.0 §3.1.2.11.10).
+                pub(crate) fn checked_auth(self) -> Result<Self, DecodeError> {
+                    if self.authentication_data.is_some() && self.authentication_method.is_none() {
+                        return Err(DecodeError::AuthenticationDataWithoutMethod);
+                    }
+                    Ok(self)
+                }
+
+                pub(crate) fn validate_auth(&self) -> Result<(), EncodeError> {
+                    if self.authentication_data.is_some() && self.authentication_method.is_none() {
+                        return Err(EncodeError::AuthenticationDataWithoutMethod);
+                    }
+                    self.validate()
+                }
+            }
+        )*
+    };
+}
+
+auth_pair!(ConnectProperties, ConnAckProperties, AuthProperties);

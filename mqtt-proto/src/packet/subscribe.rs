@@ -128,6 +128,9 @@ impl Subscribe {
         while !b.is_empty() {
             let filter = read_topic_filter(&mut b, P)?;
             let options = SubscriptionOptions::from_byte(read_u8(&mut b, P)?, v)?;
+            if options.no_local && filter.is_shared() {
+                return Err(DecodeError::NoLocalOnSharedSubscription);
+            }
             subscriptions.push(Subscription { filter, options });
         }
         if subscriptions.is_empty() {
@@ -145,6 +148,13 @@ impl Subscribe {
             return Err(EncodeError::NoTopicFilters(P));
         }
         if v.is_v5() {
+            if self
+                .subscriptions
+                .iter()
+                .any(|s| s.options.no_local && s.filter.is_shared())
+            {
+                return Err(EncodeError::NoLocalOnSharedSubscription);
+            }
             return self.properties.validate();
         }
         if !self.properties.is_empty() {

@@ -91,39 +91,43 @@ impl Decoder {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        self.decode_inner(buf)
-            .inspect_err(|e| self.failed = Some(e.clone()))
-    }
-
-    /// Forget an earlier error, for a new connection.
-    pub fn reset(&mut self) {
-        self.failed = None;
-    }
-
-    #[inline]
-    fn decode_inner(&self, buf: &mut BytesMut) -> Result<Option<Packet>, DecodeError> {
-        let Some(header) = FixedHeader::parse(buf, self.version)? else {
-            return Ok(None);
+        let header = match FixedHeader::parse(buf, self.version) {
+            Ok(Some(header)) => header,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(self.fail(e)),
         };
         let total = header.header_len + header.remaining_len;
         if total > self.max_packet_size as usize {
-            return Err(DecodeError::PacketTooLarge {
+            return Err(self.fail(DecodeError::PacketTooLarge {
                 size: total,
                 max: self.max_packet_size,
-            });
+            }));
         }
         if buf.len() < total {
             return Ok(None);
         }
         let mut frame = buf.split_to(total);
         frame.advance(header.header_len);
-        Packet::decode_body(
+        match Packet::decode_body(
             header.packet_type,
             header.flags,
             frame.freeze(),
             self.version,
-        )
-        .map(Some)
+        ) {
+            Ok(packet) => Ok(Some(packet)),
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    #[cold]
+    fn fail(&mut self, e: DecodeError) -> DecodeError {
+        self.failed = Some(e.clone());
+        e
+    }
+
+    /// Forget an earlier error, for a new connection.
+    pub fn reset(&mut self) {
+        self.failed = None;
     }
 }
 
@@ -341,22 +345,56 @@ pub(crate) fn check_utf8(raw: Bytes) -> Result<ByteString, DecodeError> {
 }
 
 /// A topic name: a UTF-8 string without wildcards [MQTT-3.3.2-2]. The empty name is returned
-/// as is: only the caller knows whether a topic alias makes it legal.
+/// as is: only the caller knows whether a topic alias makes it legal. Short names are copied
+/// inline (no reference count); longer ones are slices of `b`.
 #[inline]
 pub(crate) fn read_topic_name(b: &mut Bytes, p: PacketType) -> Result<TopicName, DecodeError> {
-    let raw = read_binary(b, p)?;
-    // One branch-free pass over the bytes (it vectorises); find which rule broke only on a hit.
-    let suspicious = raw
-        .iter()
-        .fold(false, |acc, &c| acc | (c == 0) | (c == b'+') | (c == b'#'));
-    if suspicious {
+    let len = read_u16(b, p)? as usize;
+    if b.len() < len {
+        return Err(DecodeError::Truncated(p));
+    }
+    let raw = &b[..len];
+    if has_null_or_wildcard(raw) {
         if raw.contains(&0) {
             return Err(DecodeError::NullCharacter);
         }
         return Err(TopicError::WildcardInTopicName.into());
     }
-    let s = ByteString::try_from(raw).map_err(|_| DecodeError::InvalidUtf8)?;
-    Ok(TopicName::from_validated(s))
+    if len <= TopicName::INLINE {
+        let s = std::str::from_utf8(raw).map_err(|_| DecodeError::InvalidUtf8)?;
+        let topic = TopicName::from_validated_str(s);
+        b.advance(len);
+        Ok(topic)
+    } else {
+        let s = ByteString::try_from(b.split_to(len)).map_err(|_| DecodeError::InvalidUtf8)?;
+        Ok(TopicName::from_validated(s))
+    }
+}
+
+/// Whether `raw` holds U+0000, `+` or `#`: eight bytes at a time (SWAR), no early exit.
+#[inline]
+fn has_null_or_wildcard(raw: &[u8]) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    #[inline]
+    fn has_zero_byte(v: u64) -> bool {
+        v.wrapping_sub(LO) & !v & HI != 0
+    }
+    let mut chunks = raw.chunks_exact(8);
+    let mut found = false;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let v = u64::from_le_bytes(word);
+        found |= has_zero_byte(v)
+            | has_zero_byte(v ^ (LO * u64::from(b'+')))
+            | has_zero_byte(v ^ (LO * u64::from(b'#')));
+    }
+    found
+        | chunks
+            .remainder()
+            .iter()
+            .any(|&c| c == 0 || c == b'+' || c == b'#')
 }
 
 pub(crate) fn read_topic_filter(b: &mut Bytes, p: PacketType) -> Result<TopicFilter, DecodeError> {
@@ -536,6 +574,25 @@ mod tests {
             FixedHeader::parse(&[0x36], ProtocolVersion::V3_1_1),
             Err(DecodeError::InvalidQoS)
         );
+    }
+
+    #[test]
+    fn null_and_wildcard_scan_finds_every_position() {
+        for len in 0..40 {
+            let clean = vec![b'a'; len];
+            assert!(!has_null_or_wildcard(&clean));
+            for pos in 0..len {
+                for bad in [0u8, b'+', b'#'] {
+                    let mut v = clean.clone();
+                    v[pos] = bad;
+                    assert!(has_null_or_wildcard(&v), "{len} {pos} {bad}");
+                }
+                // Bytes next to the forbidden ones are fine ('*' is 0x2A, ',' 0x2C, '"' 0x22).
+                let mut v = clean.clone();
+                v[pos] = [b'*', b',', b'"', 0x80, 0xFF][pos % 5];
+                assert!(!has_null_or_wildcard(&v));
+            }
+        }
     }
 
     #[test]

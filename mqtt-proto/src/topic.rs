@@ -8,6 +8,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use bytestring::ByteString;
+use smol_str::SmolStr;
 
 /// Why a topic name or filter is invalid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -46,10 +47,23 @@ pub enum TopicError {
 ///
 /// Names starting with `$` (such as `$SYS/...`), containing spaces, or with empty levels
 /// (`/`, `a//b`) are valid.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TopicName(ByteString);
+///
+/// Names of up to 23 bytes are stored inline; longer ones are zero-copy slices of the buffer
+/// they were decoded from. Either way, decoding a topic name does not allocate, and a short one
+/// costs no reference count.
+#[derive(Clone)]
+pub struct TopicName(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Inline(SmolStr),
+    Shared(ByteString),
+}
 
 impl TopicName {
+    /// The longest name stored inline.
+    pub(crate) const INLINE: usize = 23;
+
     /// Validates a topic name [MQTT-4.7.3-1], [MQTT-4.7.3-2], [MQTT-4.7.3-3], [MQTT-4.7.0-1].
     pub fn new(s: impl Into<ByteString>) -> Result<Self, TopicError> {
         let s = s.into();
@@ -57,39 +71,91 @@ impl TopicName {
         if s.bytes().any(|b| b == b'+' || b == b'#') {
             return Err(TopicError::WildcardInTopicName);
         }
-        Ok(Self(s))
+        Ok(Self::from_validated(s))
     }
 
     /// The empty topic name, allowed only in an MQTT 5.0 PUBLISH that carries a Topic Alias.
     ///
     /// This is the only way to build an empty `TopicName`. It matches no filter.
     pub fn alias_only() -> Self {
-        Self(ByteString::new())
+        Self(Repr::Inline(SmolStr::default()))
     }
 
     /// The topic name as a string slice.
+    #[inline]
     pub fn as_str(&self) -> &str {
-        &self.0
+        match &self.0 {
+            Repr::Inline(s) => s.as_str(),
+            Repr::Shared(s) => s,
+        }
     }
 
     /// Whether this is the empty, alias-only topic name (see [`TopicName::alias_only`]).
+    #[inline]
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.as_str().is_empty()
     }
 
     /// The length of the topic name in bytes.
+    #[inline]
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.as_str().len()
     }
 
-    /// The underlying string.
+    /// The underlying string (copied into a new buffer when stored inline).
     pub fn into_inner(self) -> ByteString {
-        self.0
+        match self.0 {
+            Repr::Inline(s) => ByteString::from(s.as_str()),
+            Repr::Shared(s) => s,
+        }
     }
 
     /// Wraps a string the caller has already validated; performs no checks.
     pub(crate) fn from_validated(s: ByteString) -> Self {
-        Self(s)
+        if s.len() <= Self::INLINE {
+            Self::from_validated_str(&s)
+        } else {
+            Self(Repr::Shared(s))
+        }
+    }
+
+    /// Wraps a short string (at most [`TopicName::INLINE`] bytes, so no allocation) the
+    /// caller has already validated.
+    #[inline]
+    pub(crate) fn from_validated_str(s: &str) -> Self {
+        Self(Repr::Inline(SmolStr::new_inline(s)))
+    }
+}
+
+impl fmt::Debug for TopicName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl PartialEq for TopicName {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for TopicName {}
+
+impl std::hash::Hash for TopicName {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl PartialOrd for TopicName {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for TopicName {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
     }
 }
 

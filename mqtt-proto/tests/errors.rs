@@ -1562,7 +1562,7 @@ fn field_over_65535_bytes_refused_mqtt_1_5_4_1() {
     let mut properties = PublishProperties::default();
     properties.user_properties = vec![mqtt_proto::UserProperty::new("k", big.as_str())];
     let publish = Packet::from(Publish {
-        properties,
+        properties: Some(Box::new(properties)),
         ..Publish::new(topic("t"), QosPid::AtMostOnce, "")
     });
     assert_eq!(encode_err(V5, &publish), EncodeError::FieldTooLong(65_536));
@@ -1593,7 +1593,7 @@ fn field_over_65535_bytes_refused_mqtt_1_5_4_1() {
     let mut properties = PublishProperties::default();
     properties.correlation_data = Some(Bytes::from(big.clone()));
     let publish = Packet::from(Publish {
-        properties,
+        properties: Some(Box::new(properties)),
         ..Publish::new(topic("t"), QosPid::AtMostOnce, "")
     });
     assert_eq!(encode_err(V5, &publish), EncodeError::FieldTooLong(65_536));
@@ -1650,7 +1650,7 @@ fn empty_topic_without_alias_refused_mqtt_4_7_3_1() {
     let mut properties = PublishProperties::default();
     properties.topic_alias = Some(nz16(1));
     let aliased = Packet::from(Publish {
-        properties,
+        properties: Some(Box::new(properties)),
         ..Publish::new(TopicName::alias_only(), QosPid::AtMostOnce, "x")
     });
     assert_eq!(
@@ -1710,7 +1710,7 @@ fn invalid_property_values_refused() {
     let mut properties = PublishProperties::default();
     properties.response_topic = Some(TopicName::alias_only());
     let publish = Packet::from(Publish {
-        properties,
+        properties: Some(Box::new(properties)),
         ..Publish::new(topic("t"), QosPid::AtMostOnce, "")
     });
     assert_eq!(
@@ -1794,7 +1794,7 @@ fn v5_only_fields_refused_on_v3_not_in_version() {
             ),
             (
                 Publish {
-                    properties: publish_props.clone(),
+                    properties: Some(Box::new(publish_props.clone())),
                     ..Publish::new(topic("t"), QosPid::AtMostOnce, "")
                 }
                 .into(),

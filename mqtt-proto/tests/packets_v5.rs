@@ -285,7 +285,7 @@ fn publish_v5_every_property_several_subscription_ids_and_user_properties_in_ord
             b'h', b'e', b'l', b'l', b'o', // payload "hello"
         ]);
         let publish = Publish {
-            properties: every_publish_property(),
+            properties: Some(Box::new(every_publish_property())),
             ..Publish::new(topic("a/b"), qos_pid, "hello")
         };
         assert_eq!(publish.qos.qos().to_string(), qos[4..]);
@@ -305,7 +305,7 @@ fn publish_v5_topic_alias_with_empty_topic_mqtt_3_3_2_12() {
     let mut properties = PublishProperties::default();
     properties.topic_alias = Some(nz16(3));
     let publish = Publish {
-        properties,
+        properties: Some(Box::new(properties)),
         ..Publish::new(TopicName::alias_only(), QosPid::AtMostOnce, "x")
     };
     check(V5, wire, &publish.into());
@@ -325,7 +325,7 @@ fn publish_v5_retained_qos1_subscription_identifier_only() {
     properties.subscription_identifiers = vec![sub_id(1)];
     let publish = Publish {
         retain: true,
-        properties,
+        properties: Some(Box::new(properties)),
         ..Publish::new(topic("t"), QosPid::AtLeastOnce(pid(1)), Bytes::new())
     };
     check(V5, wire, &publish.into());

@@ -63,10 +63,10 @@ pub enum Packet {
     PingReq,
     /// PINGRESP.
     PingResp,
-    /// DISCONNECT.
-    Disconnect(Disconnect),
-    /// AUTH (5.0 only).
-    Auth(Auth),
+    /// DISCONNECT (boxed: once per connection at most).
+    Disconnect(Box<Disconnect>),
+    /// AUTH (5.0 only; boxed: rare).
+    Auth(Box<Auth>),
 }
 
 impl Packet {
@@ -119,8 +119,8 @@ impl Packet {
                 finish(&body, packet_type)?;
                 Self::PingResp
             }
-            PacketType::Disconnect => Self::Disconnect(Disconnect::decode(body, v)?),
-            PacketType::Auth => Self::Auth(Auth::decode(body)?),
+            PacketType::Disconnect => Self::Disconnect(Box::new(Disconnect::decode(body, v)?)),
+            PacketType::Auth => Self::Auth(Box::new(Auth::decode(body)?)),
         })
     }
 
@@ -265,6 +265,6 @@ from_packet!(
     SubAck => SubAck,
     Unsubscribe => Unsubscribe,
     UnsubAck => UnsubAck,
-    Disconnect => Disconnect,
-    Auth => Auth,
+    Disconnect => Disconnect boxed 1,
+    Auth => Auth boxed 1,
 );

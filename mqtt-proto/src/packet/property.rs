@@ -5,7 +5,7 @@
 
 use std::num::{NonZeroU16, NonZeroU32};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use bytestring::ByteString;
 
 use crate::codec::{
@@ -333,6 +333,12 @@ macro_rules! properties {
         }
 
         impl $name {
+            /// No properties (usable in `const` and `static` items).
+            pub const EMPTY: Self = Self {
+                $( $field: None, )*
+                $( $mfield: Vec::new(), )*
+            };
+
             /// Whether no property is set (encodes as a property length of 0
             /// [MQTT-2.2.2-1]).
             pub fn is_empty(&self) -> bool {
@@ -372,6 +378,20 @@ macro_rules! properties {
                     }
                 }
                 Ok(props)
+            }
+
+            /// Like `read`, but `None` (no allocation) for a property length of 0.
+            #[allow(dead_code)]
+            #[inline]
+            pub(crate) fn read_boxed(
+                b: &mut Bytes,
+                p: PacketType,
+            ) -> Result<Option<Box<Self>>, DecodeError> {
+                if b.first() == Some(&0) {
+                    b.advance(1);
+                    return Ok(None);
+                }
+                Self::read(b, p).map(|props| Some(Box::new(props)))
             }
 
             /// The encoded length of the properties, without the length prefix.

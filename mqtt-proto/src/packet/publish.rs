@@ -11,9 +11,10 @@ use crate::types::{PacketType, ProtocolVersion, QosPid};
 
 const P: PacketType = PacketType::Publish;
 
-/// A PUBLISH packet. Decoding allocates nothing: topic and payload are slices of the read
-/// buffer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A PUBLISH packet. Decoding allocates nothing: the topic is stored inline (up to 23 bytes) or
+/// sliced from the read buffer, the payload is a slice of the read buffer, and 5.0 properties
+/// live behind a box that exists only when the packet has some.
+#[derive(Debug, Clone)]
 pub struct Publish {
     /// DUP: this is a re-delivery [MQTT-3.3.1-1]. Always false for QoS 0 [MQTT-3.3.1-2]: the
     /// decoder clears a DUP flag received on QoS 0 (mosquitto accepts such packets too) and
@@ -27,9 +28,29 @@ pub struct Publish {
     pub topic: TopicName,
     /// The payload.
     pub payload: Bytes,
-    /// PUBLISH properties (5.0 only).
-    pub properties: PublishProperties,
+    /// PUBLISH properties (5.0 only); `None` when there are none. Boxed to keep [`Publish`]
+    /// (and so every [`Packet`](crate::Packet)) small and cheap to move: most messages carry
+    /// no properties. Read them with [`Publish::properties`], change them with
+    /// [`Publish::properties_mut`].
+    pub properties: Option<Box<PublishProperties>>,
 }
+
+/// Returned by [`Publish::properties`] for a PUBLISH without properties.
+static NO_PROPERTIES: PublishProperties = PublishProperties::EMPTY;
+
+impl PartialEq for Publish {
+    /// Absent properties equal empty ones: both encode as a property length of 0.
+    fn eq(&self, other: &Self) -> bool {
+        self.dup == other.dup
+            && self.qos == other.qos
+            && self.retain == other.retain
+            && self.topic == other.topic
+            && self.payload == other.payload
+            && self.properties() == other.properties()
+    }
+}
+
+impl Eq for Publish {}
 
 impl Publish {
     /// A PUBLISH with no flags and no properties.
@@ -40,8 +61,25 @@ impl Publish {
             retain: false,
             topic,
             payload: payload.into(),
-            properties: PublishProperties::default(),
+            properties: None,
         }
+    }
+
+    /// The PUBLISH properties (empty when there are none).
+    #[inline]
+    pub fn properties(&self) -> &PublishProperties {
+        self.properties.as_deref().unwrap_or(&NO_PROPERTIES)
+    }
+
+    /// The PUBLISH properties, to change them (allocates them on first use).
+    pub fn properties_mut(&mut self) -> &mut PublishProperties {
+        self.properties.get_or_insert_with(Box::default)
+    }
+
+    /// This PUBLISH with these properties.
+    pub fn with_properties(mut self, properties: PublishProperties) -> Self {
+        self.properties = (!properties.is_empty()).then(|| Box::new(properties));
+        self
     }
 
     #[inline]
@@ -54,15 +92,15 @@ impl Publish {
             _ => QosPid::ExactlyOnce(read_packet_id(&mut b, P)?),
         };
         let properties = if v.is_v5() {
-            PublishProperties::read(&mut b, P)?
+            PublishProperties::read_boxed(&mut b, P)?
         } else {
-            PublishProperties::default()
+            None
         };
         if topic.is_empty() {
             if !v.is_v5() {
                 return Err(TopicError::Empty.into());
             }
-            if properties.topic_alias.is_none() {
+            if properties.as_ref().is_none_or(|p| p.topic_alias.is_none()) {
                 return Err(DecodeError::EmptyTopicWithoutAlias);
             }
         }
@@ -88,17 +126,15 @@ impl Publish {
             return Err(EncodeError::DupOnQoS0);
         }
         if v.is_v5() {
-            if self.topic.is_empty() && self.properties.topic_alias.is_none() {
+            if self.topic.is_empty() && self.properties().topic_alias.is_none() {
                 return Err(EncodeError::EmptyTopicWithoutAlias);
             }
-            if !self.properties.is_empty() {
-                self.properties.validate()?;
-            }
+            self.properties().validate()?;
         } else {
             if self.topic.is_empty() {
                 return Err(EncodeError::EmptyTopicWithoutAlias);
             }
-            if !self.properties.is_empty() {
+            if !self.properties().is_empty() {
                 return Err(not_in_version("PUBLISH properties", v));
             }
         }
@@ -112,7 +148,7 @@ impl Publish {
             n += 2;
         }
         if v.is_v5() {
-            n += self.properties.wire_len();
+            n += self.properties().wire_len();
         }
         n
     }
@@ -124,7 +160,7 @@ impl Publish {
             buf.put_u16(id.get());
         }
         if v.is_v5() {
-            self.properties.put(buf);
+            self.properties().put(buf);
         }
         buf.put_slice(&self.payload);
     }

@@ -519,7 +519,12 @@ fn publish(v: ProtocolVersion) -> impl Strategy<Value = Packet> {
                     retain,
                     topic,
                     payload,
-                    properties,
+                    // Both ways of saying "none", so equality treats them alike.
+                    properties: if properties.is_empty() && retain {
+                        None
+                    } else {
+                        Some(Box::new(properties))
+                    },
                 }
                 .into()
             },

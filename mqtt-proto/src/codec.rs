@@ -256,18 +256,28 @@ pub(crate) const fn varint_len(v: usize) -> usize {
 }
 
 #[inline]
-pub(crate) fn put_varint(buf: &mut BytesMut, mut v: usize) {
-    loop {
-        let mut byte = (v & 0x7F) as u8;
+pub(crate) fn put_varint(buf: &mut BytesMut, v: usize) {
+    let mut bytes = [0u8; 4];
+    let n = varint_into(&mut bytes, v);
+    buf.put_slice(&bytes[..n]);
+}
+
+/// Write `v` as a variable byte integer into `out`; returns the bytes used (1 to 4; callers
+/// keep `v` within [`MAX_REMAINING_LENGTH`]).
+#[inline]
+pub(crate) fn varint_into(out: &mut [u8; 4], mut v: usize) -> usize {
+    let mut i = 0;
+    while i < 4 {
+        let byte = (v & 0x7F) as u8;
         v >>= 7;
-        if v > 0 {
-            byte |= 0x80;
-        }
-        buf.put_u8(byte);
         if v == 0 {
-            return;
+            out[i] = byte;
+            return i + 1;
         }
+        out[i] = byte | 0x80;
+        i += 1;
     }
+    4
 }
 
 /// Fixed header length for a remaining length.
@@ -347,7 +357,7 @@ pub(crate) fn check_utf8(raw: Bytes) -> Result<ByteString, DecodeError> {
 /// A topic name: a UTF-8 string without wildcards [MQTT-3.3.2-2]. The empty name is returned
 /// as is: only the caller knows whether a topic alias makes it legal. Short names are copied
 /// inline (no reference count); longer ones are slices of `b`.
-#[inline]
+#[inline(always)]
 pub(crate) fn read_topic_name(b: &mut Bytes, p: PacketType) -> Result<TopicName, DecodeError> {
     let len = read_u16(b, p)? as usize;
     if b.len() < len {
@@ -426,8 +436,8 @@ pub(crate) fn check_field_len(len: usize) -> Result<(), EncodeError> {
 #[inline]
 pub(crate) fn put_binary(buf: &mut BytesMut, data: &[u8]) {
     // Callers validate lengths before writing anything (`check_field_len`).
-    buf.put_u16(data.len() as u16);
-    buf.put_slice(data);
+    buf.extend_from_slice(&(data.len() as u16).to_be_bytes());
+    buf.extend_from_slice(data);
 }
 
 #[cfg(test)]

@@ -4,9 +4,9 @@
 //! enforce. [`Packet`] ties them together; the protocol version is a parameter of decoding
 //! and encoding, never a second copy of the types.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
-use crate::codec::{MAX_PACKET_SIZE, MAX_REMAINING_LENGTH, finish, header_len, put_varint};
+use crate::codec::{MAX_PACKET_SIZE, MAX_REMAINING_LENGTH, finish, header_len, varint_into};
 use crate::error::{DecodeError, EncodeError};
 use crate::types::{PacketType, ProtocolVersion};
 
@@ -92,7 +92,7 @@ impl Packet {
     }
 
     /// Decode a packet body whose fixed header has been parsed and checked.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn decode_body(
         packet_type: PacketType,
         flags: u8,
@@ -232,8 +232,13 @@ impl Packet {
             });
         }
         buf.reserve(total);
-        buf.put_u8(self.first_byte());
-        put_varint(buf, remaining);
+        // The fixed header in one write.
+        let mut header = [0u8; 5];
+        header[0] = self.first_byte();
+        let mut len = [0u8; 4];
+        let n = varint_into(&mut len, remaining);
+        header[1..1 + n].copy_from_slice(&len[..n]);
+        buf.extend_from_slice(&header[..1 + n]);
         self.put_body(version, buf);
         Ok(total)
     }

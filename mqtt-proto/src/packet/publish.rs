@@ -1,6 +1,6 @@
 //! PUBLISH (3.1.1 §3.3, 5.0 §3.3): an application message.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 use crate::codec::{put_binary, read_packet_id, read_topic_name};
 use crate::error::{DecodeError, EncodeError};
@@ -82,7 +82,7 @@ impl Publish {
         self
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn decode(flags: u8, mut b: Bytes, v: ProtocolVersion) -> Result<Self, DecodeError> {
         let topic = read_topic_name(&mut b, P)?;
         // The fixed header parser has already refused QoS 3.
@@ -129,12 +129,14 @@ impl Publish {
             if self.topic.is_empty() && self.properties().topic_alias.is_none() {
                 return Err(EncodeError::EmptyTopicWithoutAlias);
             }
-            self.properties().validate()?;
+            if let Some(p) = &self.properties {
+                p.validate()?;
+            }
         } else {
             if self.topic.is_empty() {
                 return Err(EncodeError::EmptyTopicWithoutAlias);
             }
-            if !self.properties().is_empty() {
+            if self.properties.as_ref().is_some_and(|p| !p.is_empty()) {
                 return Err(not_in_version("PUBLISH properties", v));
             }
         }
@@ -148,7 +150,7 @@ impl Publish {
             n += 2;
         }
         if v.is_v5() {
-            n += self.properties().wire_len();
+            n += self.properties.as_ref().map_or(1, |p| p.wire_len());
         }
         n
     }
@@ -157,11 +159,14 @@ impl Publish {
     pub(crate) fn put_body(&self, v: ProtocolVersion, buf: &mut BytesMut) {
         put_binary(buf, self.topic.as_str().as_bytes());
         if let Some(id) = self.qos.packet_id() {
-            buf.put_u16(id.get());
+            buf.extend_from_slice(&id.get().to_be_bytes());
         }
         if v.is_v5() {
-            self.properties().put(buf);
+            match &self.properties {
+                Some(p) => p.put(buf),
+                None => buf.extend_from_slice(&[0]),
+            }
         }
-        buf.put_slice(&self.payload);
+        buf.extend_from_slice(&self.payload);
     }
 }

@@ -19,7 +19,7 @@ def median(group_dir, name):
 
 
 rows = []
-for op in ["publish_encode", "publish_decode", "publish_roundtrip"]:
+for op in ["publish_encode", "publish_decode", "publish_roundtrip", "session_outbound", "session_inbound"]:
     for group in sorted(root.glob(f"{op}_*")) + sorted(root.glob(f"{op}/*")):
         if not group.is_dir():
             continue

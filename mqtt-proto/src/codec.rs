@@ -231,6 +231,16 @@ impl Encoder {
         self.max_packet_size
     }
 
+    /// Append a PUBLISH to `buf` without wrapping it in a [`Packet`]; as [`Encoder::encode`].
+    #[inline]
+    pub fn encode_publish(
+        &self,
+        publish: &crate::packet::Publish,
+        buf: &mut BytesMut,
+    ) -> Result<usize, EncodeError> {
+        publish.encode_limited(self.version, self.max_packet_size as usize, buf)
+    }
+
     /// Append `packet` to `buf`; returns the number of bytes written. Nothing is written on
     /// error.
     #[inline]

@@ -65,13 +65,19 @@ impl TopicName {
     pub(crate) const INLINE: usize = 23;
 
     /// Validates a topic name [MQTT-4.7.3-1], [MQTT-4.7.3-2], [MQTT-4.7.3-3], [MQTT-4.7.0-1].
-    pub fn new(s: impl Into<ByteString>) -> Result<Self, TopicError> {
-        let s = s.into();
-        check_common(&s)?;
-        if s.bytes().any(|b| b == b'+' || b == b'#') {
+    ///
+    /// A short name is copied inline; a long one keeps `s`'s buffer when `s` is a
+    /// [`ByteString`] (a `&str` or `String` is copied into one).
+    pub fn new<S: AsRef<str> + Into<ByteString>>(s: S) -> Result<Self, TopicError> {
+        let str = s.as_ref();
+        check_common(str)?;
+        if str.bytes().any(|b| b == b'+' || b == b'#') {
             return Err(TopicError::WildcardInTopicName);
         }
-        Ok(Self::from_validated(s))
+        if str.len() <= Self::INLINE {
+            return Ok(Self::from_validated_str(str));
+        }
+        Ok(Self(Repr::Shared(s.into())))
     }
 
     /// The empty topic name, allowed only in an MQTT 5.0 PUBLISH that carries a Topic Alias.

@@ -222,27 +222,46 @@ impl Packet {
         max: usize,
         buf: &mut BytesMut,
     ) -> Result<usize, EncodeError> {
+        if let Self::Publish(p) = self {
+            return p.encode_limited(version, max, buf);
+        }
         self.validate(version)?;
         let remaining = self.body_len(version);
-        let total = header_len(remaining) + remaining;
-        if remaining > MAX_REMAINING_LENGTH || total > max {
-            return Err(EncodeError::PacketTooLarge {
-                size: total,
-                max: max.min(MAX_PACKET_SIZE as usize),
-            });
-        }
-        buf.reserve(total);
-        // The fixed header in one write.
-        let mut header = [0u8; 5];
-        header[0] = self.first_byte();
-        let mut len = [0u8; 4];
-        let n = varint_into(&mut len, remaining);
-        header[1..1 + n].copy_from_slice(&len[..n]);
-        buf.extend_from_slice(&header[..1 + n]);
-        self.put_body(version, buf);
-        Ok(total)
+        write_framed(self.first_byte(), remaining, max, buf, |buf| {
+            self.put_body(version, buf);
+        })
     }
 }
+
+/// Check the size of a packet with this remaining length against `max`, then write its fixed
+/// header (in one call) and its body.
+#[inline]
+pub(crate) fn write_framed(
+    first_byte: u8,
+    remaining: usize,
+    max: usize,
+    buf: &mut BytesMut,
+    put_body: impl FnOnce(&mut BytesMut),
+) -> Result<usize, EncodeError> {
+    let total = header_len(remaining) + remaining;
+    if remaining > MAX_REMAINING_LENGTH || total > max {
+        return Err(EncodeError::PacketTooLarge {
+            size: total,
+            max: max.min(MAX_PACKET_SIZE as usize),
+        });
+    }
+    buf.reserve(total);
+    let mut header = [0u8; 5];
+    header[0] = first_byte;
+    let mut len = [0u8; 4];
+    let n = varint_into(&mut len, remaining);
+    header[1..1 + n].copy_from_slice(&len[..n]);
+    buf.extend_from_slice(&header[..1 + n]);
+    put_body(buf);
+    Ok(total)
+}
+
+impl Packet {}
 
 macro_rules! from_packet {
     ($($name:ident => $variant:ident $(boxed $boxed:tt)?),* $(,)?) => {

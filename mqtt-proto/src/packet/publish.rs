@@ -6,6 +6,7 @@ use crate::codec::{put_binary, read_packet_id, read_topic_name};
 use crate::error::{DecodeError, EncodeError};
 use crate::packet::connect::not_in_version;
 use crate::packet::property::PublishProperties;
+use crate::packet::write_framed;
 use crate::topic::{TopicError, TopicName};
 use crate::types::{PacketType, ProtocolVersion, QosPid};
 
@@ -111,6 +112,31 @@ impl Publish {
             topic,
             payload: b,
             properties,
+        })
+    }
+
+    /// Encode this PUBLISH for `version` (what [`Packet::encode`](crate::Packet::encode) does,
+    /// without moving it into a `Packet`).
+    #[inline]
+    pub fn encode(
+        &self,
+        version: ProtocolVersion,
+        buf: &mut BytesMut,
+    ) -> Result<usize, EncodeError> {
+        self.encode_limited(version, crate::codec::MAX_PACKET_SIZE as usize, buf)
+    }
+
+    #[inline]
+    pub(crate) fn encode_limited(
+        &self,
+        v: ProtocolVersion,
+        max: usize,
+        buf: &mut BytesMut,
+    ) -> Result<usize, EncodeError> {
+        self.validate(v)?;
+        let first = ((PacketType::Publish as u8) << 4) | self.flags();
+        write_framed(first, self.body_len(v), max, buf, |buf| {
+            self.put_body(v, buf)
         })
     }
 

@@ -148,7 +148,10 @@ impl DecodeError {
             Self::InvalidSubscriptionOptions(byte) if *byte & 0xC0 == 0 => {
                 DisconnectReason::ProtocolError
             }
-            Self::DuplicateProperty(_)
+            // Packet identifier 0 parses: it is forbidden content [MQTT-2.2.1-3], [MQTT-2.2.1-4],
+            // so a Protocol Error (5.0 §1.2), not a Malformed Packet.
+            Self::ZeroPacketId(_)
+            | Self::DuplicateProperty(_)
             | Self::InvalidPropertyValue(_)
             | Self::ReservedPacketType(..)
             | Self::UnsupportedProtocolLevel(_)

@@ -411,10 +411,13 @@ fn wildcard_in_response_topic_rejected_mqtt_3_3_2_14() {
         0x05, // property length 5
         0x08, 0x00, 0x02, b'r', b'#', // response topic "r#"
     ];
+    // A bad property value (DISCONNECT 0x82), not a bad Topic Name of the PUBLISH (0x90).
+    let err = decode_err(V5, wire);
     assert_eq!(
-        decode_err(V5, wire),
-        DecodeError::Topic(TopicError::WildcardInTopicName)
+        err,
+        DecodeError::InvalidPropertyValue(PropertyId::ResponseTopic)
     );
+    assert_eq!(err.disconnect_reason(), DisconnectReason::ProtocolError);
 }
 
 #[test]
@@ -1499,6 +1502,10 @@ fn decode_errors_map_to_disconnect_reasons_mqtt_4_13_1_1() {
             R::ProtocolError,
         ),
         (DecodeError::ReservedPacketType(0, V5), R::ProtocolError),
+        (
+            DecodeError::ZeroPacketId(PacketType::Publish),
+            R::ProtocolError,
+        ),
         (DecodeError::UnsupportedProtocolLevel(6), R::ProtocolError),
         (DecodeError::EmptyTopicWithoutAlias, R::ProtocolError),
         (

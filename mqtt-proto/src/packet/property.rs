@@ -13,7 +13,7 @@ use crate::codec::{
     read_u16, read_u32, read_varint, varint_len,
 };
 use crate::error::{DecodeError, EncodeError};
-use crate::topic::TopicName;
+use crate::topic::{TopicError, TopicName};
 use crate::types::{PacketType, QoS};
 
 /// Property identifiers (5.0 §2.2.2.2).
@@ -274,7 +274,14 @@ impl PropValue for Bytes {
 /// Response Topic: a topic name, no wildcards [MQTT-3.3.2-14].
 impl PropValue for TopicName {
     fn read(b: &mut Bytes, id: PropertyId, p: PacketType) -> Result<Self, DecodeError> {
-        let t = read_topic_name(b, p)?;
+        let t = match read_topic_name(b, p) {
+            // A wildcard here is a bad property value (a Protocol Error), not a bad Topic Name
+            // of the packet (which DISCONNECT 0x90 would report).
+            Err(DecodeError::Topic(TopicError::WildcardInTopicName)) => {
+                return Err(DecodeError::InvalidPropertyValue(id));
+            }
+            t => t?,
+        };
         if t.is_empty() {
             return Err(DecodeError::InvalidPropertyValue(id));
         }

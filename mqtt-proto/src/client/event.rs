@@ -30,7 +30,7 @@ impl RequestId {
 #[non_exhaustive]
 pub enum Event {
     /// CONNACK accepted the connection.
-    Connected(Connected),
+    Connected(Box<Connected>),
     /// The connection ended: write what [`poll_transmit`](super::ClientState::poll_transmit)
     /// still gives (a DISCONNECT, on 5.0), then close the transport. Requests survive for the
     /// next connection.
@@ -150,7 +150,11 @@ pub enum RequestError {
     ReleaseFailed(PubRelReason),
     /// Every filter of a subscribe failed; [`SubscribeAck`] reports partial failures.
     #[error("subscribe refused")]
-    SubscribeRefused(SubscribeAck),
+    SubscribeRefused(Box<SubscribeAck>),
+    /// Every filter of an unsubscribe failed (5.0 UNSUBACK reason codes of 0x80 or more);
+    /// [`UnsubscribeAck`] reports partial failures.
+    #[error("unsubscribe refused")]
+    UnsubscribeRefused(Box<UnsubscribeAck>),
     /// The server lost our session before the request completed, and the session-loss
     /// policy says not to republish [MQTT-3.2.2-5].
     #[error("the server lost the session before the request completed")]
@@ -230,7 +234,7 @@ pub enum ConnectionError {
         /// Its reason code.
         reason: DisconnectReason,
         /// Its properties (reason string, server reference...).
-        properties: DisconnectProperties,
+        properties: Box<DisconnectProperties>,
     },
     /// The transport closed or failed.
     #[error("the connection was closed")]
@@ -305,6 +309,10 @@ pub enum ProtocolError {
     /// AUTH or CONNACK naming another authentication method than CONNECT's [MQTT-4.12.0-5].
     #[error("AUTH with a different authentication method [MQTT-4.12.0-5]")]
     AuthMethodMismatch,
+    /// A CONNACK with an Assigned Client Identifier although CONNECT named one: the server
+    /// assigns an identifier only for a zero-length one (5.0 §3.2.2.3.7).
+    #[error("Assigned Client Identifier in CONNACK although CONNECT gave one")]
+    UnexpectedAssignedClientId,
 }
 
 impl ProtocolError {

@@ -67,10 +67,11 @@ pub use event::{
 };
 pub use options::{ClientOptions, LostPublish, SessionLossPolicy};
 
-use crate::codec::{Decoder, Encoder, MAX_PACKET_SIZE};
+use crate::codec::{Decoder, Encoder, MAX_PACKET_SIZE, header_len};
+use crate::error::{DecodeError, EncodeError};
 use crate::packet::property::{
-    AckProperties, AuthProperties, ConnAckProperties, PublishProperties, SubscribeProperties,
-    UnsubscribeProperties,
+    AckProperties, AuthProperties, ConnAckProperties, PropertyId, PublishProperties,
+    SubscribeProperties, UnsubscribeProperties, WillProperties,
 };
 use crate::packet::reason::{
     AuthReason, DisconnectReason, PubAckReason, PubRelReason, SubAckReason, UnsubAckReason,
@@ -81,7 +82,7 @@ use crate::packet::{
 };
 use crate::topic::{TopicFilter, TopicName};
 use crate::types::{PacketId, PacketType, QoS, QosPid};
-use ids::PacketIdPool;
+use ids::{Inflight, PacketIdPool};
 
 /// What the application wants published. Build with [`PublishRequest::new`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,6 +202,9 @@ pub struct ClientState {
     /// Counts connections; tags manual-ack tokens so that an ack from an earlier connection is
     /// never sent on a later one.
     generation: u64,
+    /// The connection on which the current session began (the server had none for us): acks
+    /// from earlier connections belong to a session that is gone.
+    session_generation: u64,
     /// Whether a connection was ever accepted (clean start applies to the first only on 5.0).
     was_connected: bool,
     /// Clean start sent on the current connection.
@@ -218,7 +222,7 @@ pub struct ClientState {
     /// Subscribe / unsubscribe requests not yet sent (or to send again), in order.
     pending_requests: VecDeque<SubRequest>,
     /// QoS 1 and 2 publishes sent and not yet completed, by packet identifier.
-    outgoing: BTreeMap<u16, Outgoing>,
+    outgoing: Inflight<Outgoing>,
     /// Subscribe / unsubscribe requests sent and awaiting SUBACK / UNSUBACK.
     awaiting: BTreeMap<u16, SubRequest>,
     /// Filters subscribed (granted), for resubscription: filter -> (options, properties).
@@ -241,6 +245,9 @@ pub struct ClientState {
     last_sent: Option<Instant>,
     last_recv: Option<Instant>,
     ping_deadline: Option<Instant>,
+    /// Resends of a resumed session held back by the inflight limit of the new connection
+    /// [MQTT-3.3.4-7] (packet identifier, send order): they go before any new publish.
+    resend: VecDeque<(u16, u64)>,
     connack_deadline: Option<Instant>,
     events: VecDeque<Event>,
 }
@@ -258,6 +265,9 @@ struct Outgoing {
     req: PublishRequest,
     /// Set once PUBREC arrived (QoS 2): PUBREL is owed, the PUBLISH is never sent again.
     released: Option<(PubAckReason, AckProperties)>,
+    /// When PUBREC arrived (in `next_seq` order): PUBRELs are resent in that order
+    /// [MQTT-4.6.0-4].
+    released_seq: u64,
 }
 
 #[derive(Debug)]
@@ -293,6 +303,7 @@ impl ClientState {
             authenticator: None,
             state: ConnectionState::Disconnected,
             generation: 0,
+            session_generation: 0,
             was_connected: false,
             sent_clean_start: true,
             server: ServerLimits::defaults(keep_alive),
@@ -301,7 +312,7 @@ impl ClientState {
             next_seq: 0,
             pending_publishes: VecDeque::new(),
             pending_requests: VecDeque::new(),
-            outgoing: BTreeMap::new(),
+            outgoing: Inflight::default(),
             awaiting: BTreeMap::new(),
             subscriptions: BTreeMap::new(),
             inbound_qos2: BTreeMap::new(),
@@ -315,6 +326,7 @@ impl ClientState {
             last_sent: None,
             last_recv: None,
             ping_deadline: None,
+            resend: VecDeque::new(),
             connack_deadline: None,
             events: VecDeque::new(),
         }
@@ -384,7 +396,13 @@ impl ClientState {
         self.decoder =
             Decoder::new(self.opts.protocol).with_max_packet_size(self.opts.max_packet_size);
         self.encoder = Encoder::new(self.opts.protocol);
-        self.server = ServerLimits::defaults(self.opts.keep_alive);
+        // The server enforces the Keep Alive CONNECT announces (whole seconds, at most
+        // 65535), so the client pings by that value too: clamped, and a fraction of a second
+        // rounded up rather than down to "off".
+        let ka = &self.opts.keep_alive;
+        let keep_alive =
+            u16::try_from(ka.as_secs() + u64::from(ka.subsec_nanos() > 0)).unwrap_or(u16::MAX);
+        self.server = ServerLimits::defaults(Duration::from_secs(u64::from(keep_alive)));
         let v5 = self.opts.protocol.is_v5();
         // 5.0: clean start asks for a new session, so only the first connection uses it;
         // 3.1.1: a clean session ends with its connection, so every connection repeats it.
@@ -396,8 +414,12 @@ impl ClientState {
         self.sent_clean_start = clean_start;
         let mut connect = Connect::new(self.opts.protocol, self.opts.client_id.clone());
         connect.clean_start = clean_start;
-        connect.keep_alive = u16::try_from(self.opts.keep_alive.as_secs()).unwrap_or(u16::MAX);
+        connect.keep_alive = keep_alive;
         connect.will.clone_from(&self.opts.will);
+        if let (Some(will), false) = (&mut connect.will, v5) {
+            // Will properties are 5.0 only: without them a 3.1.1 CONNECT can be encoded.
+            will.properties = WillProperties::default();
+        }
         connect.username.clone_from(&self.opts.username);
         connect.password.clone_from(&self.opts.password);
         if v5 {
@@ -435,6 +457,11 @@ impl ClientState {
                     }
                 }
                 Ok(None) => return,
+                Err(DecodeError::InvalidPropertyValue(PropertyId::TopicAlias)) => {
+                    // Topic Alias 0 [MQTT-3.3.2-8]: the only value the property cannot take.
+                    self.fail(ProtocolError::TopicAliasOutOfRange(0).into());
+                    return;
+                }
                 Err(e) => {
                     self.fail(ConnectionError::Decode(e));
                     return;
@@ -480,8 +507,20 @@ impl ClientState {
 
     /// Publish a message. QoS 0 completes once handed over for transmission, QoS 1 at PUBACK,
     /// QoS 2 at PUBCOMP. Requests beyond the inflight limit, or made while disconnected, wait
-    /// in order. Fails at once (nothing queued) if a limit the server announced forbids it.
-    pub fn publish(&mut self, req: PublishRequest) -> Result<RequestId, RequestError> {
+    /// in order. Fails at once (nothing queued) if a limit the server announced forbids it
+    /// (Maximum QoS, Retain Available, Maximum Packet Size); a request queued while
+    /// disconnected is checked against the next CONNACK and fails with an event. A Topic
+    /// Alias or Subscription Identifier in the request's properties is dropped.
+    pub fn publish(&mut self, mut req: PublishRequest) -> Result<RequestId, RequestError> {
+        if let Some(p) = &mut req.properties {
+            // Topic aliases are the state machine's; Subscription Identifiers flow from
+            // server to client only [MQTT-3.3.4-6].
+            p.topic_alias = None;
+            p.subscription_identifiers.clear();
+            if p.is_empty() {
+                req.properties = None;
+            }
+        }
         if self.state == ConnectionState::Connected {
             self.check_publish(&req)?;
         }
@@ -532,7 +571,9 @@ impl ClientState {
     /// Acknowledge an inbound message delivered with an [`AckToken`] (manual acks). Acks go
     /// out in the order the messages arrived, whatever the order of these calls. A token from
     /// an earlier connection sends nothing on this one: the server sends the message again,
-    /// except for QoS 2, whose PUBREC is then owed as soon as the server asks.
+    /// except for QoS 2, whose PUBREC is then owed as soon as the server asks (in arrival
+    /// order on this connection). A token from before the server lost the session
+    /// acknowledges nothing: its packet identifier may name a new message.
     pub fn ack(&mut self, token: AckToken) {
         if token.generation == self.generation {
             if let Some(entry) = self.ack_queue.iter_mut().find(|a| a.seq == token.seq) {
@@ -541,7 +582,9 @@ impl ClientState {
             self.flush_acks();
             return;
         }
-        if token.qos == QoS::ExactlyOnce {
+        // A token from before the server lost our session names a message of that session:
+        // the identifier may now name a new message.
+        if token.qos == QoS::ExactlyOnce && token.generation >= self.session_generation {
             let pid = token.packet_id;
             if let Some(entry) = self
                 .ack_queue
@@ -557,7 +600,9 @@ impl ClientState {
     }
 
     /// Close the connection cleanly: queue DISCONNECT (5.0: with `disconnect`'s reason and
-    /// properties, e.g. a Session Expiry Interval override). The session is kept.
+    /// properties, e.g. a Session Expiry Interval override; 3.1.1: a plain DISCONNECT). The
+    /// session is kept. A non-zero Session Expiry Interval is left out when CONNECT's was
+    /// zero, where the server would take it as a Protocol Error (5.0 §3.14.2.2.2).
     pub fn disconnect(&mut self, disconnect: Disconnect) {
         if self.state == ConnectionState::Disconnected {
             return;
@@ -565,6 +610,18 @@ impl ClientState {
         let connected = self.state == ConnectionState::Connected;
         self.end_connection(ConnectionError::ClientDisconnect);
         if connected {
+            let mut disconnect = disconnect;
+            if !self.opts.protocol.is_v5() {
+                // 3.1.1 DISCONNECT carries nothing: the close goes out without a reason.
+                disconnect = Disconnect::default();
+            } else if self.opts.session_expiry_interval == 0 {
+                // 5.0 §3.14.2.2.2: after a zero Session Expiry Interval in CONNECT, a non-zero
+                // one in DISCONNECT is a Protocol Error (and the server would publish the
+                // will); the session ends with the connection as CONNECT said.
+                if disconnect.properties.session_expiry_interval != Some(0) {
+                    disconnect.properties.session_expiry_interval = None;
+                }
+            }
             self.tx.push_back(disconnect.into());
         }
     }
@@ -579,6 +636,7 @@ impl ClientState {
                 result: Err(RequestError::Closed),
             });
         }
+        self.resend.clear();
         let outgoing = std::mem::take(&mut self.outgoing);
         for (pid, o) in outgoing {
             if let Some(pid) = PacketId::new(pid) {
@@ -679,7 +737,46 @@ impl ClientState {
         if req.retain && !self.server.retain_available {
             return Err(RequestError::NotAllowed(Limit::RetainNotAvailable));
         }
+        // [MQTT-3.2.2-15]: nothing larger than the server's Maximum Packet Size goes out.
+        // Measured without a topic alias; the encoder has the last word.
+        let max = self.server.maximum_packet_size as usize;
+        if max < MAX_PACKET_SIZE as usize {
+            let size = self.publish_size(req);
+            if size > max {
+                return Err(RequestError::Encode(EncodeError::PacketTooLarge {
+                    size,
+                    max,
+                }));
+            }
+        }
         Ok(())
+    }
+
+    /// A publish completed: it no longer waits to be resent.
+    fn forget_resend(&mut self, pid: u16) {
+        if !self.resend.is_empty() {
+            self.resend.retain(|&(p, _)| p != pid);
+        }
+    }
+
+    /// The encoded size of the PUBLISH for `req`, fixed header included, without an alias.
+    fn publish_size(&self, req: &PublishRequest) -> usize {
+        let mut n = 2 + req.topic.len() + req.payload.len();
+        if req.qos != QoS::AtMostOnce {
+            n += 2;
+        }
+        if self.opts.protocol.is_v5() {
+            n += match &req.properties {
+                None => 1,
+                Some(p) if p.topic_alias.is_some() => {
+                    let mut p = PublishProperties::clone(p);
+                    p.topic_alias = None;
+                    p.wire_len()
+                }
+                Some(p) => p.wire_len(),
+            };
+        }
+        header_len(n) + n
     }
 
     fn check_subscribe(
@@ -755,6 +852,30 @@ impl ClientState {
 
     /// Send queued publishes while the inflight limit and the packet identifiers allow.
     fn send_publishes(&mut self, buf: &mut BytesMut) {
+        // Resends held back by the inflight limit go first, in their original order.
+        while let Some(&(pid, seq)) = self.resend.front() {
+            if self.outgoing.len().saturating_sub(self.resend.len()) >= self.inflight_limit() {
+                return;
+            }
+            self.resend.pop_front();
+            let (Some(packet_id), Some(o)) = (PacketId::new(pid), self.outgoing.get(&pid)) else {
+                continue;
+            };
+            if o.seq != seq || o.released.is_some() {
+                continue;
+            }
+            let req = o.req.clone();
+            let qos = QosPid::from_qos(req.qos, packet_id);
+            if let Err(e) = self.write_publish(&req, qos, true, buf) {
+                if let Some(o) = self.outgoing.remove(&pid) {
+                    self.ids.release(packet_id);
+                    self.events.push_back(Event::Published {
+                        id: o.id,
+                        result: Err(e),
+                    });
+                }
+            }
+        }
         while let Some(p) = self.pending_publishes.front() {
             if let Err(e) = self.check_publish(&p.req) {
                 if let Some(p) = self.pending_publishes.pop_front() {
@@ -800,6 +921,7 @@ impl ClientState {
                                 seq: self.next_seq,
                                 req: p.req,
                                 released: None,
+                                released_seq: 0,
                             },
                         );
                     }
@@ -843,7 +965,14 @@ impl ClientState {
                 publish.topic = TopicName::alias_only();
             }
         }
-        self.encoder.encode(&publish.into(), buf)?;
+        if let Err(e) = self.encoder.encode(&publish.into(), buf) {
+            if let Some((_, false)) = alias {
+                // The server never saw this mapping: forget it, or the next publish to the
+                // topic would carry an alias it does not know.
+                self.aliases_out.remove(&req.topic);
+            }
+            return Err(e.into());
+        }
         Ok(())
     }
 
@@ -895,11 +1024,15 @@ impl ClientState {
             Packet::SubAck(ack) => self.handle_suback(ack.packet_id, ack.reasons, ack.properties),
             Packet::UnsubAck(ack) => self.handle_unsuback(ack),
             Packet::PingResp => Ok(()),
+            Packet::Disconnect(_) if !self.opts.protocol.is_v5() => {
+                // 3.1.1 §3.14: DISCONNECT is sent by the client only.
+                Err(ProtocolError::ClientOnlyPacket(t).into())
+            }
             Packet::Disconnect(d) => {
                 let d = *d;
                 self.end_connection(ConnectionError::ServerDisconnect {
                     reason: d.reason,
-                    properties: d.properties,
+                    properties: Box::new(d.properties),
                 });
                 Ok(())
             }
@@ -937,6 +1070,11 @@ impl ClientState {
         } else if props.authentication_method.is_some() {
             return Err(ProtocolError::UnexpectedAuth.into());
         }
+        // The server assigns an identifier only when CONNECT gave none (5.0 §3.2.2.3.7);
+        // replacing ours would silently move the session to another identity.
+        if props.assigned_client_identifier.is_some() && !self.opts.client_id.is_empty() {
+            return Err(ProtocolError::UnexpectedAssignedClientId.into());
+        }
         self.server.apply(props);
         if let Some(max) = NonZeroU32::new(self.server.maximum_packet_size) {
             self.encoder.set_max_packet_size(max);
@@ -953,10 +1091,10 @@ impl ClientState {
         } else {
             self.session_lost();
         }
-        self.events.push_back(Event::Connected(Connected {
+        self.events.push_back(Event::Connected(Box::new(Connected {
             session_present: connack.session_present,
             properties: connack.properties,
-        }));
+        })));
         Ok(())
     }
 
@@ -967,15 +1105,47 @@ impl ClientState {
             self.outgoing.iter().map(|(pid, o)| (o.seq, *pid)).collect();
         order.sort_unstable();
         let mut resend = Vec::new();
-        for (_, pid) in order {
+        let mut release = Vec::new();
+        let max = self.server.maximum_packet_size as usize;
+        // Publishes the server holds unacknowledged: those it sent PUBREC for, and those we
+        // resend now. The rest waits for room [MQTT-3.3.4-7].
+        let limit = self.inflight_limit();
+        let mut in_flight = self
+            .outgoing
+            .iter()
+            .filter(|(_, o)| o.released.is_some())
+            .count();
+        for (seq, pid) in order {
             let (Some(packet_id), Some(o)) = (PacketId::new(pid), self.outgoing.get(&pid)) else {
                 continue;
             };
             if o.released.is_some() {
-                self.tx.push_back(PubRel::new(packet_id).into());
-            } else {
+                release.push((o.released_seq, packet_id));
+            } else if self.publish_size(&o.req) > max {
+                // The new connection's server accepts no packet this large
+                // [MQTT-3.2.2-15]: the request ends here rather than never.
+                let size = self.publish_size(&o.req);
+                if let Some(o) = self.outgoing.remove(&pid) {
+                    self.ids.release(packet_id);
+                    self.events.push_back(Event::Published {
+                        id: o.id,
+                        result: Err(RequestError::Encode(EncodeError::PacketTooLarge {
+                            size,
+                            max,
+                        })),
+                    });
+                }
+            } else if in_flight < limit && self.resend.is_empty() {
+                in_flight += 1;
                 resend.push((packet_id, o.req.clone()));
+            } else {
+                self.resend.push_back((pid, seq));
             }
+        }
+        // PUBREL in the order PUBREC arrived [MQTT-4.6.0-4].
+        release.sort_unstable();
+        for (_, packet_id) in release {
+            self.tx.push_back(PubRel::new(packet_id).into());
         }
         // PUBLISH resends go out with the control packets so they keep their order; the
         // encoder applies no alias to them (a fresh connection has none yet).
@@ -994,6 +1164,7 @@ impl ClientState {
     /// The server has no session for us: discard ours [MQTT-3.2.2-5], applying the session
     /// loss policy to unacknowledged publishes, and restore subscriptions.
     fn session_lost(&mut self) {
+        self.session_generation = self.generation;
         self.inbound_qos2.clear();
         let mut lost: Vec<(u64, u16, Outgoing)> = std::mem::take(&mut self.outgoing)
             .into_iter()
@@ -1107,8 +1278,22 @@ impl ClientState {
                 // Exactly once: a packet identifier not yet released is a duplicate, answered
                 // (once its PUBREC is due) but not delivered again.
                 if let Some(&acked) = self.inbound_qos2.get(&pid.get()) {
-                    if acked {
-                        self.tx.push_back(PubRec::new(pid).into());
+                    // Its PUBREC takes its place in arrival order [MQTT-4.6.0-3]: due now if
+                    // the application has acknowledged the message, else when it does (with
+                    // the token of the first delivery, from this or an earlier connection).
+                    let waiting = self
+                        .ack_queue
+                        .iter()
+                        .any(|a| a.packet_id == pid && a.qos == QoS::ExactlyOnce && !a.done);
+                    if acked || !waiting {
+                        self.next_ack_seq += 1;
+                        self.ack_queue.push_back(PendingAck {
+                            seq: self.next_ack_seq,
+                            packet_id: pid,
+                            qos: QoS::ExactlyOnce,
+                            done: acked,
+                        });
+                        self.flush_acks();
                     }
                     return Ok(());
                 }
@@ -1198,6 +1383,7 @@ impl ClientState {
                 let Some(o) = self.outgoing.remove(&pid.get()) else {
                     return Ok(());
                 };
+                self.forget_resend(pid.get());
                 self.ids.release(pid);
                 let result = if ack.reason.is_error() {
                     Err(RequestError::PublishRefused {
@@ -1220,6 +1406,11 @@ impl ClientState {
     fn handle_pubrec(&mut self, rec: PubRec) -> Result<(), ConnectionError> {
         let pid = rec.packet_id;
         let Some(o) = self.outgoing.get_mut(&pid.get()) else {
+            // A PUBREC with a failure code ends the flow on the server's side: no PUBREL is
+            // owed [MQTT-4.3.3-4], whatever the identifier.
+            if rec.reason.is_error() {
+                return Ok(());
+            }
             // 5.0 §4.3.3: answer an unknown PUBREC with PUBREL, reason Packet Identifier not
             // found (3.1.1: a plain PUBREL), so the server can finish its side.
             let mut rel = PubRel::new(pid);
@@ -1237,10 +1428,11 @@ impl ClientState {
             .into());
         }
         if rec.reason.is_error() {
-            // The flow ends here: no PUBREL [MQTT-4.3.3-?]; the slot and identifier are free.
+            // The flow ends here: no PUBREL [MQTT-4.3.3-4]; the slot and identifier are free.
             let Some(o) = self.outgoing.remove(&pid.get()) else {
                 return Ok(());
             };
+            self.forget_resend(pid.get());
             self.ids.release(pid);
             self.events.push_back(Event::Published {
                 id: o.id,
@@ -1253,6 +1445,8 @@ impl ClientState {
         }
         // After PUBREC the PUBLISH is never sent again, only PUBREL.
         o.released = Some((rec.reason, rec.properties));
+        self.next_seq += 1;
+        o.released_seq = self.next_seq;
         self.tx.push_back(PubRel::new(pid).into());
         Ok(())
     }
@@ -1304,6 +1498,7 @@ impl ClientState {
                 let Some(o) = self.outgoing.remove(&pid.get()) else {
                     return Ok(());
                 };
+                self.forget_resend(pid.get());
                 self.ids.release(pid);
                 let result = if comp.reason.is_error() {
                     Err(RequestError::ReleaseFailed(comp.reason))
@@ -1361,7 +1556,7 @@ impl ClientState {
         let all_failed = reasons.iter().all(|r| r.is_error());
         let ack = event::subscribe_ack(pid, &subs, reasons, properties);
         let result = if all_failed {
-            Err(RequestError::SubscribeRefused(ack))
+            Err(RequestError::SubscribeRefused(Box::new(ack)))
         } else {
             Ok(ack)
         };
@@ -1410,14 +1605,19 @@ impl ClientState {
             }
         }
         if let Some(id) = r.id {
-            self.events.push_back(Event::Unsubscribed {
-                id,
-                result: Ok(UnsubscribeAck {
-                    packet_id: pid,
-                    results: filters.into_iter().zip(reasons).collect(),
-                    properties: ack.properties,
-                }),
-            });
+            // A reason code of 0x80 or more is a failure: all of them failing fails the request.
+            let all_failed = reasons.iter().all(|r| r.is_error());
+            let ack = UnsubscribeAck {
+                packet_id: pid,
+                results: filters.into_iter().zip(reasons).collect(),
+                properties: ack.properties,
+            };
+            let result = if all_failed {
+                Err(RequestError::UnsubscribeRefused(Box::new(ack)))
+            } else {
+                Ok(ack)
+            };
+            self.events.push_back(Event::Unsubscribed { id, result });
         }
         Ok(())
     }
@@ -1460,6 +1660,7 @@ impl ClientState {
 
     fn end_connection_state(&mut self) {
         self.tx.clear();
+        self.resend.clear();
         self.ack_queue.clear();
         self.qos1_unacked = 0;
         self.aliases_in.clear();

@@ -6,7 +6,8 @@ use bytestring::ByteString;
 use crate::error::{DecodeError, EncodeError};
 use crate::packet::property::{AckProperties, ConnAckProperties, DisconnectProperties};
 use crate::packet::reason::{
-    ConnectReason, DisconnectReason, PubAckReason, PubRelReason, SubAckReason, UnsubAckReason,
+    AuthReason, ConnectReason, DisconnectReason, PubAckReason, PubRelReason, SubAckReason,
+    UnsubAckReason,
 };
 use crate::packet::{Publish, Subscription};
 use crate::topic::TopicFilter;
@@ -242,6 +243,10 @@ pub enum ConnectionError {
     /// We disconnected ([`ClientState::disconnect`](super::ClientState::disconnect)).
     #[error("disconnected by the client")]
     ClientDisconnect,
+    /// The CONNECT built from the options cannot be encoded (a password without a user name
+    /// on 3.1.1, a field over 65,535 bytes...): nothing was sent.
+    #[error("invalid CONNECT: {0}")]
+    InvalidConnect(EncodeError),
     /// Enhanced authentication failed.
     #[error("authentication failed: {0}")]
     Auth(String),
@@ -306,6 +311,10 @@ pub enum ProtocolError {
     /// AUTH although CONNECT named no authentication method [MQTT-4.12.0-6].
     #[error("AUTH without an authentication method in CONNECT [MQTT-4.12.0-6]")]
     UnexpectedAuth,
+    /// AUTH with a reason code a client does not expect at this point (Success before
+    /// CONNACK, Re-authenticate from the server) (5.0 §4.12).
+    #[error("unexpected AUTH reason {0}")]
+    UnexpectedAuthReason(AuthReason),
     /// AUTH or CONNACK naming another authentication method than CONNECT's [MQTT-4.12.0-5].
     #[error("AUTH with a different authentication method [MQTT-4.12.0-5]")]
     AuthMethodMismatch,

@@ -437,7 +437,16 @@ impl ClientState {
                 0
             }
         ];
-        self.tx.push_back(connect.into());
+        // Options that make a CONNECT the protocol forbids (a password without a user name
+        // on 3.1.1, a field over 65,535 bytes...) end the attempt at once, not at the CONNACK
+        // timeout.
+        let packet = Packet::from(connect);
+        if let Err(e) = packet.encode(self.opts.protocol, &mut BytesMut::new()) {
+            self.state = ConnectionState::Connecting;
+            self.end_connection(ConnectionError::InvalidConnect(e));
+            return;
+        }
+        self.tx.push_back(packet);
         self.state = ConnectionState::Connecting;
         self.connack_deadline = Some(now + self.opts.connect_timeout);
         self.last_recv = Some(now);
@@ -1086,15 +1095,18 @@ impl ClientState {
         self.connack_deadline = None;
         self.last_recv = Some(now);
         self.was_connected = true;
-        if connack.session_present {
+        // Connected comes first; what the session's state causes (failures under the
+        // session-loss policy...) follows it.
+        let session_present = connack.session_present;
+        self.events.push_back(Event::Connected(Box::new(Connected {
+            session_present,
+            properties: connack.properties,
+        })));
+        if session_present {
             self.resume_session();
         } else {
             self.session_lost();
         }
-        self.events.push_back(Event::Connected(Box::new(Connected {
-            session_present: connack.session_present,
-            properties: connack.properties,
-        })));
         Ok(())
     }
 
@@ -1236,7 +1248,7 @@ impl ClientState {
             AuthReason::Success if self.state == ConnectionState::Connected => authenticator
                 .success(auth.properties.authentication_data.as_ref())
                 .map_err(ConnectionError::Auth),
-            _ => Err(ProtocolError::BeforeConnAck(PacketType::Auth).into()),
+            reason => Err(ProtocolError::UnexpectedAuthReason(reason).into()),
         }
     }
 

@@ -328,3 +328,20 @@ fn reauthenticate_needs_a_connection_an_authenticator_and_5_0() {
     assert!(!h.client.reauthenticate());
     h.recv_nothing();
 }
+
+#[test]
+fn server_reauthenticate_is_not_for_a_client() {
+    // 5.0 §4.12.1: only the client starts re-authentication (AUTH 0x19); the server answers
+    // with 0x18 or 0x00.
+    let mut h = Harness::new(opts(V5));
+    h.client.set_authenticator(Box::new(TestAuth::default()));
+    h.reconnect_properties = connack_with_auth(TestAuth::PROOF).properties;
+    h.open();
+    let events = h.accept(connack_with_auth(TestAuth::PROOF));
+    assert!(matches!(events[..], [Event::Connected(_)]), "{events:?}");
+    h.send(auth(AuthReason::ReAuthenticate, TestAuth::METHOD, b"x"));
+    h.assert_closed_by_client(
+        &ProtocolError::UnexpectedAuthReason(AuthReason::ReAuthenticate).into(),
+        DisconnectReason::ProtocolError,
+    );
+}

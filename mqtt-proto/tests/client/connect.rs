@@ -562,3 +562,22 @@ fn connack_limits_applied_to_subscriptions_queued_while_disconnected() {
     );
     assert_eq!(h.client.packet_ids_in_use(), 0);
 }
+
+#[test]
+fn unencodable_connect_fails_at_once_with_nothing_sent() {
+    // 3.1.1 forbids a password without a user name [MQTT-3.1.2-22]: the attempt ends now,
+    // not at the CONNACK timeout, and no byte goes on the wire.
+    let mut o = opts(V311);
+    o.password = Some(Bytes::from_static(b"secret"));
+    let mut h = Harness::new(o);
+    h.client.connect(h.now);
+    h.recv_nothing();
+    assert_eq!(
+        h.events(),
+        vec![Event::Disconnected(ConnectionError::InvalidConnect(
+            EncodeError::PasswordWithoutUsername
+        ))]
+    );
+    assert_eq!(h.client.state(), ConnectionState::Disconnected);
+    assert_eq!(h.client.poll_timeout(), None);
+}

@@ -156,6 +156,10 @@ fn session_lost_qos1_republished_qos2_fails_by_default() {
         let _ = h.recv();
         let _ = h.drop_transport();
         let events = h.reconnect(false);
+        assert!(
+            matches!(events.first(), Some(Event::Connected(_))),
+            "Connected comes before what the lost session causes: {events:?}"
+        );
         let lost: Vec<_> = events
             .iter()
             .filter_map(|e| match e {

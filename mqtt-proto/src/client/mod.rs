@@ -264,7 +264,8 @@ struct Outgoing {
     seq: u64,
     req: PublishRequest,
     /// Set once PUBREC arrived (QoS 2): PUBREL is owed, the PUBLISH is never sent again.
-    released: Option<(PubAckReason, AckProperties)>,
+    /// (Only the reason is kept: the PUBCOMP's properties are the ones reported.)
+    released: Option<PubAckReason>,
     /// When PUBREC arrived (in `next_seq` order): PUBRELs are resent in that order
     /// [MQTT-4.6.0-4].
     released_seq: u64,
@@ -873,9 +874,9 @@ impl ClientState {
             if o.seq != seq || o.released.is_some() {
                 continue;
             }
-            let req = o.req.clone();
+            let mut req = o.req.clone();
             let qos = QosPid::from_qos(req.qos, packet_id);
-            if let Err(e) = self.write_publish(&req, qos, true, buf) {
+            if let Err(e) = self.write_publish(&mut req, qos, true, buf) {
                 if let Some(o) = self.outgoing.remove(&pid) {
                     self.ids.release(packet_id);
                     self.events.push_back(Event::Published {
@@ -907,11 +908,11 @@ impl ClientState {
                     None => return,
                 }
             };
-            let Some(p) = self.pending_publishes.pop_front() else {
+            let Some(mut p) = self.pending_publishes.pop_front() else {
                 return;
             };
             let qos_pid = pid.map_or(QosPid::AtMostOnce, |pid| QosPid::from_qos(qos, pid));
-            match self.write_publish(&p.req, qos_pid, false, buf) {
+            match self.write_publish(&mut p.req, qos_pid, false, buf) {
                 Ok(()) => match pid {
                     None => self.events.push_back(Event::Published {
                         id: p.id,
@@ -951,31 +952,39 @@ impl ClientState {
     /// Encode one PUBLISH, applying an outbound topic alias where allowed.
     fn write_publish(
         &mut self,
-        req: &PublishRequest,
+        req: &mut PublishRequest,
         qos: QosPid,
         dup: bool,
         buf: &mut BytesMut,
     ) -> Result<(), RequestError> {
+        let alias = self.outbound_alias(&req.topic);
+        let Some((alias, known)) = alias else {
+            // The common case: lend the request's fields to a PUBLISH, encode it, and take
+            // them back: no clone of topic, payload or properties.
+            let publish = Publish {
+                dup,
+                qos,
+                retain: req.retain,
+                topic: std::mem::replace(&mut req.topic, TopicName::alias_only()),
+                payload: std::mem::take(&mut req.payload),
+                properties: req.properties.take(),
+            };
+            let result = self.encoder.encode_publish(&publish, buf);
+            req.topic = publish.topic;
+            req.payload = publish.payload;
+            req.properties = publish.properties;
+            return result.map(drop).map_err(Into::into);
+        };
         let mut publish = Publish::new(req.topic.clone(), qos, req.payload.clone());
         publish.dup = dup;
         publish.retain = req.retain;
         publish.properties.clone_from(&req.properties);
-        if let Some(p) = &mut publish.properties {
-            // Aliases are ours to manage.
-            p.topic_alias = None;
-            if p.is_empty() {
-                publish.properties = None;
-            }
+        publish.properties_mut().topic_alias = NonZeroU16::new(alias);
+        if known {
+            publish.topic = TopicName::alias_only();
         }
-        let alias = self.outbound_alias(&req.topic);
-        if let Some((alias, known)) = alias {
-            publish.properties_mut().topic_alias = NonZeroU16::new(alias);
-            if known {
-                publish.topic = TopicName::alias_only();
-            }
-        }
-        if let Err(e) = self.encoder.encode(&publish.into(), buf) {
-            if let Some((_, false)) = alias {
+        if let Err(e) = self.encoder.encode_publish(&publish, buf) {
+            if !known {
                 // The server never saw this mapping: forget it, or the next publish to the
                 // topic would carry an alias it does not know.
                 self.aliases_out.remove(&req.topic);
@@ -1456,7 +1465,7 @@ impl ClientState {
             return Ok(());
         }
         // After PUBREC the PUBLISH is never sent again, only PUBREL.
-        o.released = Some((rec.reason, rec.properties));
+        o.released = Some(rec.reason);
         self.next_seq += 1;
         o.released_seq = self.next_seq;
         self.tx.push_back(PubRel::new(pid).into());
@@ -1515,7 +1524,7 @@ impl ClientState {
                 let result = if comp.reason.is_error() {
                     Err(RequestError::ReleaseFailed(comp.reason))
                 } else {
-                    let reason = o.released.map_or(PubAckReason::Success, |(r, _)| r);
+                    let reason = o.released.unwrap_or(PubAckReason::Success);
                     Ok(PublishAck {
                         packet_id: Some(pid),
                         reason,

@@ -269,6 +269,9 @@ struct Outgoing {
     /// When PUBREC arrived (in `next_seq` order): PUBRELs are resent in that order
     /// [MQTT-4.6.0-4].
     released_seq: u64,
+    /// The connection (generation) PUBREC arrived on: a PUBCOMP 0x92 on a later one answers
+    /// a PUBREL resent in recovery, which is not an error (5.0 §3.7.2.1).
+    released_gen: u64,
 }
 
 #[derive(Debug)]
@@ -585,28 +588,33 @@ impl ClientState {
     /// order on this connection). A token from before the server lost the session
     /// acknowledges nothing: its packet identifier may name a new message.
     pub fn ack(&mut self, token: AckToken) {
-        if token.generation == self.generation {
-            if let Some(entry) = self.ack_queue.iter_mut().find(|a| a.seq == token.seq) {
-                entry.done = true;
-            }
-            self.flush_acks();
-            return;
-        }
         // A token from before the server lost our session names a message of that session:
         // the identifier may now name a new message.
-        if token.qos == QoS::ExactlyOnce && token.generation >= self.session_generation {
-            let pid = token.packet_id;
-            if let Some(entry) = self
-                .ack_queue
-                .iter_mut()
-                .find(|a| a.packet_id == pid && a.qos == QoS::ExactlyOnce)
-            {
-                entry.done = true;
-                self.flush_acks();
-            } else if let Some(acked) = self.inbound_qos2.get_mut(&pid.get()) {
+        if token.generation < self.session_generation {
+            return;
+        }
+        let pid = token.packet_id;
+        if token.qos == QoS::ExactlyOnce {
+            // The session records it at once, so the ack outlives this connection's queue
+            // (an ack made while disconnected, or waiting behind an earlier message when the
+            // connection drops): the PUBREC is owed whenever the server sends it again.
+            if let Some(acked) = self.inbound_qos2.get_mut(&pid.get()) {
                 *acked = true;
             }
         }
+        let entry = if token.generation == self.generation {
+            self.ack_queue.iter_mut().find(|a| a.seq == token.seq)
+        } else if token.qos == QoS::ExactlyOnce {
+            self.ack_queue
+                .iter_mut()
+                .find(|a| a.packet_id == pid && a.qos == QoS::ExactlyOnce)
+        } else {
+            None
+        };
+        if let Some(entry) = entry {
+            entry.done = true;
+        }
+        self.flush_acks();
     }
 
     /// Close the connection cleanly: queue DISCONNECT (5.0: with `disconnect`'s reason and
@@ -932,6 +940,7 @@ impl ClientState {
                                 req: p.req,
                                 released: None,
                                 released_seq: 0,
+                                released_gen: 0,
                             },
                         );
                     }
@@ -1302,11 +1311,13 @@ impl ClientState {
                     // Its PUBREC takes its place in arrival order [MQTT-4.6.0-3]: due now if
                     // the application has acknowledged the message, else when it does (with
                     // the token of the first delivery, from this or an earlier connection).
-                    let waiting = self
+                    // One already queued for it (acknowledged or not) answers this one too:
+                    // a second would never be acknowledged and would block the queue.
+                    let queued = self
                         .ack_queue
                         .iter()
-                        .any(|a| a.packet_id == pid && a.qos == QoS::ExactlyOnce && !a.done);
-                    if acked || !waiting {
+                        .any(|a| a.packet_id == pid && a.qos == QoS::ExactlyOnce);
+                    if !queued {
                         self.next_ack_seq += 1;
                         self.ack_queue.push_back(PendingAck {
                             seq: self.next_ack_seq,
@@ -1468,6 +1479,7 @@ impl ClientState {
         o.released = Some(rec.reason);
         self.next_seq += 1;
         o.released_seq = self.next_seq;
+        o.released_gen = self.generation;
         self.tx.push_back(PubRel::new(pid).into());
         Ok(())
     }
@@ -1521,7 +1533,12 @@ impl ClientState {
                 };
                 self.forget_resend(pid.get());
                 self.ids.release(pid);
-                let result = if comp.reason.is_error() {
+                // 0x92 answering a PUBREL resent after a reconnection: the server released
+                // the message before the connection dropped (5.0 §3.7.2.1: "not an error
+                // during recovery").
+                let recovered = comp.reason == PubRelReason::PacketIdentifierNotFound
+                    && o.released_gen < self.generation;
+                let result = if comp.reason.is_error() && !recovered {
                     Err(RequestError::ReleaseFailed(comp.reason))
                 } else {
                     let reason = o.released.unwrap_or(PubAckReason::Success);

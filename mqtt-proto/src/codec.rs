@@ -435,6 +435,15 @@ pub(crate) fn finish(b: &Bytes, p: PacketType) -> Result<(), DecodeError> {
     }
 }
 
+/// A UTF-8 string we are about to send: at most 65,535 bytes, no U+0000 [MQTT-1.5.4-2].
+pub(crate) fn check_string(s: &str) -> Result<(), EncodeError> {
+    check_field_len(s.len())?;
+    if s.as_bytes().contains(&0) {
+        return Err(EncodeError::NullCharacter);
+    }
+    Ok(())
+}
+
 pub(crate) fn check_field_len(len: usize) -> Result<(), EncodeError> {
     if len > usize::from(u16::MAX) {
         Err(EncodeError::FieldTooLong(len))

@@ -213,4 +213,13 @@ pub enum EncodeError {
     /// Authentication Data without an Authentication Method (5.0 §3.1.2.11.10).
     #[error("Authentication Data without an Authentication Method")]
     AuthenticationDataWithoutMethod,
+    /// A string to send contains U+0000 [MQTT-1.5.4-2] (3.1.1: [MQTT-1.5.3-2]).
+    #[error("string contains U+0000 [MQTT-1.5.4-2]")]
+    NullCharacter,
+    /// An empty client identifier without clean session, which 3.1 and 3.1.1 forbid the
+    /// client (3.1.1 [MQTT-3.1.3-7]). Raised by the client state machine, not the codec: a
+    /// server must be able to decode (and refuse) such a CONNECT, and the codec keeps
+    /// encoding whatever it decodes.
+    #[error("empty client identifier requires clean session (3.1.1 [MQTT-3.1.3-7])")]
+    EmptyClientIdWithoutCleanSession,
 }

@@ -2027,3 +2027,20 @@ fn subscription_option_value_errors_are_protocol_errors_reserved_bits_malformed(
         DisconnectReason::ProtocolError
     );
 }
+
+#[test]
+fn null_character_refused_when_sending_mqtt_1_5_4_2() {
+    let packet = Packet::from(Connect::new(V3_1_1, "a\0b"));
+    assert_eq!(encode_err(V3_1_1, &packet), EncodeError::NullCharacter);
+    let mut connect = Connect::new(V5, "c");
+    connect.username = Some("u\0".into());
+    assert_eq!(encode_err(V5, &connect.into()), EncodeError::NullCharacter);
+    let mut props = PublishProperties::default();
+    props.user_properties.push(user("k", "v\0"));
+    let publish = Publish::new(topic("t"), QosPid::AtMostOnce, "").with_properties(props);
+    assert_eq!(encode_err(V5, &publish.into()), EncodeError::NullCharacter);
+    let mut props = PublishProperties::default();
+    props.content_type = Some("text/\0plain".into());
+    let publish = Publish::new(topic("t"), QosPid::AtMostOnce, "").with_properties(props);
+    assert_eq!(encode_err(V5, &publish.into()), EncodeError::NullCharacter);
+}

@@ -445,7 +445,14 @@ impl ClientState {
         // on 3.1.1, a field over 65,535 bytes...) end the attempt at once, not at the CONNACK
         // timeout.
         let packet = Packet::from(connect);
-        if let Err(e) = packet.encode(self.opts.protocol, &mut BytesMut::new()) {
+        let invalid = if !v5 && self.opts.client_id.is_empty() && !clean_start {
+            Err(crate::EncodeError::EmptyClientIdWithoutCleanSession)
+        } else {
+            packet
+                .encode(self.opts.protocol, &mut BytesMut::new())
+                .map(drop)
+        };
+        if let Err(e) = invalid {
             self.state = ConnectionState::Connecting;
             self.end_connection(ConnectionError::InvalidConnect(e));
             return;

@@ -4,8 +4,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use bytestring::ByteString;
 
 use crate::codec::{
-    check_field_len, finish, put_binary, read_binary, read_string, read_topic_name, read_u8,
-    read_u16,
+    check_field_len, check_string, finish, put_binary, read_binary, read_string, read_topic_name,
+    read_u8, read_u16,
 };
 use crate::error::{DecodeError, EncodeError};
 use crate::packet::property::{ConnectProperties, WillProperties};
@@ -147,7 +147,7 @@ impl Connect {
 
     pub(crate) fn validate(&self) -> Result<(), EncodeError> {
         let v5 = self.protocol.is_v5();
-        check_field_len(self.client_id.len())?;
+        check_string(&self.client_id)?;
         if v5 {
             self.properties.validate_auth()?;
         } else if !self.properties.is_empty() {
@@ -165,7 +165,7 @@ impl Connect {
             }
         }
         if let Some(u) = &self.username {
-            check_field_len(u.len())?;
+            check_string(u)?;
         }
         if let Some(p) = &self.password {
             check_field_len(p.len())?;

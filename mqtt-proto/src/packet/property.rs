@@ -9,8 +9,8 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use bytestring::ByteString;
 
 use crate::codec::{
-    check_field_len, put_binary, put_varint, read_binary, read_string, read_topic_name, read_u8,
-    read_u16, read_u32, read_varint, varint_len,
+    check_field_len, check_string, put_binary, put_varint, read_binary, read_string,
+    read_topic_name, read_u8, read_u16, read_u32, read_varint, varint_len,
 };
 use crate::error::{DecodeError, EncodeError};
 use crate::topic::{TopicError, TopicName};
@@ -252,7 +252,7 @@ impl PropValue for ByteString {
         put_binary(buf, self.as_bytes());
     }
     fn validate(&self, _: PropertyId) -> Result<(), EncodeError> {
-        check_field_len(self.as_bytes().len())
+        check_string(self)
     }
 }
 
@@ -315,8 +315,8 @@ impl PropValue for UserProperty {
         put_binary(buf, self.value.as_bytes());
     }
     fn validate(&self, _: PropertyId) -> Result<(), EncodeError> {
-        check_field_len(self.name.as_bytes().len())?;
-        check_field_len(self.value.as_bytes().len())
+        check_string(&self.name)?;
+        check_string(&self.value)
     }
 }
 

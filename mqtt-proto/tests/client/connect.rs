@@ -581,3 +581,27 @@ fn unencodable_connect_fails_at_once_with_nothing_sent() {
     assert_eq!(h.client.state(), ConnectionState::Disconnected);
     assert_eq!(h.client.poll_timeout(), None);
 }
+
+#[test]
+fn empty_client_id_without_clean_session_refused_on_3_1_1_mqtt_3_1_3_7() {
+    // "If the Client supplies a zero-byte ClientId, the Client MUST also set CleanSession to
+    // 1": the attempt fails at once, nothing sent. 5.0 lets the server assign one.
+    let mut o = opts(V311);
+    o.client_id = "".into();
+    o.clean_start = false;
+    let mut h = Harness::new(o);
+    h.client.connect(h.now);
+    h.recv_nothing();
+    assert_eq!(
+        h.events(),
+        vec![Event::Disconnected(ConnectionError::InvalidConnect(
+            EncodeError::EmptyClientIdWithoutCleanSession
+        ))]
+    );
+    let mut o = opts(V5);
+    o.client_id = "".into();
+    o.clean_start = false;
+    let mut h = Harness::new(o);
+    let connect = h.open();
+    assert!(connect.client_id.is_empty() && !connect.clean_start);
+}

@@ -647,13 +647,27 @@ impl ClientState {
                     disconnect.properties.session_expiry_interval = None;
                 }
             }
+            // [MQTT-3.14.2-3], [MQTT-3.14.2-4]: no Reason String, then no User Properties, if
+            // they would take the packet over the server's Maximum Packet Size.
+            let max = self.encoder.max_packet_size() as usize;
+            let v = self.opts.protocol;
+            if Packet::from(disconnect.clone()).encoded_len(v) > max {
+                disconnect.properties.reason_string = None;
+            }
+            if Packet::from(disconnect.clone()).encoded_len(v) > max {
+                disconnect.properties.user_properties.clear();
+            }
             self.tx.push_back(disconnect.into());
         }
     }
 
     /// End every request that is waiting, queued or in flight with [`RequestError::Closed`]:
-    /// for a client that is shutting down for good.
+    /// for a client that is shutting down for good. A live connection is closed first (with
+    /// a normal DISCONNECT), since the session it carries is discarded [MQTT-4.1.0-1].
     pub fn abandon(&mut self) {
+        if self.state != ConnectionState::Disconnected {
+            self.disconnect(Disconnect::default());
+        }
         let pending: Vec<_> = self.pending_publishes.drain(..).map(|p| p.id).collect();
         for id in pending {
             self.events.push_back(Event::Published {

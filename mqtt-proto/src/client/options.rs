@@ -65,7 +65,10 @@ pub struct ClientOptions {
     /// [`Event::Resubscribed`](crate::client::Event::Resubscribed)).
     pub resubscribe: bool,
     /// Acknowledge inbound QoS 1 and 2 messages only when the application calls
-    /// [`ClientState::ack`](crate::client::ClientState::ack).
+    /// [`ClientState::ack`](crate::client::ClientState::ack). The application must then ack
+    /// every message that carries an [`AckToken`](crate::client::AckToken): acknowledgements go
+    /// out in arrival order [MQTT-4.6.0-2], so one message never acked holds back the ones
+    /// after it, and holds a Receive Maximum slot [MQTT-4.5.0-2].
     pub manual_acks: bool,
     /// What to do with unacknowledged publishes when the server has lost our session.
     pub session_loss: SessionLossPolicy,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use mqtt_proto::client::{ConnectionError, ConnectionState, Event, RequestError};
 use mqtt_proto::{Disconnect, DisconnectReason, Packet, PubAck, QoS, SubscribeProperties};
 
-use crate::harness::{BOTH, Harness, V5, V311, opts, pid, published, sub};
+use crate::harness::{BOTH, Harness, V5, V311, connack, nz32, opts, pid, published, sub};
 
 #[test]
 fn server_disconnect_reported_with_reason() {
@@ -174,4 +174,51 @@ fn abandon_ends_every_request_exactly_once() {
         h.client.abandon();
         assert!(h.events().is_empty());
     }
+}
+
+#[test]
+fn client_disconnect_drops_properties_over_server_maximum_packet_size_mqtt_3_14_2_3() {
+    // [MQTT-3.14.2-3], [MQTT-3.14.2-4]: the Reason String, then the User Properties, go if
+    // they would make the DISCONNECT larger than the server accepts; the reason code stays.
+    let mut ack = connack(false);
+    ack.properties.maximum_packet_size = Some(nz32(16));
+    let mut h = Harness::connected_with(opts(V5), ack);
+    let mut d = Disconnect::new(DisconnectReason::DisconnectWithWillMessage);
+    d.properties.reason_string = Some("a reason far too long for sixteen bytes".into());
+    d.properties
+        .user_properties
+        .push(mqtt_proto::UserProperty::new("key", "value"));
+    h.client.disconnect(d);
+    assert_eq!(
+        h.recv(),
+        vec![Disconnect::new(DisconnectReason::DisconnectWithWillMessage).into()]
+    );
+    // A small one keeps its reason string.
+    let mut ack = connack(false);
+    ack.properties.maximum_packet_size = Some(nz32(16));
+    let mut h = Harness::connected_with(opts(V5), ack);
+    let mut d = Disconnect::new(DisconnectReason::NormalDisconnection);
+    d.properties.reason_string = Some("ok".into());
+    h.client.disconnect(d.clone());
+    assert_eq!(h.recv(), vec![d.into()]);
+}
+
+#[test]
+fn abandon_while_connected_ends_the_connection_first_mqtt_4_1_0_1() {
+    let mut h = Harness::connected(opts(V5));
+    let id = h.publish("t", QoS::AtLeastOnce, "x");
+    let _ = h.recv();
+    h.client.abandon();
+    assert_eq!(h.recv(), vec![Disconnect::default().into()]);
+    let events = h.events();
+    assert_eq!(
+        events.first(),
+        Some(&Event::Disconnected(ConnectionError::ClientDisconnect))
+    );
+    assert!(events.contains(&Event::Published {
+        id,
+        result: Err(RequestError::Closed)
+    }));
+    assert_eq!(h.client.state(), ConnectionState::Disconnected);
+    assert_eq!(h.client.packet_ids_in_use(), 0);
 }

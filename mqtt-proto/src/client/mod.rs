@@ -252,6 +252,16 @@ pub struct ClientState {
     events: VecDeque<Event>,
 }
 
+/// How one PUBLISH uses an outbound topic alias.
+#[derive(Debug)]
+struct AliasPlan {
+    alias: u16,
+    /// The server already maps this alias to the topic: send an empty topic.
+    known: bool,
+    /// The least recently used topic whose alias this one takes over.
+    evict: Option<TopicName>,
+}
+
 #[derive(Debug)]
 struct PendingPublish {
     id: RequestId,
@@ -404,8 +414,11 @@ impl ClientState {
         // 65535), so the client pings by that value too: clamped, and a fraction of a second
         // rounded up rather than down to "off".
         let ka = &self.opts.keep_alive;
-        let keep_alive =
-            u16::try_from(ka.as_secs() + u64::from(ka.subsec_nanos() > 0)).unwrap_or(u16::MAX);
+        let keep_alive = u16::try_from(
+            ka.as_secs()
+                .saturating_add(u64::from(ka.subsec_nanos() > 0)),
+        )
+        .unwrap_or(u16::MAX);
         self.server = ServerLimits::defaults(Duration::from_secs(u64::from(keep_alive)));
         let v5 = self.opts.protocol.is_v5();
         // 5.0: clean start asks for a new session, so only the first connection uses it;
@@ -459,7 +472,7 @@ impl ClientState {
         }
         self.tx.push_back(packet);
         self.state = ConnectionState::Connecting;
-        self.connack_deadline = Some(now + self.opts.connect_timeout);
+        self.connack_deadline = now.checked_add(self.opts.connect_timeout);
         self.last_recv = Some(now);
     }
 
@@ -508,7 +521,7 @@ impl ClientState {
                     if let Some(due) = self.keepalive_due() {
                         if now >= due {
                             self.tx.push_back(Packet::PingReq);
-                            self.ping_deadline = Some(now + self.opts.ping_timeout);
+                            self.ping_deadline = now.checked_add(self.opts.ping_timeout);
                         }
                     }
                 }
@@ -764,7 +777,7 @@ impl ClientState {
             (Some(s), Some(r)) => s.min(r),
             (s, r) => s.or(r)?,
         };
-        Some(last + ka)
+        last.checked_add(ka)
     }
 
     fn check_publish(&self, req: &PublishRequest) -> Result<(), RequestError> {
@@ -988,7 +1001,7 @@ impl ClientState {
         buf: &mut BytesMut,
     ) -> Result<(), RequestError> {
         let alias = self.outbound_alias(&req.topic);
-        let Some((alias, known)) = alias else {
+        let Some(alias) = alias else {
             // The common case: lend the request's fields to a PUBLISH, encode it, and take
             // them back: no clone of topic, payload or properties.
             let publish = Publish {
@@ -1009,47 +1022,52 @@ impl ClientState {
         publish.dup = dup;
         publish.retain = req.retain;
         publish.properties.clone_from(&req.properties);
-        publish.properties_mut().topic_alias = NonZeroU16::new(alias);
-        if known {
+        publish.properties_mut().topic_alias = NonZeroU16::new(alias.alias);
+        if alias.known {
             publish.topic = TopicName::alias_only();
         }
-        if let Err(e) = self.encoder.encode_publish(&publish, buf) {
-            if !known {
-                // The server never saw this mapping: forget it, or the next publish to the
-                // topic would carry an alias it does not know.
-                self.aliases_out.remove(&req.topic);
-            }
-            return Err(e.into());
+        self.encoder.encode_publish(&publish, buf)?;
+        // The table changes only once the server will see the mapping: a failed encode must
+        // not leave an alias the server does not know, nor two topics on one alias.
+        self.alias_clock += 1;
+        if let Some(victim) = &alias.evict {
+            self.aliases_out.remove(victim);
         }
+        self.aliases_out
+            .insert(req.topic.clone(), (alias.alias, self.alias_clock));
         Ok(())
     }
 
-    /// The outbound alias for `topic`: (alias, already known to the server).
-    fn outbound_alias(&mut self, topic: &TopicName) -> Option<(u16, bool)> {
+    /// The outbound alias for `topic`, if aliases are in use; nothing changes until
+    /// `write_publish` has encoded the PUBLISH.
+    fn outbound_alias(&self, topic: &TopicName) -> Option<AliasPlan> {
         let max = self.server.topic_alias_maximum;
         if !self.opts.outbound_topic_aliases || max == 0 || !self.opts.protocol.is_v5() {
             return None;
         }
-        self.alias_clock += 1;
-        if let Some((alias, used)) = self.aliases_out.get_mut(topic) {
-            *used = self.alias_clock;
-            return Some((*alias, true));
+        if let Some((alias, _)) = self.aliases_out.get(topic) {
+            return Some(AliasPlan {
+                alias: *alias,
+                known: true,
+                evict: None,
+            });
         }
-        let alias = if self.aliases_out.len() < usize::from(max) {
-            u16::try_from(self.aliases_out.len() + 1).ok()?
-        } else {
-            // Evict the least recently used.
-            let (victim, (alias, _)) = self
-                .aliases_out
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(t, v)| (t.clone(), *v))?;
-            self.aliases_out.remove(&victim);
-            alias
-        };
-        self.aliases_out
-            .insert(topic.clone(), (alias, self.alias_clock));
-        Some((alias, false))
+        if self.aliases_out.len() < usize::from(max) {
+            // Aliases in use are always 1..=len: one is only ever given up to be reused.
+            let alias = u16::try_from(self.aliases_out.len() + 1).ok()?;
+            return Some(AliasPlan {
+                alias,
+                known: false,
+                evict: None,
+            });
+        }
+        // Reuse the least recently used one.
+        let (victim, (alias, _)) = self.aliases_out.iter().min_by_key(|(_, (_, used))| *used)?;
+        Some(AliasPlan {
+            alias: *alias,
+            known: false,
+            evict: Some(victim.clone()),
+        })
     }
 
     fn handle_packet(&mut self, now: Instant, packet: Packet) -> Result<(), ConnectionError> {
@@ -1245,6 +1263,18 @@ impl ClientState {
         for p in republish.into_iter().rev() {
             self.pending_publishes.push_front(p);
         }
+        // Resubscriptions still queued from an earlier session loss are replaced by this
+        // one's, with their packet identifiers freed: they must not pile up across reconnects.
+        let ids = &mut self.ids;
+        self.pending_requests.retain(|r| {
+            if r.id.is_some() {
+                return true;
+            }
+            if let Some(pid) = r.packet_id {
+                ids.release(pid);
+            }
+            false
+        });
         if self.opts.resubscribe && !self.subscriptions.is_empty() {
             // One SUBSCRIBE per distinct property set (a subscription identifier applies to
             // a whole SUBSCRIBE).

@@ -204,3 +204,30 @@ fn outbound_alias_not_assumed_known_after_a_failed_encode() {
     assert_eq!(send_to(&mut h, "a"), ("a".into(), Some(1)));
     assert_eq!(send_to(&mut h, "a"), ("".into(), Some(1)));
 }
+
+#[test]
+fn failed_publish_leaves_the_alias_table_as_it_was() {
+    // A PUBLISH that cannot be encoded (here a user property holding U+0000) must neither
+    // evict a mapping the server still holds nor leave two topics on one alias.
+    let mut h = harness_assigning_aliases(2);
+    assert_eq!(send_to(&mut h, "a"), ("a".into(), Some(1)));
+    assert_eq!(send_to(&mut h, "b"), ("b".into(), Some(2)));
+    let mut props = PublishProperties::default();
+    props
+        .user_properties
+        .push(mqtt_proto::UserProperty::new("k", "bad\0"));
+    let bad = PublishRequest::new(topic("c"), QoS::AtMostOnce, "x").properties(props);
+    h.client.publish(bad).unwrap();
+    h.recv_nothing();
+    let events = h.events();
+    assert!(
+        matches!(events.last(), Some(Event::Published { result: Err(_), .. })),
+        "{events:?}"
+    );
+    // Both mappings survive, and the next new topic takes the least recently used one.
+    assert_eq!(send_to(&mut h, "a"), ("".into(), Some(1)));
+    assert_eq!(send_to(&mut h, "b"), ("".into(), Some(2)));
+    assert_eq!(send_to(&mut h, "d"), ("d".into(), Some(1)));
+    assert_eq!(send_to(&mut h, "b"), ("".into(), Some(2)));
+    assert_eq!(send_to(&mut h, "a"), ("a".into(), Some(1)));
+}

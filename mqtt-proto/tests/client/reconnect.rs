@@ -654,3 +654,32 @@ fn resends_respect_a_lowered_receive_maximum_mqtt_3_3_4_7() {
     assert_eq!((pd.payload.as_ref(), pd.dup), (&b"d"[..], false));
     assert_eq!(published(&h.events())[0], (a, true));
 }
+
+#[test]
+fn resubscriptions_do_not_pile_up_across_repeated_session_loss() {
+    // The link keeps dropping before the SUBACK: each new connection without a session
+    // sends the subscriptions once, not once more per earlier attempt, and holds one packet
+    // identifier for them.
+    for v in BOTH {
+        let mut h = Harness::connected(opts(v));
+        h.client
+            .subscribe(
+                vec![sub("a/#", QoS::AtLeastOnce)],
+                SubscribeProperties::default(),
+            )
+            .unwrap();
+        let Packet::Subscribe(s) = h.recv_one() else {
+            panic!()
+        };
+        h.send(SubAck::new(s.packet_id, vec![SubAckReason::GrantedQoS1]));
+        let _ = h.events();
+        for _ in 0..5 {
+            let _ = h.drop_transport();
+            h.reconnect(false);
+            let sent = h.recv();
+            assert_eq!(sent.len(), 1, "{sent:?}");
+            assert!(matches!(sent[0], Packet::Subscribe(_)));
+            assert_eq!(h.client.packet_ids_in_use(), 1);
+        }
+    }
+}

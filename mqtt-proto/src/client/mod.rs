@@ -479,6 +479,13 @@ impl ClientState {
     /// Bytes arrived: decode and handle every whole packet in `buf` (what is left is the start
     /// of a packet still arriving).
     pub fn handle_read(&mut self, now: Instant, buf: &mut BytesMut) {
+        if !buf.is_empty() && self.state == ConnectionState::Connected {
+            // Bytes arriving are a sign of life even before they make a whole packet: a large
+            // packet on a slow link must not look like a dead one (the PINGRESP may be queued
+            // behind it).
+            self.last_recv = Some(now);
+            self.ping_deadline = None;
+        }
         while self.state != ConnectionState::Disconnected {
             match self.decoder.decode(buf) {
                 Ok(Some(packet)) => {
@@ -1026,7 +1033,18 @@ impl ClientState {
         if alias.known {
             publish.topic = TopicName::alias_only();
         }
-        self.encoder.encode_publish(&publish, buf)?;
+        if let Err(e) = self.encoder.encode_publish(&publish, buf) {
+            if alias.known || !matches!(e, crate::EncodeError::PacketTooLarge { .. }) {
+                return Err(e.into());
+            }
+            // The alias property made it too large: send it without one.
+            publish.properties_mut().topic_alias = None;
+            if publish.properties.as_ref().is_some_and(|p| p.is_empty()) {
+                publish.properties = None;
+            }
+            self.encoder.encode_publish(&publish, buf)?;
+            return Ok(());
+        }
         // The table changes only once the server will see the mapping: a failed encode must
         // not leave an alias the server does not know, nor two topics on one alias.
         self.alias_clock += 1;

@@ -231,3 +231,24 @@ fn failed_publish_leaves_the_alias_table_as_it_was() {
     assert_eq!(send_to(&mut h, "b"), ("".into(), Some(2)));
     assert_eq!(send_to(&mut h, "a"), ("a".into(), Some(1)));
 }
+
+#[test]
+fn publish_that_fits_only_without_its_new_alias_goes_without_one() {
+    // The Topic Alias property adds 3 bytes; a PUBLISH within 3 bytes of the server's
+    // Maximum Packet Size is sent with its topic and no alias rather than refused.
+    let mut o = opts(V5);
+    o.outbound_topic_aliases = true;
+    let mut ack = connack(false);
+    ack.properties.topic_alias_maximum = Some(4);
+    // PUBLISH QoS 0, topic "t", no properties, 10-byte payload: 2 + 2 + 1 + 1 + 10 = 16.
+    ack.properties.maximum_packet_size = Some(crate::harness::nz32(16));
+    let mut h = Harness::connected_with(o, ack);
+    h.publish("t", QoS::AtMostOnce, "0123456789");
+    let p = h.recv_publish();
+    assert_eq!(p.topic.as_str(), "t");
+    assert_eq!(p.properties().topic_alias, None);
+    assert!(matches!(
+        h.events().last(),
+        Some(Event::Published { result: Ok(_), .. })
+    ));
+}

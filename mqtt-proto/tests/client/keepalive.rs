@@ -200,3 +200,27 @@ fn keepalive_in_force_is_the_one_announced() {
     h.advance(Duration::from_millis(1));
     assert_eq!(h.recv(), vec![Packet::PingReq]);
 }
+
+#[test]
+fn bytes_of_a_packet_still_arriving_keep_the_link_alive() {
+    // A large PUBLISH on a slow link: its first bytes arrive after PINGREQ, the PINGRESP is
+    // queued behind it; the ping timeout must not fire while data flows.
+    let mut h = harness(V5);
+    h.advance(KA);
+    assert_eq!(h.recv(), vec![Packet::PingReq]);
+    let mut wire = bytes::BytesMut::new();
+    mqtt_proto::Packet::from(inbound("t", QosPid::AtMostOnce, "a payload in pieces"))
+        .encode(V5, &mut wire)
+        .unwrap();
+    let (head, tail) = wire.split_at(8);
+    h.advance(Duration::from_secs(4));
+    h.send_bytes(head);
+    h.advance(Duration::from_secs(4));
+    assert_eq!(h.client.state(), ConnectionState::Connected);
+    h.send_bytes(tail);
+    h.send(Packet::PingResp);
+    assert_eq!(h.client.state(), ConnectionState::Connected);
+    // The next PINGREQ is due a keepalive after the last one was sent (8 s ago).
+    h.advance(Duration::from_secs(2));
+    assert_eq!(h.recv(), vec![Packet::PingReq]);
+}

@@ -230,6 +230,10 @@ pub struct ClientState {
     /// Inbound QoS 2 packet identifiers not yet released (PUBREL): value = PUBREC sent or
     /// owed (the application acknowledged).
     inbound_qos2: BTreeMap<u16, bool>,
+    /// Those of `inbound_qos2` carried over from an earlier connection: the server's send
+    /// quota starts afresh on each connection (5.0 §4.9), so they do not count against our
+    /// Receive Maximum.
+    inbound_qos2_carried: std::collections::BTreeSet<u16>,
 
     // ---- connection: reset by `connect` ----
     /// Control packets to send, in order (CONNECT, acks, pings, resends).
@@ -330,6 +334,7 @@ impl ClientState {
             awaiting: BTreeMap::new(),
             subscriptions: BTreeMap::new(),
             inbound_qos2: BTreeMap::new(),
+            inbound_qos2_carried: std::collections::BTreeSet::new(),
             tx: VecDeque::new(),
             ack_queue: VecDeque::new(),
             next_ack_seq: 0,
@@ -405,6 +410,7 @@ impl ClientState {
     /// Whatever belonged to the previous connection (control packets not yet written, topic
     /// aliases, manual acks) is dropped; the session is kept.
     pub fn connect(&mut self, now: Instant) {
+        self.inbound_qos2_carried = self.inbound_qos2.keys().copied().collect();
         self.generation += 1;
         self.end_connection_state();
         self.decoder =
@@ -1253,6 +1259,7 @@ impl ClientState {
     fn session_lost(&mut self) {
         self.session_generation = self.generation;
         self.inbound_qos2.clear();
+        self.inbound_qos2_carried.clear();
         let mut lost: Vec<(u64, u16, Outgoing)> = std::mem::take(&mut self.outgoing)
             .into_iter()
             .map(|(pid, o)| (o.seq, pid, o))
@@ -1421,7 +1428,12 @@ impl ClientState {
     fn check_receive_maximum(&self) -> Result<(), ConnectionError> {
         let max = self.opts.receive_maximum.get();
         if self.opts.protocol.is_v5()
-            && self.inbound_qos2.len() + self.qos1_unacked >= usize::from(max)
+            && self
+                .inbound_qos2
+                .len()
+                .saturating_sub(self.inbound_qos2_carried.len())
+                + self.qos1_unacked
+                >= usize::from(max)
         {
             return Err(ProtocolError::ReceiveMaximumExceeded(max).into());
         }
@@ -1566,6 +1578,7 @@ impl ClientState {
             }
             Some(true) => {
                 self.inbound_qos2.remove(&pid.get());
+                self.inbound_qos2_carried.remove(&pid.get());
                 self.tx.push_back(PubComp::new(pid).into());
                 Ok(())
             }

@@ -337,3 +337,25 @@ fn no_acks_owed_for_qos0() {
     }
     assert!(h.recv().iter().all(|p| !matches!(p, Packet::PubAck(_))));
 }
+
+#[test]
+fn receive_maximum_starts_afresh_on_a_new_connection() {
+    // 5.0 §4.9: the server's send quota is reset on each connection, so an inbound QoS 2
+    // still awaiting PUBREL from the previous connection does not count against our
+    // Receive Maximum on this one.
+    let mut o = opts(V5);
+    o.receive_maximum = nz16(1);
+    o.clean_start = false;
+    o.session_expiry_interval = 60;
+    let mut h = Harness::connected(o);
+    h.send(inbound("t", QosPid::ExactlyOnce(pid_of(7)), "x"));
+    assert_eq!(h.recv(), vec![PubRec::new(pid_of(7)).into()]);
+    let _ = h.drop_transport();
+    let _ = h.reconnect(true);
+    // A new message before the server resends its PUBREL: within the fresh quota.
+    h.send(inbound("t", QosPid::AtLeastOnce(pid_of(8)), "y"));
+    assert_eq!(h.recv(), vec![PubAck::new(pid_of(8)).into()]);
+    h.send(PubRel::new(pid_of(7)));
+    assert_eq!(h.recv(), vec![PubComp::new(pid_of(7)).into()]);
+    assert_eq!(messages(h.events()).len(), 1);
+}

@@ -247,6 +247,15 @@ pub enum ConnectionError {
     /// on 3.1.1, a field over 65,535 bytes...): nothing was sent.
     #[error("invalid CONNECT: {0}")]
     InvalidConnect(EncodeError),
+    /// A packet the protocol requires us to send (an acknowledgement, AUTH...) cannot be
+    /// encoded within the server's limits (its Maximum Packet Size).
+    #[error("cannot send {packet}: {error}")]
+    Unsendable {
+        /// The packet.
+        packet: PacketType,
+        /// Why it cannot be encoded.
+        error: EncodeError,
+    },
     /// Enhanced authentication failed.
     #[error("authentication failed: {0}")]
     Auth(String),

@@ -867,11 +867,17 @@ impl ClientState {
         Ok(())
     }
 
-    /// Encode a control packet; they are built by us, so encoding cannot fail but for size,
-    /// in which case the packet is dropped (a PUBREL or PUBACK with an oversize reason
-    /// string cannot happen: we send none).
+    /// Encode a control packet. One the server's Maximum Packet Size cannot hold (an ack
+    /// under an absurd limit, an AUTH with large data) ends the connection: the protocol
+    /// cannot go on without it, and dropping it silently would stall a flow for good. A
+    /// DISCONNECT that does not fit is dropped (the connection is closing anyway).
     fn encode_control(&mut self, packet: &Packet, buf: &mut BytesMut) {
-        let _ = self.encoder.encode(packet, buf);
+        if let Err(error) = self.encoder.encode(packet, buf) {
+            let packet = packet.packet_type();
+            if packet != PacketType::Disconnect {
+                self.fail(ConnectionError::Unsendable { packet, error });
+            }
+        }
     }
 
     /// Send queued SUBSCRIBE and UNSUBSCRIBE requests, each with a packet identifier. They do
@@ -1763,6 +1769,9 @@ impl ClientState {
             ConnectionError::Protocol(e) => Some(e.disconnect_reason()),
             ConnectionError::KeepAliveTimeout => Some(DisconnectReason::KeepAliveTimeout),
             ConnectionError::Auth(_) => Some(DisconnectReason::NotAuthorized),
+            ConnectionError::Unsendable { .. } => {
+                Some(DisconnectReason::ImplementationSpecificError)
+            }
             _ => None,
         };
         self.end_connection(error);

@@ -359,3 +359,24 @@ fn receive_maximum_starts_afresh_on_a_new_connection() {
     assert_eq!(h.recv(), vec![PubComp::new(pid_of(7)).into()]);
     assert_eq!(messages(h.events()).len(), 1);
 }
+
+#[test]
+fn an_ack_the_server_limit_cannot_hold_ends_the_connection() {
+    // [MQTT-3.2.2-15]: a PUBACK (4 bytes) over a Maximum Packet Size of 3 cannot be sent;
+    // rather than stall the flow silently, the client closes, naming the packet.
+    let mut ack = crate::harness::connack(false);
+    ack.properties.maximum_packet_size = Some(crate::harness::nz32(3));
+    let mut h = Harness::connected_with(opts(V5), ack);
+    h.send(inbound("t", QosPid::AtLeastOnce(pid_of(1)), "x"));
+    let error = h.expect_disconnected();
+    assert!(
+        matches!(
+            error,
+            ConnectionError::Unsendable {
+                packet: mqtt_proto::PacketType::PubAck,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+}

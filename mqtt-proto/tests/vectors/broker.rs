@@ -68,7 +68,10 @@ pub(crate) enum FailKind {
     Closed,
     /// `expect_disconnect` false and still connected, but the client sent something other
     /// than what the scenario expects (before or instead of the liveness PUBACK).
-    Unexpected { got: Option<Packet> },
+    Unexpected {
+        #[allow(dead_code, reason = "shown in failure reports (Debug)")]
+        got: Option<Packet>,
+    },
 }
 
 /// Run one scenario against a fresh client.

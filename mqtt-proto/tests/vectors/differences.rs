@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use mqtt_proto::client::{ConnectionError, ProtocolError};
-use mqtt_proto::{DecodeError, Packet, PubRelReason};
+use mqtt_proto::{DecodeError, Packet, PacketType, PubRelReason};
 
 use super::broker::{FailKind, Run};
 use super::scenario::Scenario;
@@ -152,13 +152,17 @@ pub(crate) const CATEGORIES: &[Category] = &[
     },
     Category {
         id: "maximum-packet-size",
-        // Still connected, and the liveness PUBACK was not sent.
+        // The liveness PUBACK cannot be sent: the client closes, naming it.
         check: |_, run, _| {
-            run.close.is_none()
-                && matches!(
-                    run.failure.as_ref().map(|f| &f.kind),
-                    Some(FailKind::Unexpected { got: None })
+            closed_by(run, |e| {
+                matches!(
+                    e,
+                    ConnectionError::Unsendable {
+                        packet: PacketType::PubAck,
+                        ..
+                    }
                 )
+            })
         },
     },
     Category {

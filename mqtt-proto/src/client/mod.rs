@@ -1220,6 +1220,16 @@ impl ClientState {
             };
             if o.released.is_some() {
                 release.push((o.released_seq, packet_id));
+            } else if let Err(e) = self.check_publish(&o.req) {
+                // The new CONNACK lowered Maximum QoS or withdrew Retain Available: resending
+                // would break [MQTT-3.2.2-11] / [MQTT-3.2.2-14], so the request ends here.
+                if let Some(o) = self.outgoing.remove(&pid) {
+                    self.ids.release(packet_id);
+                    self.events.push_back(Event::Published {
+                        id: o.id,
+                        result: Err(e),
+                    });
+                }
             } else if self.publish_size(&o.req) > max {
                 // The new connection's server accepts no packet this large
                 // [MQTT-3.2.2-15]: the request ends here rather than never.

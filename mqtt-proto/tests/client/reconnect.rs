@@ -683,3 +683,31 @@ fn resubscriptions_do_not_pile_up_across_repeated_session_loss() {
         }
     }
 }
+
+#[test]
+fn resend_refused_when_the_new_connack_lowers_maximum_qos_mqtt_3_2_2_11() {
+    // The session resumes but the server now accepts QoS 1 at most: the unacknowledged QoS 2
+    // PUBLISH is not sent again (that would break [MQTT-3.2.2-11]); its request fails.
+    let mut o = opts(V5);
+    o.clean_start = false;
+    o.session_expiry_interval = 60;
+    let mut h = Harness::connected(o);
+    let q2 = h.publish("t", QoS::ExactlyOnce, "two");
+    let q1 = h.publish("t", QoS::AtLeastOnce, "one");
+    assert_eq!(h.recv().len(), 2);
+    let _ = h.drop_transport();
+    h.reconnect_properties.maximum_qos = Some(QoS::AtLeastOnce);
+    let events = h.reconnect(true);
+    assert!(events.contains(&Event::Published {
+        id: q2,
+        result: Err(RequestError::NotAllowed(
+            mqtt_proto::client::Limit::MaximumQoS(QoS::AtLeastOnce)
+        )),
+    }));
+    let p = h.recv_publish();
+    assert_eq!(p.payload, "one");
+    assert!(p.dup);
+    h.send(PubAck::new(pid(&p)));
+    assert_eq!(published(&h.events()), vec![(q1, true)]);
+    assert_eq!(h.client.packet_ids_in_use(), 0);
+}

@@ -1,0 +1,786 @@
+//! One task per connection: read with the [`Decoder`], apply the rules, write batched.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use mqtt_proto::{
+    ConnAck, Connect, ConnectReason, DecodeError, Decoder, Disconnect, DisconnectReason, Encoder,
+    Packet, PacketId, ProtocolVersion, PubAck, PubComp, PubRec, PubRel, PubRelReason, Publish, QoS,
+    QosPid, SubAck, SubAckReason, Subscribe, UnsubAck, UnsubAckReason, Unsubscribe, Will,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::event::{CloseReason, Event};
+use crate::state::{ConnCmd, ConnHandle, OutState, Session, State};
+
+/// The state shared by the accept loop and every connection.
+pub(crate) type Shared = Arc<Mutex<State>>;
+
+/// Lock the state. A panic in another connection task must not wedge the broker, so a
+/// poisoned lock is taken over as is: every update leaves the state consistent.
+pub(crate) fn lock(shared: &Shared) -> MutexGuard<'_, State> {
+    shared
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// What the client negotiated in its CONNECT.
+struct Client {
+    id: String,
+    version: ProtocolVersion,
+    /// 1.5 × the keep alive [MQTT-3.1.2-24]; `None` when the client sent 0.
+    keep_alive: Option<Duration>,
+    will: Option<Will>,
+}
+
+/// How a connection ends: the reason, and the 5.0 DISCONNECT to send first, if any.
+struct Close {
+    reason: CloseReason,
+    disconnect: Option<DisconnectReason>,
+}
+
+impl Close {
+    fn new(reason: CloseReason) -> Self {
+        Self {
+            reason,
+            disconnect: None,
+        }
+    }
+
+    fn with_disconnect(reason: CloseReason, code: DisconnectReason) -> Self {
+        Self {
+            reason,
+            disconnect: Some(code),
+        }
+    }
+}
+
+struct Conn {
+    shared: Shared,
+    id: u64,
+    peer: std::net::SocketAddr,
+    rd: OwnedReadHalf,
+    wr: OwnedWriteHalf,
+    decoder: Decoder,
+    encoder: Encoder,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+    tx: mpsc::UnboundedSender<ConnCmd>,
+    rx: mpsc::UnboundedReceiver<ConnCmd>,
+    client: Option<Client>,
+    /// When the connection times out: the CONNECT deadline, then the keep alive.
+    deadline: Option<Instant>,
+}
+
+/// Serve one connection until it closes or the broker shuts down.
+pub(crate) async fn serve(
+    stream: TcpStream,
+    peer: std::net::SocketAddr,
+    shared: Shared,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let (id, max_packet_size, connect_timeout) = {
+        let mut state = lock(&shared);
+        (
+            state.conn_id(),
+            state.config.max_packet_size,
+            state.config.connect_timeout,
+        )
+    };
+    let _ = stream.set_nodelay(true);
+    let (rd, wr) = stream.into_split();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let mut conn = Conn {
+        shared,
+        id,
+        peer,
+        rd,
+        wr,
+        // Any version: CONNECT is decoded by the version it announces; the decoder switches
+        // to the client's version once CONNECT is read.
+        decoder: Decoder::new(ProtocolVersion::V3_1_1).with_max_packet_size(max_packet_size),
+        encoder: Encoder::new(ProtocolVersion::V3_1_1),
+        rbuf: BytesMut::with_capacity(8 * 1024),
+        wbuf: BytesMut::with_capacity(8 * 1024),
+        tx,
+        rx,
+        client: None,
+        deadline: Some(Instant::now() + connect_timeout),
+    };
+    tracing::debug!(conn = id, %peer, "connection accepted");
+    let close = conn.run(&mut shutdown).await;
+    conn.finish(close).await;
+}
+
+impl Conn {
+    async fn run(&mut self, shutdown: &mut watch::Receiver<bool>) -> Close {
+        if *shutdown.borrow_and_update() {
+            return Close::new(CloseReason::Shutdown);
+        }
+        loop {
+            let deadline = self.deadline;
+            let close = tokio::select! {
+                // All branches are cancel safe: `read_buf` reads nothing when cancelled,
+                // `recv` loses no message, timers and `changed` are stateless. Biased, input
+                // first: a packet that arrived by the deadline counts (and keeps tests on a
+                // paused clock, which jumps to the next timer whenever the runtime parks,
+                // deterministic).
+                biased;
+                read = self.rd.read_buf(&mut self.rbuf) => match read {
+                    Ok(0) => Some(Close::new(CloseReason::ConnectionLost)),
+                    Ok(_) => self.on_bytes(),
+                    Err(e) => {
+                        tracing::debug!(conn = self.id, error = %e, "read failed");
+                        Some(Close::new(CloseReason::ConnectionLost))
+                    }
+                },
+                cmd = self.rx.recv() => match cmd {
+                    // `self.tx` keeps the channel open, so `None` cannot happen.
+                    None | Some(ConnCmd::Wake) => {
+                        self.send_pending();
+                        None
+                    }
+                    Some(ConnCmd::Kick) => Some(Close::with_disconnect(
+                        CloseReason::TakenOver,
+                        DisconnectReason::SessionTakenOver,
+                    )),
+                },
+                () = sleep_until(deadline) => Some(if self.client.is_some() {
+                    self.violation("keep alive expired", "MQTT-3.1.2-24");
+                    Close::with_disconnect(
+                        CloseReason::KeepAliveTimeout,
+                        DisconnectReason::KeepAliveTimeout,
+                    )
+                } else {
+                    Close::new(CloseReason::ConnectTimeout)
+                }),
+                _ = shutdown.changed() => Some(Close::with_disconnect(
+                    CloseReason::Shutdown,
+                    DisconnectReason::ServerShuttingDown,
+                )),
+            };
+            // Batched: everything the inputs above produced goes out in one write.
+            if let Err(e) = self.flush().await {
+                tracing::debug!(conn = self.id, error = %e, "write failed");
+                return close.unwrap_or(Close::new(CloseReason::ConnectionLost));
+            }
+            if let Some(close) = close {
+                return close;
+            }
+        }
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        if !self.wbuf.is_empty() {
+            self.wr.write_all(&self.wbuf).await?;
+            self.wbuf.clear();
+        }
+        Ok(())
+    }
+
+    /// Queue a packet for the next write. A packet the client cannot accept (larger than its
+    /// Maximum Packet Size) is dropped [MQTT-3.1.2-25].
+    fn send(&mut self, packet: &Packet) {
+        if let Err(e) = self.encoder.encode(packet, &mut self.wbuf) {
+            tracing::warn!(conn = self.id, error = %e, packet = packet.packet_type().name(), "packet not sent");
+        }
+    }
+
+    fn client_id(&self) -> Option<&str> {
+        self.client.as_ref().map(|c| c.id.as_str())
+    }
+
+    /// Log a protocol violation naming the rule.
+    fn violation(&self, what: &str, rule: &str) {
+        tracing::warn!(
+            conn = self.id,
+            peer = %self.peer,
+            client_id = self.client_id().unwrap_or("-"),
+            rule,
+            "protocol violation: {what}"
+        );
+    }
+
+    /// Close over a protocol violation: 5.0 clients get a DISCONNECT with `code` first.
+    fn protocol_close(&self, what: &str, rule: &str, code: DisconnectReason) -> Close {
+        self.violation(what, rule);
+        let reason = CloseReason::ProtocolViolation(format!("{what} [{rule}]"));
+        match &self.client {
+            Some(c) if c.version.is_v5() => Close::with_disconnect(reason, code),
+            _ => Close::new(reason),
+        }
+    }
+
+    fn on_bytes(&mut self) -> Option<Close> {
+        // Whatever was queued for us before these bytes arrived goes out before any answer
+        // to them: a PINGRESP then proves that earlier messages were sent.
+        self.send_pending();
+        loop {
+            match self.decoder.decode(&mut self.rbuf) {
+                Ok(Some(packet)) => {
+                    if let Some(c) = &self.client {
+                        self.deadline = c.keep_alive.map(|ka| Instant::now() + ka);
+                    }
+                    if let Some(close) = self.on_packet(packet) {
+                        return Some(close);
+                    }
+                }
+                Ok(None) => return None,
+                Err(e) => return Some(self.on_decode_error(&e)),
+            }
+        }
+    }
+
+    fn on_decode_error(&mut self, e: &DecodeError) -> Close {
+        if self.client.is_none() {
+            if let DecodeError::UnsupportedProtocolLevel(level) = e {
+                // [MQTT-3.1.2-2]: answer return code 1 (in the 3.1.1 format), then close.
+                self.violation(
+                    &format!("unsupported protocol level {level}"),
+                    "MQTT-3.1.2-2",
+                );
+                self.send(&ConnAck::new(false, ConnectReason::UnsupportedProtocolVersion).into());
+                return Close::new(CloseReason::Refused(
+                    ConnectReason::UnsupportedProtocolVersion,
+                ));
+            }
+        }
+        let text = e.to_string();
+        self.protocol_close(&text, "MQTT-4.8.0-1", e.disconnect_reason())
+    }
+
+    fn on_packet(&mut self, packet: Packet) -> Option<Close> {
+        tracing::trace!(
+            conn = self.id,
+            packet = packet.packet_type().name(),
+            "received"
+        );
+        if self.client.is_none() {
+            return match packet {
+                Packet::Connect(connect) => self.on_connect(*connect),
+                other => Some(self.protocol_close(
+                    &format!(
+                        "first packet is {}, not CONNECT",
+                        other.packet_type().name()
+                    ),
+                    "MQTT-3.1.0-1",
+                    DisconnectReason::ProtocolError,
+                )),
+            };
+        }
+        match packet {
+            Packet::Connect(_) => Some(self.protocol_close(
+                "second CONNECT",
+                "MQTT-3.1.0-2",
+                DisconnectReason::ProtocolError,
+            )),
+            Packet::Publish(p) => self.on_publish(p),
+            Packet::PubAck(ack) => {
+                self.on_ack(ack.packet_id, OutState::Unacked);
+                None
+            }
+            Packet::PubRec(rec) => {
+                self.on_ack(rec.packet_id, OutState::Unreceived);
+                if rec.reason.is_error() {
+                    // 5.0 §4.3.3: a PUBREC with an error code ends the flow; no PUBREL.
+                    self.on_ack(rec.packet_id, OutState::Released);
+                } else {
+                    // Reply even to an unknown id: the client may be retrying after a lost
+                    // PUBCOMP; the reason code tells it the state is gone.
+                    let mut rel = PubRel::new(rec.packet_id);
+                    if !self.inflight_has(rec.packet_id, OutState::Released) {
+                        rel.reason = PubRelReason::PacketIdentifierNotFound;
+                    }
+                    self.send(&rel.into());
+                }
+                None
+            }
+            Packet::PubComp(comp) => {
+                self.on_ack(comp.packet_id, OutState::Released);
+                None
+            }
+            Packet::PubRel(rel) => {
+                self.on_pubrel(rel.packet_id);
+                None
+            }
+            Packet::Subscribe(s) => self.on_subscribe(s),
+            Packet::Unsubscribe(u) => {
+                self.on_unsubscribe(u);
+                None
+            }
+            Packet::PingReq => {
+                self.send(&Packet::PingResp);
+                None
+            }
+            Packet::Disconnect(d) => {
+                if d.reason == DisconnectReason::DisconnectWithWillMessage {
+                    Some(Close::new(CloseReason::ClientDisconnectWithWill))
+                } else {
+                    Some(Close::new(CloseReason::ClientDisconnect))
+                }
+            }
+            Packet::Auth(_) => Some(self.protocol_close(
+                "AUTH without an authentication method",
+                "MQTT-4.12.0-7",
+                DisconnectReason::ProtocolError,
+            )),
+            other @ (Packet::ConnAck(_)
+            | Packet::SubAck(_)
+            | Packet::UnsubAck(_)
+            | Packet::PingResp) => Some(self.protocol_close(
+                &format!("{} sent by a client", other.packet_type().name()),
+                "MQTT-4.8.0-1",
+                DisconnectReason::ProtocolError,
+            )),
+        }
+    }
+
+    fn on_connect(&mut self, connect: Connect) -> Option<Close> {
+        let version = connect.protocol;
+        self.decoder.set_version(version);
+        self.encoder.set_version(version);
+        if version.is_v5() {
+            if let Some(max) = connect.properties.maximum_packet_size {
+                self.encoder.set_max_packet_size(max);
+            }
+        }
+        let mut assigned = None;
+        let client_id = if connect.client_id.is_empty() {
+            // 3.1 requires an identifier; 3.1.1 allows an empty one only with a clean
+            // session [MQTT-3.1.3-7], [MQTT-3.1.3-8]; 5.0 always assigns one [MQTT-3.1.3-6].
+            let allowed = match version {
+                ProtocolVersion::V3_1 => false,
+                ProtocolVersion::V3_1_1 => connect.clean_start,
+                ProtocolVersion::V5 => true,
+            };
+            if !allowed {
+                self.violation(
+                    "empty client identifier without clean session",
+                    "MQTT-3.1.3-8",
+                );
+                let reason = ConnectReason::ClientIdentifierNotValid;
+                self.send(&ConnAck::new(false, reason).into());
+                return Some(Close::new(CloseReason::Refused(reason)));
+            }
+            let id = lock(&self.shared).assign_client_id();
+            if version.is_v5() {
+                assigned = Some(id.clone());
+            }
+            id
+        } else {
+            connect.client_id.to_string()
+        };
+        let persistent = if version.is_v5() {
+            connect
+                .properties
+                .session_expiry_interval
+                .is_some_and(|s| s > 0)
+        } else {
+            !connect.clean_start
+        };
+        let send_quota = connect
+            .properties
+            .receive_maximum
+            .map_or(usize::from(u16::MAX), |r| usize::from(r.get()));
+
+        let handle = ConnHandle {
+            id: self.id,
+            tx: self.tx.clone(),
+        };
+        let mut state = lock(&self.shared);
+        let max_packet_size = state.config.max_packet_size;
+        let old = state.sessions.remove(&client_id);
+        let (mut session, session_present) = match old {
+            Some(mut old) => {
+                if let Some(conn) = old.conn.take() {
+                    // Takeover [MQTT-3.1.4-2]: the old connection closes; the session (if
+                    // kept) carries on here.
+                    tracing::info!(client_id, "session taken over by a new connection");
+                    let _ = conn.tx.send(ConnCmd::Kick);
+                }
+                if connect.clean_start {
+                    (Session::new(persistent), false)
+                } else {
+                    (old, true)
+                }
+            }
+            None => (Session::new(persistent), false),
+        };
+        session.persistent = persistent;
+        session.send_quota = send_quota;
+        session.conn = Some(handle);
+        state.sessions.insert(client_id.clone(), session);
+        state.emit(Event::Connected {
+            client_id: client_id.clone(),
+            protocol: version,
+            session_present,
+        });
+        drop(state);
+
+        tracing::debug!(conn = self.id, client_id, %version, session_present, "connected");
+        let mut ack = ConnAck::new(session_present, ConnectReason::Success);
+        if version.is_v5() {
+            ack.properties.assigned_client_identifier = assigned.map(Into::into);
+            ack.properties.maximum_packet_size = Some(max_packet_size);
+            ack.properties.retain_available = Some(true);
+            ack.properties.wildcard_subscription_available = Some(true);
+            ack.properties.shared_subscription_available = Some(true);
+            ack.properties.subscription_identifier_available = Some(false);
+        }
+        self.send(&ack.into());
+        let keep_alive = (connect.keep_alive > 0)
+            .then(|| Duration::from_millis(u64::from(connect.keep_alive) * 1500));
+        self.deadline = keep_alive.map(|ka| Instant::now() + ka);
+        self.client = Some(Client {
+            id: client_id,
+            version,
+            keep_alive,
+            will: connect.will,
+        });
+        self.resend_inflight();
+        self.send_pending();
+        None
+    }
+
+    /// Run `f` on our session, if this connection still owns it.
+    fn with_session<R>(&self, f: impl FnOnce(&mut State, &str) -> R) -> Option<R> {
+        let client_id = self.client_id()?;
+        let mut state = lock(&self.shared);
+        if !state
+            .sessions
+            .get(client_id)
+            .is_some_and(|s| s.owned_by(self.id))
+        {
+            return None;
+        }
+        Some(f(&mut state, client_id))
+    }
+
+    /// After a reconnect: resend every unacknowledged PUBLISH with DUP set, and PUBREL for
+    /// those already received, in their original order [MQTT-4.4.0-1].
+    fn resend_inflight(&mut self) {
+        let Some(version) = self.client.as_ref().map(|c| c.version) else {
+            return;
+        };
+        let packets = self
+            .with_session(|state, id| {
+                let Some(session) = state.sessions.get(id) else {
+                    return Vec::new();
+                };
+                session
+                    .inflight
+                    .iter()
+                    .map(|m| match m.state {
+                        OutState::Unacked | OutState::Unreceived => {
+                            let mut p = m.publish.clone();
+                            p.dup = true;
+                            if !version.is_v5() {
+                                p.properties = None;
+                            }
+                            Packet::Publish(p)
+                        }
+                        OutState::Released => PubRel::new(m.pid).into(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for packet in &packets {
+            self.send(packet);
+        }
+    }
+
+    /// 3.x has no PUBLISH properties: those of a 5.0 publisher are dropped for 3.x clients.
+    fn strip_for_version(&self, publish: &mut Publish) {
+        if !self.client.as_ref().is_some_and(|c| c.version.is_v5()) {
+            publish.properties = None;
+        }
+    }
+
+    /// Send the queued messages the inflight window allows.
+    fn send_pending(&mut self) {
+        let publishes = self
+            .with_session(|state, id| {
+                state
+                    .sessions
+                    .get_mut(id)
+                    .map(Session::take_sendable)
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default();
+        for mut publish in publishes {
+            self.strip_for_version(&mut publish);
+            if let Err(e) = self.encoder.encode_publish(&publish, &mut self.wbuf) {
+                // Larger than the client's Maximum Packet Size: discarded as if delivered
+                // [MQTT-3.1.2-25], so it must not stay inflight either.
+                tracing::warn!(conn = self.id, error = %e, topic = publish.topic.as_str(), "message discarded");
+                if let Some(pid) = publish.qos.packet_id() {
+                    self.with_session(|state, id| {
+                        if let Some(s) = state.sessions.get_mut(id) {
+                            s.inflight.retain(|m| m.pid != pid);
+                        }
+                    });
+                }
+            }
+        }
+    }
+
+    fn inflight_has(&self, pid: PacketId, want: OutState) -> bool {
+        self.with_session(|state, id| {
+            state
+                .sessions
+                .get(id)
+                .is_some_and(|s| s.inflight.iter().any(|m| m.pid == pid && m.state == want))
+        })
+        .unwrap_or(false)
+    }
+
+    /// PUBACK, PUBREC or PUBCOMP for an outbound message expected in state `expected`.
+    fn on_ack(&mut self, pid: PacketId, expected: OutState) {
+        let conn = self.id;
+        let known = self
+            .with_session(|state, id| {
+                let session = state.sessions.get_mut(id)?;
+                let pos = session
+                    .inflight
+                    .iter()
+                    .position(|m| m.pid == pid && m.state == expected)?;
+                if expected == OutState::Unreceived {
+                    if let Some(m) = session.inflight.get_mut(pos) {
+                        m.state = OutState::Released;
+                    }
+                } else {
+                    session.inflight.remove(pos);
+                }
+                Some(())
+            })
+            .flatten()
+            .is_some();
+        if !known {
+            tracing::debug!(
+                conn,
+                packet_id = pid.get(),
+                ?expected,
+                "acknowledgement for an unknown packet id ignored"
+            );
+        }
+        self.send_pending();
+    }
+
+    fn on_publish(&mut self, publish: Publish) -> Option<Close> {
+        if publish.topic.is_empty() || publish.properties().topic_alias.is_some() {
+            // We announce no Topic Alias Maximum, so any alias is invalid [MQTT-3.3.2-9].
+            return Some(self.protocol_close(
+                "topic alias not allowed",
+                "MQTT-3.3.2-9",
+                DisconnectReason::TopicAliasInvalid,
+            ));
+        }
+        let qos = publish.qos;
+        let route = self
+            .with_session(|state, id| {
+                let first = match qos {
+                    QosPid::ExactlyOnce(pid) => state
+                        .sessions
+                        .get_mut(id)
+                        .is_some_and(|s| s.inbound_qos2.insert(pid)),
+                    _ => true,
+                };
+                if first {
+                    // Method A of 3.1.1 §4.3.3: deliver on receipt, remember the id until
+                    // PUBREL so that a resent PUBLISH is not delivered twice.
+                    let from = id.to_owned();
+                    state.publish(&from, &publish, false);
+                }
+            })
+            .is_some();
+        if !route {
+            return None;
+        }
+        match qos {
+            QosPid::AtMostOnce => {}
+            QosPid::AtLeastOnce(pid) => self.send(&PubAck::new(pid).into()),
+            QosPid::ExactlyOnce(pid) => self.send(&PubRec::new(pid).into()),
+        }
+        // Our own session may have been among the subscribers.
+        self.send_pending();
+        None
+    }
+
+    fn on_pubrel(&mut self, pid: PacketId) {
+        let known = self
+            .with_session(|state, id| {
+                state
+                    .sessions
+                    .get_mut(id)
+                    .is_some_and(|s| s.inbound_qos2.remove(&pid))
+            })
+            .unwrap_or(false);
+        let mut comp = PubComp::new(pid);
+        if !known {
+            comp.reason = PubRelReason::PacketIdentifierNotFound;
+        }
+        self.send(&comp.into());
+    }
+
+    fn on_subscribe(&mut self, subscribe: Subscribe) -> Option<Close> {
+        if subscribe.properties.subscription_identifier.is_some() {
+            // We announce Subscription Identifier Available = 0 (5.0 §3.2.2.3.12).
+            return Some(self.protocol_close(
+                "subscription identifier not supported",
+                "5.0 §3.2.2.3.12",
+                DisconnectReason::SubscriptionIdentifiersNotSupported,
+            ));
+        }
+        let results = self
+            .with_session(|state, id| {
+                let mut results = Vec::with_capacity(subscribe.subscriptions.len());
+                for sub in &subscribe.subscriptions {
+                    let Some(session) = state.sessions.get_mut(id) else {
+                        break;
+                    };
+                    // [MQTT-3.8.4-3]: a subscription to the same filter replaces the old one.
+                    let existed = if let Some(old) = session
+                        .subscriptions
+                        .iter_mut()
+                        .find(|s| s.filter == sub.filter)
+                    {
+                        *old = sub.clone();
+                        true
+                    } else {
+                        session.subscriptions.push(sub.clone());
+                        false
+                    };
+                    let send = match sub.options.retain_handling {
+                        mqtt_proto::RetainHandling::SendAtSubscribe => true,
+                        mqtt_proto::RetainHandling::SendAtSubscribeIfNew => !existed,
+                        mqtt_proto::RetainHandling::DoNotSend => false,
+                    };
+                    // Retained messages are not sent for shared subscriptions (5.0 §4.8.2).
+                    if send && !sub.filter.is_shared() {
+                        state.send_retained(id, &sub.filter, sub.options.qos);
+                    }
+                    results.push((sub.filter.clone(), granted(sub.options.qos)));
+                }
+                state.emit(Event::Subscribed {
+                    client_id: id.to_owned(),
+                    results: results.clone(),
+                });
+                results
+            })
+            .unwrap_or_default();
+        let reasons = results.into_iter().map(|(_, r)| r).collect();
+        // The SUBACK goes out before the retained messages it releases [MQTT-3.8.4-4].
+        self.send(&SubAck::new(subscribe.packet_id, reasons).into());
+        self.send_pending();
+        None
+    }
+
+    fn on_unsubscribe(&mut self, unsubscribe: Unsubscribe) {
+        let reasons = self
+            .with_session(|state, id| {
+                let reasons = match state.sessions.get_mut(id) {
+                    Some(session) => unsubscribe
+                        .filters
+                        .iter()
+                        .map(|f| {
+                            let before = session.subscriptions.len();
+                            session.subscriptions.retain(|s| &s.filter != f);
+                            if session.subscriptions.len() < before {
+                                UnsubAckReason::Success
+                            } else {
+                                UnsubAckReason::NoSubscriptionExisted
+                            }
+                        })
+                        .collect(),
+                    None => Vec::new(),
+                };
+                state.emit(Event::Unsubscribed {
+                    client_id: id.to_owned(),
+                    filters: unsubscribe.filters.clone(),
+                });
+                reasons
+            })
+            .unwrap_or_default();
+        // 3.1.1 UNSUBACK carries no codes.
+        let v5 = self.client.as_ref().is_some_and(|c| c.version.is_v5());
+        let reasons = if v5 { reasons } else { Vec::new() };
+        self.send(&UnsubAck::new(unsubscribe.packet_id, reasons).into());
+    }
+
+    /// Say goodbye, give the session back (or drop it), publish the will, report.
+    async fn finish(mut self, close: Close) {
+        if let (Some(code), Some(client)) = (close.disconnect, &self.client) {
+            if client.version.is_v5() {
+                self.send(&Disconnect::new(code).into());
+            }
+        }
+        // Best effort: the peer may already be gone.
+        let _ = self.flush().await;
+        let _ = self.wr.shutdown().await;
+
+        let client = self.client.take();
+        let mut state = lock(&self.shared);
+        if let Some(client) = &client {
+            let owned = state
+                .sessions
+                .get(&client.id)
+                .is_some_and(|s| s.owned_by(self.id));
+            if owned {
+                let keep = state.sessions.get_mut(&client.id).is_some_and(|s| {
+                    s.conn = None;
+                    // QoS 0 messages are not kept for an absent client.
+                    s.pending.retain(|q| q.qos != QoS::AtMostOnce);
+                    s.persistent
+                });
+                if !keep {
+                    state.sessions.remove(&client.id);
+                }
+            }
+            if close.reason.publishes_will() {
+                if let Some(will) = &client.will {
+                    let mut publish =
+                        Publish::new(will.topic.clone(), QosPid::AtMostOnce, will.payload.clone());
+                    // The QoS only matters for routing: no packet id travels with a will.
+                    publish.qos = match will.qos {
+                        QoS::AtMostOnce => QosPid::AtMostOnce,
+                        QoS::AtLeastOnce => QosPid::AtLeastOnce(PacketId::MIN),
+                        QoS::ExactlyOnce => QosPid::ExactlyOnce(PacketId::MIN),
+                    };
+                    publish.retain = will.retain;
+                    tracing::debug!(
+                        client_id = client.id,
+                        topic = will.topic.as_str(),
+                        "publishing will"
+                    );
+                    state.publish(&client.id, &publish, true);
+                }
+            }
+        }
+        tracing::debug!(conn = self.id, client_id = client.as_ref().map(|c| c.id.as_str()), reason = ?close.reason, "connection closed");
+        state.emit(Event::Disconnected {
+            client_id: client.map(|c| c.id),
+            reason: close.reason,
+        });
+    }
+}
+
+/// The SUBACK code granting `qos`.
+fn granted(qos: QoS) -> SubAckReason {
+    match qos {
+        QoS::AtMostOnce => SubAckReason::GrantedQoS0,
+        QoS::AtLeastOnce => SubAckReason::GrantedQoS1,
+        QoS::ExactlyOnce => SubAckReason::GrantedQoS2,
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

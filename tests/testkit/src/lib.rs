@@ -1,0 +1,240 @@
+//! # mqtt-testkit: an in-process MQTT reference broker for tests
+//!
+//! **Work in progress.** This is the foundation of the reference broker (issue 4); it is
+//! already strict about what it implements, but much of the issue is not implemented yet.
+//! Read both lists below before relying on it.
+//!
+//! ```text
+//!   TcpListener (127.0.0.1:0) ──► one task per connection
+//!       socket ──► Decoder ──► rules ──► shared State (sessions, subscriptions, retained)
+//!       State ──► session queue ──► Encoder ──► one batched write ──► socket
+//!       every step ──► Events (for tests to await)
+//! ```
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use mqtt_testkit::{Broker, Event};
+//!
+//! let broker = Broker::builder().start().await?;
+//! let mut events = broker.events();
+//! let addr = broker.local_addr(); // connect an MQTT client here
+//! # let _ = addr;
+//! // ... the client connects ...
+//! let connected = events.wait_for(|e| matches!(e, Event::Connected { .. })).await;
+//! # let _ = connected;
+//! broker.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## What it does so far
+//! - TCP on 127.0.0.1 port 0 (or a chosen address), [`Broker::local_addr`], a clean
+//!   [`Broker::shutdown`] that closes every connection (5.0 clients get DISCONNECT 0x8B) and
+//!   waits for every task.
+//! - MQTT 3.1, 3.1.1 and 5.0 clients at once. The first packet must be CONNECT and a second
+//!   CONNECT is a protocol error; an unsupported protocol level gets CONNACK 0x01. Empty client
+//!   identifiers get a server-assigned one (5.0: Assigned Client Identifier; 3.1.1 only with
+//!   clean session, else CONNACK 0x02; 3.1 always 0x02).
+//! - Every malformed packet or protocol violation closes the connection, after a DISCONNECT
+//!   with the decode error's reason code on 5.0, and is logged through `tracing` naming the
+//!   rule (`[MQTT-x.y.z-n]`).
+//! - Keep alive enforced at 1.5 × the client's value; a connection that sends no CONNECT
+//!   within [`BrokerBuilder::connect_timeout`] is closed.
+//! - SUBSCRIBE / UNSUBSCRIBE with per-filter SUBACK / UNSUBACK codes; `+`, `#`, the `$`
+//!   rule, shared subscriptions `$share/group/filter` (round robin within a group, connected
+//!   members first). Overlapping subscriptions of one client get one copy at the highest QoS.
+//! - PUBLISH at QoS 0, 1 and 2 in both directions, downgraded to the subscription's maximum
+//!   QoS; QoS 2 exactly once (inbound ids held until PUBREL; outbound PUBREC / PUBREL /
+//!   PUBCOMP); packet identifiers per session; per-session order kept across QoS levels; the
+//!   client's 5.0 Receive Maximum limits what is inflight to it.
+//! - Retained messages: set, replace, clear with an empty payload, sent with RETAIN on
+//!   subscribe (not for shared subscriptions); 5.0 retain handling and retain-as-published.
+//! - Sessions: clean session / clean start; persistent sessions (3.x clean session 0, 5.0
+//!   Session Expiry Interval > 0) keep their subscriptions, inflight and queued QoS 1/2
+//!   messages while the client is away; on reconnect Session Present is set and
+//!   unacknowledged messages are resent with DUP (PUBREL for those already received).
+//!   A client id connecting twice takes the session over (5.0: DISCONNECT 0x8E to the old one).
+//! - Queue policy: each session queues at most [`BrokerBuilder::max_queued_messages`] messages
+//!   not yet sent (inflight ones excluded); when the queue is full, **new** messages for that
+//!   session are dropped, logged and reported as [`Event::MessageDropped`]. QoS 0 messages are
+//!   not queued for an absent client.
+//! - Wills: published after a broken connection, a keep alive timeout, a protocol violation or
+//!   a takeover; not after a normal DISCONNECT (5.0: reason 0x04 publishes it).
+//! - [`Broker::events`]: a stream of what the broker saw ([`Event`]), so that tests await
+//!   instead of sleeping.
+//!
+//! ## What it does not do yet
+//! - No TLS and no WebSocket listener; no `mqbroker` binary.
+//! - No fault injection (dropping after a chosen packet, withholding acks, forced reason
+//!   codes, ...).
+//! - No authentication (everyone is anonymous and allowed everything), no deny lists.
+//! - 5.0 extras: no session expiry (a persistent session is kept until the broker stops, or a
+//!   clean start), no will delay, no Server Keep Alive or maximum keep alive, no topic aliases
+//!   (any alias is refused with 0x94), no subscription identifiers (refused with 0xA1), no
+//!   No Local, no message
+//!   expiry, no inbound Receive Maximum enforcement, no configurable Maximum QoS, no enhanced authentication (AUTH is a
+//!   protocol error); PUBLISH properties are passed through untouched to 5.0
+//!   clients (dropped for 3.x clients); will properties are not passed on.
+//! - No hostile-input limits beyond the maximum packet size (no cap on subscriptions per
+//!   client, connections, or inbound QoS 2 ids).
+//! - It is not a production broker and never will be.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod conn;
+mod event;
+mod state;
+
+use std::io;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+
+pub use crate::event::{CloseReason, Event, Events};
+use crate::state::{Config, State};
+
+/// A running broker. Dropping it stops accepting and closes every connection; prefer
+/// [`Broker::shutdown`], which also waits for that to finish.
+#[derive(Debug)]
+pub struct Broker {
+    local_addr: SocketAddr,
+    shared: conn::Shared,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Broker {
+    /// A builder with the defaults: 127.0.0.1 port 0, the codec's default maximum packet
+    /// size (16 MiB), 1000 queued messages per session, 10 s to send CONNECT.
+    pub fn builder() -> BrokerBuilder {
+        BrokerBuilder::default()
+    }
+
+    /// Start a broker with the defaults.
+    pub async fn start() -> io::Result<Self> {
+        Self::builder().start().await
+    }
+
+    /// The address the TCP listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Events from now on (each call gets its own receiver).
+    pub fn events(&self) -> Events {
+        Events {
+            rx: conn::lock(&self.shared).subscribe_events(),
+        }
+    }
+
+    /// The retained message on `topic`, if any (its payload).
+    pub fn retained(&self, topic: &str) -> Option<bytes::Bytes> {
+        conn::lock(&self.shared)
+            .retained
+            .get(topic)
+            .map(|p| p.payload.clone())
+    }
+
+    /// Stop accepting, close every connection and wait until all of them have ended.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, "broker accept task failed");
+        }
+    }
+}
+
+/// Configures and starts a [`Broker`].
+#[derive(Debug, Clone)]
+pub struct BrokerBuilder {
+    addr: SocketAddr,
+    config: Config,
+}
+
+impl Default for BrokerBuilder {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            config: Config {
+                max_packet_size: NonZeroU32::new(mqtt_proto::DEFAULT_MAX_PACKET_SIZE)
+                    .unwrap_or(NonZeroU32::MAX),
+                max_queued_messages: 1000,
+                connect_timeout: Duration::from_secs(10),
+            },
+        }
+    }
+}
+
+impl BrokerBuilder {
+    /// Listen on this address instead of 127.0.0.1:0.
+    pub fn bind(mut self, addr: SocketAddr) -> Self {
+        self.addr = addr;
+        self
+    }
+
+    /// The largest packet accepted from a client, fixed header included (announced to 5.0
+    /// clients as Maximum Packet Size). Larger packets close the connection.
+    pub fn max_packet_size(mut self, max: NonZeroU32) -> Self {
+        self.config.max_packet_size = max;
+        self
+    }
+
+    /// How many messages each session may have queued and not yet sent. When full, new
+    /// messages for that session are dropped ([`Event::MessageDropped`]).
+    pub fn max_queued_messages(mut self, max: usize) -> Self {
+        self.config.max_queued_messages = max;
+        self
+    }
+
+    /// How long a new connection may take to send CONNECT.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.config.connect_timeout = timeout;
+        self
+    }
+
+    /// Bind and start accepting connections.
+    pub async fn start(self) -> io::Result<Broker> {
+        let listener = TcpListener::bind(self.addr).await?;
+        let local_addr = listener.local_addr()?;
+        let shared = Arc::new(Mutex::new(State::new(self.config)));
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), shutdown_rx));
+        tracing::info!(%local_addr, "broker listening");
+        Ok(Broker {
+            local_addr,
+            shared,
+            shutdown,
+            task,
+        })
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: conn::Shared,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    connections.spawn(conn::serve(stream, peer, Arc::clone(&shared), shutdown.clone()));
+                }
+                Err(e) => tracing::warn!(error = %e, "accept failed"),
+            },
+            // A send or a dropped sender both mean stop.
+            _ = shutdown.changed() => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    while connections.join_next().await.is_some() {}
+    tracing::info!("broker stopped");
+}

@@ -1,0 +1,371 @@
+//! Clean and persistent sessions, resend with DUP, takeover, the queue bound, wills.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::net::SocketAddr;
+
+use common::{RawClient, V5, V311, pid, publish, topic, within};
+use mqtt_proto::{
+    ConnAck, Connect, Disconnect, DisconnectReason, Packet, ProtocolVersion, PubAck, PubComp,
+    PubRec, PubRel, QoS, QosPid, Will,
+};
+use mqtt_testkit::{Broker, CloseReason, Event, Events};
+
+/// A CONNECT asking for a session that outlives the connection (or not).
+fn connect(version: ProtocolVersion, id: &str, clean: bool, persistent: bool) -> Connect {
+    let mut c = Connect::new(version, id);
+    c.keep_alive = 0;
+    // 3.x ties the two together: a session is kept exactly when clean session is 0.
+    c.clean_start = if version.is_v5() {
+        clean
+    } else {
+        clean && !persistent
+    };
+    if version.is_v5() && persistent {
+        c.properties.session_expiry_interval = Some(3600);
+    }
+    c
+}
+
+async fn open(addr: SocketAddr, c: Connect) -> (RawClient, ConnAck) {
+    let (client, ack) = RawClient::connect_with(addr, c).await;
+    assert!(!ack.reason.is_error(), "{ack:?}");
+    (client, ack)
+}
+
+async fn disconnected(events: &mut Events, id: &str) -> CloseReason {
+    let id = Some(id.to_owned());
+    match within(
+        events.wait_for(|e| matches!(e, Event::Disconnected { client_id, .. } if *client_id == id)),
+    )
+    .await
+    {
+        Some(Event::Disconnected { reason, .. }) => reason,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn persistent_session_keeps_subscriptions_and_queues_qos1_and_qos2() {
+    let broker = Broker::start().await.unwrap();
+    let addr = broker.local_addr();
+    let mut events = broker.events();
+    for version in [V311, V5] {
+        let (mut sub, ack) = open(addr, connect(version, "sub", true, true)).await;
+        assert!(!ack.session_present);
+        sub.subscribe(1, "t", QoS::ExactlyOnce).await;
+        sub.send(Disconnect::new(DisconnectReason::NormalDisconnection))
+            .await;
+        assert_eq!(
+            disconnected(&mut events, "sub").await,
+            CloseReason::ClientDisconnect
+        );
+
+        let mut p = RawClient::connect(addr, V311, "p").await;
+        p.publish(publish("t", QosPid::AtMostOnce, b"0")).await;
+        p.publish(publish("t", QosPid::AtLeastOnce(pid(1)), b"1"))
+            .await;
+        p.publish(publish("t", QosPid::ExactlyOnce(pid(2)), b"2"))
+            .await;
+
+        let (mut sub, ack) = open(addr, connect(version, "sub", false, true)).await;
+        assert!(ack.session_present);
+        let one = sub.recv_publish().await;
+        assert_eq!(
+            (&one.payload[..], one.qos.qos()),
+            (&b"1"[..], QoS::AtLeastOnce)
+        );
+        let two = sub.recv_publish().await;
+        assert_eq!(
+            (&two.payload[..], two.qos.qos()),
+            (&b"2"[..], QoS::ExactlyOnce)
+        );
+        sub.send(PubAck::new(one.qos.packet_id().unwrap())).await;
+        let id = two.qos.packet_id().unwrap();
+        sub.send(PubRec::new(id)).await;
+        assert_eq!(sub.recv().await, Packet::PubRel(PubRel::new(id)));
+        sub.send(PubComp::new(id)).await;
+        sub.ping().await; // QoS 0 was not kept
+        // The subscription is still there.
+        p.publish(publish("t", QosPid::AtMostOnce, b"live")).await;
+        assert_eq!(sub.recv_publish().await.payload, &b"live"[..]);
+        // Leave no session behind for the next version's run.
+        drop(sub);
+        disconnected(&mut events, "sub").await;
+        let (mut sub, _) = open(addr, connect(version, "sub", true, false)).await;
+        sub.send(Disconnect::new(DisconnectReason::NormalDisconnection))
+            .await;
+        disconnected(&mut events, "sub").await;
+    }
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn clean_start_discards_the_old_session() {
+    let broker = Broker::start().await.unwrap();
+    let addr = broker.local_addr();
+    let mut events = broker.events();
+    for version in [V311, V5] {
+        let (mut sub, _) = open(addr, connect(version, "c", true, true)).await;
+        sub.subscribe(1, "t", QoS::AtLeastOnce).await;
+        drop(sub);
+        disconnected(&mut events, "c").await;
+
+        let (mut sub, ack) = open(addr, connect(version, "c", true, false)).await;
+        assert!(!ack.session_present);
+        let mut p = RawClient::connect(addr, V5, "p").await;
+        p.publish(publish("t", QosPid::AtLeastOnce(pid(1)), b"x"))
+            .await;
+        sub.ping().await; // no subscription any more
+        drop(sub);
+        disconnected(&mut events, "c").await;
+    }
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn v5_session_without_expiry_ends_with_the_connection() {
+    let broker = Broker::start().await.unwrap();
+    let mut events = broker.events();
+    let (mut sub, _) = open(broker.local_addr(), connect(V5, "e", true, false)).await;
+    sub.subscribe(1, "t", QoS::AtLeastOnce).await;
+    drop(sub);
+    disconnected(&mut events, "e").await;
+    let (_sub, ack) = open(broker.local_addr(), connect(V5, "e", false, false)).await;
+    assert!(!ack.session_present);
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn unacknowledged_messages_are_resent_with_dup_on_reconnect() {
+    let broker = Broker::start().await.unwrap();
+    let addr = broker.local_addr();
+    let mut events = broker.events();
+    let (mut sub, _) = open(addr, connect(V311, "r", true, true)).await;
+    sub.subscribe(1, "t", QoS::ExactlyOnce).await;
+    let mut p = RawClient::connect(addr, V5, "p").await;
+    p.publish(publish("t", QosPid::AtLeastOnce(pid(1)), b"a"))
+        .await;
+    p.publish(publish("t", QosPid::ExactlyOnce(pid(2)), b"b"))
+        .await;
+    p.publish(publish("t", QosPid::ExactlyOnce(pid(3)), b"c"))
+        .await;
+    let a = sub.recv_publish().await;
+    let b = sub.recv_publish().await;
+    let c = sub.recv_publish().await;
+    // b is received (PUBREC), a and c are not acknowledged at all.
+    let b_id = b.qos.packet_id().unwrap();
+    sub.send(PubRec::new(b_id)).await;
+    assert_eq!(sub.recv().await, Packet::PubRel(PubRel::new(b_id)));
+    drop(sub);
+    assert_eq!(
+        disconnected(&mut events, "r").await,
+        CloseReason::ConnectionLost
+    );
+
+    let (mut sub, ack) = open(addr, connect(V311, "r", false, true)).await;
+    assert!(ack.session_present);
+    let mut a2 = sub.recv_publish().await;
+    assert!(a2.dup);
+    a2.dup = false;
+    assert_eq!(a2, a);
+    assert_eq!(sub.recv().await, Packet::PubRel(PubRel::new(b_id)));
+    let mut c2 = sub.recv_publish().await;
+    assert!(c2.dup);
+    c2.dup = false;
+    assert_eq!(c2, c);
+    sub.send(PubAck::new(a.qos.packet_id().unwrap())).await;
+    sub.send(PubComp::new(b_id)).await;
+    let c_id = c.qos.packet_id().unwrap();
+    sub.send(PubRec::new(c_id)).await;
+    assert_eq!(sub.recv().await, Packet::PubRel(PubRel::new(c_id)));
+    sub.send(PubComp::new(c_id)).await;
+    sub.ping().await;
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn second_connection_with_the_same_id_takes_over() {
+    let broker = Broker::start().await.unwrap();
+    let addr = broker.local_addr();
+    let mut events = broker.events();
+    let (mut first, _) = open(addr, connect(V5, "dup", true, true)).await;
+    first.subscribe(1, "t", QoS::AtLeastOnce).await;
+    let (mut second, ack) = open(addr, connect(V5, "dup", false, true)).await;
+    assert!(ack.session_present);
+    match first.closed().await.as_slice() {
+        [Packet::Disconnect(d)] => assert_eq!(d.reason, DisconnectReason::SessionTakenOver),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        disconnected(&mut events, "dup").await,
+        CloseReason::TakenOver
+    );
+    // The session (and its subscription) now belongs to the second connection.
+    let mut p = RawClient::connect(addr, V311, "p").await;
+    p.publish(publish("t", QosPid::AtLeastOnce(pid(1)), b"x"))
+        .await;
+    let m = second.recv_publish().await;
+    assert_eq!(m.payload, &b"x"[..]);
+    second.send(PubAck::new(m.qos.packet_id().unwrap())).await;
+    second.ping().await;
+
+    // 3.1.1: the old connection is just closed.
+    let (mut old, _) = open(addr, connect(V311, "dup3", true, false)).await;
+    let (mut new, _) = open(addr, connect(V311, "dup3", true, false)).await;
+    assert_eq!(old.closed().await, vec![]);
+    new.ping().await;
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn full_session_queue_drops_new_messages() {
+    let broker = Broker::builder()
+        .max_queued_messages(2)
+        .start()
+        .await
+        .unwrap();
+    let addr = broker.local_addr();
+    let mut events = broker.events();
+    let (mut sub, _) = open(addr, connect(V311, "q", true, true)).await;
+    sub.subscribe(1, "t", QoS::AtLeastOnce).await;
+    drop(sub);
+    disconnected(&mut events, "q").await;
+
+    let mut p = RawClient::connect(addr, V311, "p").await;
+    for (i, payload) in [&b"1"[..], b"2", b"3"].into_iter().enumerate() {
+        let id = u16::try_from(i).unwrap() + 1;
+        p.publish(mqtt_proto::Publish::new(
+            topic("t"),
+            QosPid::AtLeastOnce(pid(id)),
+            payload,
+        ))
+        .await;
+    }
+    match within(events.wait_for(|e| matches!(e, Event::MessageDropped { .. }))).await {
+        Some(Event::MessageDropped { client_id, publish }) => {
+            assert_eq!(client_id, "q");
+            assert_eq!(publish.payload, &b"3"[..]);
+        }
+        other => panic!("{other:?}"),
+    }
+    let (mut sub, _) = open(addr, connect(V311, "q", false, true)).await;
+    assert_eq!(sub.recv_publish().await.payload, &b"1"[..]);
+    assert_eq!(sub.recv_publish().await.payload, &b"2"[..]);
+    sub.ping().await;
+    broker.shutdown().await;
+}
+
+fn with_will(version: ProtocolVersion, id: &str, keep_alive: u16) -> Connect {
+    let mut c = connect(version, id, true, false);
+    c.keep_alive = keep_alive;
+    let mut will = Will::new(topic("wills/gone"), &b"bye"[..]);
+    will.qos = QoS::AtLeastOnce;
+    will.retain = true;
+    c.will = Some(will);
+    c
+}
+
+async fn will_watcher(addr: SocketAddr) -> RawClient {
+    let mut w = RawClient::connect(addr, V5, "watcher").await;
+    w.subscribe(1, "wills/#", QoS::AtLeastOnce).await;
+    w
+}
+
+#[tokio::test]
+async fn will_is_published_when_the_connection_breaks() {
+    let broker = Broker::start().await.unwrap();
+    let mut watcher = will_watcher(broker.local_addr()).await;
+    let (c, _) = open(broker.local_addr(), with_will(V311, "w", 0)).await;
+    drop(c);
+    let m = watcher.recv_publish().await;
+    assert_eq!(
+        (m.topic.as_str(), &m.payload[..]),
+        ("wills/gone", &b"bye"[..])
+    );
+    assert_eq!(m.qos.qos(), QoS::AtLeastOnce);
+    assert_eq!(broker.retained("wills/gone").as_deref(), Some(&b"bye"[..]));
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn will_is_not_published_after_a_normal_disconnect() {
+    let broker = Broker::start().await.unwrap();
+    let mut events = broker.events();
+    let mut watcher = will_watcher(broker.local_addr()).await;
+    for version in [V311, V5] {
+        let (mut c, _) = open(broker.local_addr(), with_will(version, "w", 0)).await;
+        c.send(Disconnect::new(DisconnectReason::NormalDisconnection))
+            .await;
+        assert_eq!(
+            disconnected(&mut events, "w").await,
+            CloseReason::ClientDisconnect
+        );
+    }
+    watcher.ping().await;
+    assert_eq!(broker.retained("wills/gone"), None);
+
+    // 5.0: Disconnect with Will Message asks for it.
+    let (mut c, _) = open(broker.local_addr(), with_will(V5, "w", 0)).await;
+    c.send(Disconnect::new(DisconnectReason::DisconnectWithWillMessage))
+        .await;
+    assert_eq!(watcher.recv_publish().await.payload, &b"bye"[..]);
+    broker.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn will_is_published_after_a_keep_alive_timeout() {
+    let broker = Broker::start().await.unwrap();
+    let mut events = broker.events();
+    let mut watcher = will_watcher(broker.local_addr()).await;
+    let (_c, _) = open(broker.local_addr(), with_will(V5, "w", 2)).await;
+    assert_eq!(
+        disconnected(&mut events, "w").await,
+        CloseReason::KeepAliveTimeout
+    );
+    assert_eq!(watcher.recv_publish().await.payload, &b"bye"[..]);
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn will_is_published_after_a_protocol_violation() {
+    let broker = Broker::start().await.unwrap();
+    let mut watcher = will_watcher(broker.local_addr()).await;
+    let (mut c, _) = open(broker.local_addr(), with_will(V311, "w", 0)).await;
+    c.send(Connect::new(V311, "w")).await;
+    assert_eq!(c.closed().await, vec![]);
+    assert_eq!(watcher.recv_publish().await.payload, &b"bye"[..]);
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn inbound_qos2_state_survives_a_reconnect() {
+    let broker = Broker::start().await.unwrap();
+    let addr = broker.local_addr();
+    let mut events = broker.events();
+    let mut sub = RawClient::connect(addr, V311, "sub").await;
+    sub.subscribe(1, "t", QoS::AtMostOnce).await;
+
+    let (mut p, _) = open(addr, connect(V5, "p", true, true)).await;
+    let msg = publish("t", QosPid::ExactlyOnce(pid(5)), b"once");
+    p.send(msg.clone()).await;
+    assert_eq!(p.recv().await, Packet::PubRec(PubRec::new(pid(5))));
+    drop(p);
+    disconnected(&mut events, "p").await;
+
+    // The PUBREC was lost with the connection: the client resends with DUP.
+    let (mut p, ack) = open(addr, connect(V5, "p", false, true)).await;
+    assert!(ack.session_present);
+    let mut again = msg;
+    again.dup = true;
+    p.send(again).await;
+    assert_eq!(p.recv().await, Packet::PubRec(PubRec::new(pid(5))));
+    p.send(PubRel::new(pid(5))).await;
+    assert_eq!(p.recv().await, Packet::PubComp(PubComp::new(pid(5))));
+
+    assert_eq!(sub.recv_publish().await.payload, &b"once"[..]);
+    sub.ping().await;
+    broker.shutdown().await;
+}

@@ -186,8 +186,11 @@ impl Conn {
     /// Queue a packet for the next write. A packet the client cannot accept (larger than its
     /// Maximum Packet Size) is dropped [MQTT-3.1.2-25].
     fn send(&mut self, packet: &Packet) {
-        if let Err(e) = self.encoder.encode(packet, &mut self.wbuf) {
-            tracing::warn!(conn = self.id, error = %e, packet = packet.packet_type().name(), "packet not sent");
+        match self.encoder.encode(packet, &mut self.wbuf) {
+            Ok(_) => tracing::trace!(conn = self.id, packet = packet.packet_type().name(), "sent"),
+            Err(e) => {
+                tracing::warn!(conn = self.id, error = %e, packet = packet.packet_type().name(), "packet not sent");
+            }
         }
     }
 
@@ -514,7 +517,16 @@ impl Conn {
             .unwrap_or_default();
         for mut publish in publishes {
             self.strip_for_version(&mut publish);
-            if let Err(e) = self.encoder.encode_publish(&publish, &mut self.wbuf) {
+            let encoded = self.encoder.encode_publish(&publish, &mut self.wbuf);
+            if encoded.is_ok() {
+                tracing::trace!(
+                    conn = self.id,
+                    packet = "PUBLISH",
+                    topic = publish.topic.as_str(),
+                    "sent"
+                );
+            }
+            if let Err(e) = encoded {
                 // Larger than the client's Maximum Packet Size: discarded as if delivered
                 // [MQTT-3.1.2-25], so it must not stay inflight either.
                 tracing::warn!(conn = self.id, error = %e, topic = publish.topic.as_str(), "message discarded");

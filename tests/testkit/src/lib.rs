@@ -64,7 +64,8 @@
 //!   instead of sleeping.
 //!
 //! ## What it does not do yet
-//! - No TLS and no WebSocket listener; no `mqbroker` binary.
+//! - No TLS and no WebSocket listener (so `mqbroker`, the binary in `mqtt-cli` that runs this
+//!   broker, has no flags for them yet).
 //! - No fault injection (dropping after a chosen packet, withholding acks, forced reason
 //!   codes, ...).
 //! - No authentication (everyone is anonymous and allowed everything), no deny lists.

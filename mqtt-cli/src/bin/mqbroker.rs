@@ -1,0 +1,202 @@
+//! `mqbroker`: run the reference broker (`mqtt-testkit`) for local work, in the manner of
+//! `mosquitto`.
+//!
+//! It listens on 127.0.0.1:1883 unless told otherwise, prints one line on stderr once it is
+//! listening (`mqbroker listening on ADDRESS`, with the real port when `--port 0` asked for any
+//! free one) and stops cleanly on Ctrl-C or SIGTERM, closing every connection.
+//!
+//! Exit codes: 0 after a clean shutdown, 1 when the broker cannot run (for example the address
+//! is in use), 2 for a usage error.
+
+use std::io::{self, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::num::NonZeroU32;
+use std::process::ExitCode;
+
+use clap::Parser;
+use mqtt_testkit::{Broker, Events};
+use tracing::level_filters::LevelFilter;
+
+/// Exit code for a broker that could not run.
+const EXIT_FAILURE: u8 = 1;
+
+/// Run the MQTT reference broker for local work (not a production broker).
+#[derive(Debug, Parser)]
+#[command(
+    name = "mqbroker",
+    version,
+    after_help = "Exit status: 0 after a clean shutdown (Ctrl-C, SIGTERM), 1 if the broker \
+                  cannot run, 2 for a usage error."
+)]
+struct Cli {
+    /// Port to listen on; 0 picks a free one (the listening line shows which).
+    #[arg(short, long, value_name = "PORT", default_value_t = 1883)]
+    port: u16,
+
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDRESS", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    bind: IpAddr,
+
+    /// Largest packet accepted from a client, in bytes, fixed header included [default: 16 MiB].
+    #[arg(long, value_name = "BYTES")]
+    max_packet_size: Option<NonZeroU32>,
+
+    /// Log every packet received and every broker event on stderr.
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+/// The validated configuration: what the rest of the program works from.
+#[derive(Debug)]
+struct Config {
+    addr: SocketAddr,
+    max_packet_size: Option<NonZeroU32>,
+    verbose: bool,
+}
+
+impl From<Cli> for Config {
+    fn from(cli: Cli) -> Self {
+        Self {
+            addr: SocketAddr::new(cli.bind, cli.port),
+            max_packet_size: cli.max_packet_size,
+            verbose: cli.verbose,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    run(Cli::parse())
+}
+
+/// Run the broker until Ctrl-C or SIGTERM; any error is printed once, as `Error: ...`.
+fn run(cli: Cli) -> ExitCode {
+    let config = Config::from(cli);
+    init_logging(config.verbose);
+    match serve(&config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            report(&format!("Error: {e}"));
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+/// Warnings only (protocol violations, dropped messages) by default; everything with `-v`.
+fn init_logging(verbose: bool) {
+    let level = if verbose {
+        LevelFilter::TRACE
+    } else {
+        LevelFilter::WARN
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(io::stderr)
+        .with_ansi(false)
+        .init();
+}
+
+fn serve(config: &Config) -> io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        // Handlers first: a signal that arrives right after the listening line must be caught.
+        let stop = shutdown_signal()?;
+        let mut builder = Broker::builder().bind(config.addr);
+        if let Some(max) = config.max_packet_size {
+            builder = builder.max_packet_size(max);
+        }
+        let broker = builder.start().await.map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.addr))
+        })?;
+        if config.verbose {
+            tokio::spawn(log_events(broker.events()));
+        }
+        report(&format!("mqbroker listening on {}", broker.local_addr()));
+        let signal = stop.await;
+        tracing::info!(signal, "shutting down");
+        broker.shutdown().await;
+        Ok(())
+    })
+}
+
+/// Log every broker event (`-v`).
+async fn log_events(mut events: Events) {
+    while let Some(event) = events.next().await {
+        tracing::info!(?event, "event");
+    }
+}
+
+/// A future that ends with the name of the first shutdown signal received.
+#[cfg(unix)]
+fn shutdown_signal() -> io::Result<impl Future<Output = &'static str>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => "SIGINT",
+            _ = terminate.recv() => "SIGTERM",
+        }
+    })
+}
+
+/// A future that ends with the name of the first shutdown signal received.
+#[cfg(not(unix))]
+fn shutdown_signal() -> io::Result<impl Future<Output = &'static str>> {
+    Ok(async {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => "Ctrl-C",
+            // Without a handler, wait forever rather than stop at once.
+            Err(_) => std::future::pending().await,
+        }
+    })
+}
+
+/// One line on stderr; a closed stderr is ignored (there is nowhere left to say so).
+fn report(line: &str) {
+    let _ = writeln!(io::stderr().lock(), "{line}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use std::net::Ipv6Addr;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_listen_on_loopback_1883() {
+        let config = Config::from(Cli::parse_from(["mqbroker"]));
+        assert_eq!(config.addr, SocketAddr::from(([127, 0, 0, 1], 1883)));
+        assert_eq!(config.max_packet_size, None);
+        assert!(!config.verbose);
+    }
+
+    #[test]
+    fn flags_set_address_size_and_verbosity() {
+        let config = Config::from(Cli::parse_from([
+            "mqbroker",
+            "-p",
+            "0",
+            "--bind",
+            "::1",
+            "--max-packet-size",
+            "1024",
+            "-v",
+        ]));
+        assert_eq!(config.addr, SocketAddr::new(Ipv6Addr::LOCALHOST.into(), 0));
+        assert_eq!(config.max_packet_size.map(NonZeroU32::get), Some(1024));
+        assert!(config.verbose);
+    }
+
+    #[test]
+    fn zero_max_packet_size_is_a_usage_error() {
+        let err = Cli::try_parse_from(["mqbroker", "--max-packet-size", "0"]);
+        assert!(err.is_err());
+    }
+}

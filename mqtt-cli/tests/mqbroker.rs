@@ -1,0 +1,268 @@
+//! The `mqbroker` binary over real sockets: it is spawned with `--port 0`, its address read from
+//! the listening line on stderr, and spoken to with raw packets through mqtt-proto's codec.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::thread;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use mqtt_proto::{
+    Connect, Decoder, Encoder, Packet, PacketId, ProtocolVersion, Publish, QoS, QosPid, Subscribe,
+    Subscription, TopicFilter, TopicName,
+};
+
+/// How long a test waits for a line, a packet or an exit before failing instead of hanging.
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A running `mqbroker`; killed on drop if a test fails before it exits.
+struct Mqbroker {
+    child: Option<Child>,
+    stderr: Receiver<String>,
+}
+
+impl Mqbroker {
+    fn spawn(args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mqbroker"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn mqbroker");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child: Some(child),
+            stderr: rx,
+        }
+    }
+
+    /// Spawn on a free loopback port and wait for the listening line.
+    fn listening(extra: &[&str]) -> (Self, SocketAddr) {
+        let mut args = vec!["--port", "0"];
+        args.extend_from_slice(extra);
+        let broker = Self::spawn(&args);
+        let line = broker.line_where(|l| l.starts_with("mqbroker listening on "));
+        let addr = line["mqbroker listening on ".len()..]
+            .parse()
+            .expect("the listening line ends with an address");
+        (broker, addr)
+    }
+
+    /// The next stderr line.
+    fn line(&self) -> Option<String> {
+        match self.stderr.recv_timeout(TIMEOUT) {
+            Ok(line) => Some(line),
+            Err(mpsc::RecvTimeoutError::Disconnected) => None,
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("timed out waiting for stderr"),
+        }
+    }
+
+    /// Skip stderr lines until one satisfies `pred`.
+    fn line_where(&self, pred: impl Fn(&str) -> bool) -> String {
+        loop {
+            match self.line() {
+                Some(line) if pred(&line) => return line,
+                Some(_) => {}
+                None => panic!("stderr closed before the expected line"),
+            }
+        }
+    }
+
+    /// Every stderr line until it closes.
+    fn rest_of_stderr(&self) -> Vec<String> {
+        std::iter::from_fn(|| self.line()).collect()
+    }
+
+    fn terminate(&self) {
+        let pid = self.child.as_ref().expect("running").id();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// Wait for the process to exit (without polling: a thread waits and reports).
+    fn wait(mut self) -> ExitStatus {
+        let (tx, rx) = mpsc::channel();
+        let mut child = self.child.take().expect("running");
+        thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        rx.recv_timeout(TIMEOUT)
+            .expect("mqbroker did not exit in time")
+            .expect("wait for mqbroker")
+    }
+}
+
+impl Drop for Mqbroker {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A raw MQTT client over a blocking socket.
+struct RawClient {
+    stream: TcpStream,
+    decoder: Decoder,
+    encoder: Encoder,
+    rbuf: BytesMut,
+}
+
+impl RawClient {
+    fn open(addr: SocketAddr, version: ProtocolVersion) -> Self {
+        let stream = TcpStream::connect(addr).expect("connect to mqbroker");
+        stream
+            .set_read_timeout(Some(TIMEOUT))
+            .expect("read timeout");
+        stream.set_nodelay(true).expect("nodelay");
+        Self {
+            stream,
+            decoder: Decoder::new(version),
+            encoder: Encoder::new(version),
+            rbuf: BytesMut::new(),
+        }
+    }
+
+    fn send(&mut self, packet: impl Into<Packet>) {
+        let mut buf = BytesMut::new();
+        self.encoder
+            .encode(&packet.into(), &mut buf)
+            .expect("test packets encode");
+        self.stream.write_all(&buf).expect("write to mqbroker");
+    }
+
+    /// The next packet, or `None` once the broker closed the connection.
+    fn next(&mut self) -> Option<Packet> {
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Some(p) = self.decoder.decode(&mut self.rbuf).expect("valid packets") {
+                return Some(p);
+            }
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.rbuf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
+                Err(e) => panic!("read from mqbroker: {e}"),
+            }
+        }
+    }
+
+    fn recv(&mut self) -> Packet {
+        self.next().expect("a packet, not a closed connection")
+    }
+
+    fn connect(addr: SocketAddr, version: ProtocolVersion, id: &str) -> Self {
+        let mut c = Self::open(addr, version);
+        let mut connect = Connect::new(version, id);
+        connect.keep_alive = 0;
+        c.send(connect);
+        match c.recv() {
+            Packet::ConnAck(ack) => assert!(!ack.reason.is_error(), "refused: {ack:?}"),
+            other => panic!("expected CONNACK, got {other:?}"),
+        }
+        c
+    }
+}
+
+fn pid(n: u16) -> PacketId {
+    PacketId::new(n).expect("non-zero")
+}
+
+/// CONNECT, SUBSCRIBE and a PUBLISH that comes back, on one connection.
+fn round_trip(addr: SocketAddr, version: ProtocolVersion) -> RawClient {
+    let mut client = RawClient::connect(addr, version, "mqbroker-test");
+    let filter = TopicFilter::new("cli/+").expect("valid filter");
+    client.send(Subscribe::new(
+        pid(1),
+        vec![Subscription::new(filter, QoS::AtLeastOnce)],
+    ));
+    match client.recv() {
+        Packet::SubAck(ack) => assert_eq!(ack.packet_id, pid(1), "{ack:?}"),
+        other => panic!("expected SUBACK, got {other:?}"),
+    }
+    let topic = TopicName::new("cli/echo").expect("valid topic");
+    client.send(Publish::new(topic, QosPid::AtMostOnce, &b"hello"[..]));
+    match client.recv() {
+        Packet::Publish(p) => {
+            assert_eq!(p.topic.as_str(), "cli/echo");
+            assert_eq!(&p.payload[..], b"hello");
+        }
+        other => panic!("expected PUBLISH, got {other:?}"),
+    }
+    client
+}
+
+#[test]
+fn serves_a_publish_round_trip_and_exits_cleanly_on_sigterm() {
+    let (broker, addr) = Mqbroker::listening(&[]);
+    assert!(addr.ip().is_loopback(), "{addr}");
+    assert_ne!(addr.port(), 0, "the listening line shows the real port");
+
+    let mut clients = [
+        round_trip(addr, ProtocolVersion::V3_1_1),
+        round_trip(addr, ProtocolVersion::V5),
+    ];
+    broker.terminate();
+    // A clean shutdown closes every connection (5.0: after DISCONNECT 0x8B).
+    for client in &mut clients {
+        while let Some(p) = client.next() {
+            assert!(matches!(p, Packet::Disconnect(_)), "{p:?}");
+        }
+    }
+
+    let rest = broker.rest_of_stderr();
+    assert!(rest.is_empty(), "quiet without -v: {rest:?}");
+    let status = broker.wait();
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn verbose_logs_packets_and_events() {
+    let (broker, addr) = Mqbroker::listening(&["-v"]);
+    let _client = round_trip(addr, ProtocolVersion::V3_1_1);
+    broker.line_where(|l| l.contains("Connected") && l.contains("mqbroker-test"));
+    broker.line_where(|l| l.contains("received") && l.contains("PUBLISH"));
+    broker.line_where(|l| l.contains("sent") && l.contains("PUBLISH"));
+    broker.terminate();
+    assert!(broker.wait().success());
+}
+
+#[test]
+fn an_address_in_use_is_one_error_line_and_exit_code_1() {
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind a port");
+    let port = taken.local_addr().expect("local addr").port().to_string();
+    let broker = Mqbroker::spawn(&["--port", &port]);
+    let lines = broker.rest_of_stderr();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with(&format!("Error: cannot listen on 127.0.0.1:{port}: ")),
+        "{lines:?}"
+    );
+    assert_eq!(broker.wait().code(), Some(1));
+}
+
+#[test]
+fn a_bad_flag_is_a_usage_error() {
+    let broker = Mqbroker::spawn(&["--no-such-flag"]);
+    let lines = broker.rest_of_stderr();
+    assert!(lines.iter().any(|l| l.starts_with("error: ")), "{lines:?}");
+    assert_eq!(broker.wait().code(), Some(2));
+}

@@ -6,8 +6,9 @@ use std::time::Duration;
 use bytes::BytesMut;
 use mqtt_proto::{
     ConnAck, Connect, ConnectReason, DecodeError, Decoder, Disconnect, DisconnectReason, Encoder,
-    Packet, PacketId, ProtocolVersion, PubAck, PubComp, PubRec, PubRel, PubRelReason, Publish, QoS,
-    QosPid, SubAck, SubAckReason, Subscribe, UnsubAck, UnsubAckReason, Unsubscribe, Will,
+    Packet, PacketId, PacketType, ProtocolVersion, PubAck, PubComp, PubRec, PubRel, PubRelReason,
+    Publish, QoS, QosPid, SubAck, SubAckReason, Subscribe, UnsubAck, UnsubAckReason, Unsubscribe,
+    Will,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -16,6 +17,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::event::{CloseReason, Event};
+use crate::fault::{Action, Direction, Fault};
 use crate::state::{ConnCmd, ConnHandle, OutState, Session, State};
 
 /// The state shared by the accept loop and every connection.
@@ -60,6 +62,15 @@ impl Close {
     }
 }
 
+/// What a fault rule made of the connection: it stops after the current write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// Close it.
+    Close,
+    /// Keep the socket, answer nothing.
+    Silent,
+}
+
 struct Conn {
     shared: Shared,
     id: u64,
@@ -75,6 +86,8 @@ struct Conn {
     client: Option<Client>,
     /// When the connection times out: the CONNECT deadline, then the keep alive.
     deadline: Option<Instant>,
+    /// Set by a fault rule: nothing more is written or processed.
+    cut: Option<Cut>,
 }
 
 /// Serve one connection until it closes or the broker shuts down.
@@ -111,6 +124,7 @@ pub(crate) async fn serve(
         rx,
         client: None,
         deadline: Some(Instant::now() + connect_timeout),
+        cut: None,
     };
     tracing::debug!(conn = id, %peer, "connection accepted");
     let close = conn.run(&mut shutdown).await;
@@ -149,6 +163,9 @@ impl Conn {
                         CloseReason::TakenOver,
                         DisconnectReason::SessionTakenOver,
                     )),
+                    Some(ConnCmd::Disconnect(code)) => {
+                        Some(Close::with_disconnect(CloseReason::Fault, code))
+                    }
                 },
                 () = sleep_until(deadline) => Some(if self.client.is_some() {
                     self.violation("keep alive expired", "MQTT-3.1.2-24");
@@ -172,6 +189,60 @@ impl Conn {
             if let Some(close) = close {
                 return close;
             }
+            match self.cut {
+                Some(Cut::Close) => return Close::new(CloseReason::Fault),
+                Some(Cut::Silent) => return self.silent(shutdown).await,
+                None => {}
+            }
+        }
+    }
+
+    /// Half-open: read and discard everything, answer nothing, until the client closes,
+    /// another connection takes over, or the broker shuts down. No DISCONNECT is sent.
+    async fn silent(&mut self, shutdown: &mut watch::Receiver<bool>) -> Close {
+        tracing::debug!(conn = self.id, "gone silent");
+        self.rbuf.clear();
+        loop {
+            tokio::select! {
+                biased;
+                read = self.rd.read_buf(&mut self.rbuf) => match read {
+                    Ok(0) | Err(_) => return Close::new(CloseReason::ConnectionLost),
+                    Ok(_) => self.rbuf.clear(),
+                },
+                cmd = self.rx.recv() => {
+                    if let Some(ConnCmd::Kick) = cmd {
+                        return Close::new(CloseReason::TakenOver);
+                    }
+                }
+                _ = shutdown.changed() => return Close::new(CloseReason::Shutdown),
+            }
+        }
+    }
+
+    /// Consult the fault rules about an outbound packet: whether to write it, and arm the
+    /// cut a rule asks for after it. Nothing is written after a cut.
+    fn gate_out(&mut self, packet: PacketType) -> bool {
+        if self.cut.is_some() {
+            return false;
+        }
+        let Some(client_id) = self.client_id() else {
+            return true;
+        };
+        let action = lock(&self.shared).fault_for_packet(client_id, Direction::Out, packet);
+        match action {
+            Action::Pass => true,
+            Action::Withhold => {
+                tracing::debug!(conn = self.id, packet = packet.name(), "withheld (fault)");
+                false
+            }
+            Action::CloseAfter => {
+                self.cut = Some(Cut::Close);
+                true
+            }
+            Action::GoSilentAfter => {
+                self.cut = Some(Cut::Silent);
+                true
+            }
         }
     }
 
@@ -186,6 +257,9 @@ impl Conn {
     /// Queue a packet for the next write. A packet the client cannot accept (larger than its
     /// Maximum Packet Size) is dropped [MQTT-3.1.2-25].
     fn send(&mut self, packet: &Packet) {
+        if !self.gate_out(packet.packet_type()) {
+            return;
+        }
         match self.encoder.encode(packet, &mut self.wbuf) {
             Ok(_) => tracing::trace!(conn = self.id, packet = packet.packet_type().name(), "sent"),
             Err(e) => {
@@ -229,9 +303,29 @@ impl Conn {
                     if let Some(c) = &self.client {
                         self.deadline = c.keep_alive.map(|ka| Instant::now() + ka);
                     }
+                    let packet_type = packet.packet_type();
+                    let mark = self.wbuf.len();
                     if let Some(close) = self.on_packet(packet) {
                         return Some(close);
                     }
+                    if self.cut.is_some() {
+                        return None;
+                    }
+                    let action = match self.client_id() {
+                        Some(id) => {
+                            lock(&self.shared).fault_for_packet(id, Direction::In, packet_type)
+                        }
+                        None => Action::Pass,
+                    };
+                    let cut = match action {
+                        Action::CloseAfter => Cut::Close,
+                        Action::GoSilentAfter => Cut::Silent,
+                        Action::Pass | Action::Withhold => continue,
+                    };
+                    // Processed, but nothing it caused goes out.
+                    self.wbuf.truncate(mark);
+                    self.cut = Some(cut);
+                    return None;
                 }
                 Ok(None) => return None,
                 Err(e) => return Some(self.on_decode_error(&e)),
@@ -396,9 +490,30 @@ impl Conn {
             tx: self.tx.clone(),
         };
         let mut state = lock(&self.shared);
+        let refusal = state.take_fault(&client_id, |f| match f {
+            Fault::RefuseConnect(reason) => Some(*reason),
+            _ => None,
+        });
+        if let Some(reason) = refusal {
+            drop(state);
+            tracing::debug!(
+                conn = self.id,
+                client_id,
+                ?reason,
+                "CONNECT refused (fault)"
+            );
+            // A reason 3.1.1 has no return code for becomes Server unavailable.
+            let code = if version.is_v5() || reason.to_v3().is_some() {
+                reason
+            } else {
+                ConnectReason::ServerUnavailable
+            };
+            self.send(&ConnAck::new(false, code).into());
+            return Some(Close::new(CloseReason::Refused(code)));
+        }
         let max_packet_size = state.config.max_packet_size;
         let old = state.sessions.remove(&client_id);
-        let (mut session, session_present) = match old {
+        let (mut session, mut session_present) = match old {
             Some(mut old) => {
                 if let Some(conn) = old.conn.take() {
                     // Takeover [MQTT-3.1.4-2]: the old connection closes; the session (if
@@ -418,6 +533,12 @@ impl Conn {
         session.send_quota = send_quota;
         session.conn = Some(handle);
         state.sessions.insert(client_id.clone(), session);
+        if let Some(forced) = state.take_fault(&client_id, |f| match f {
+            Fault::SessionPresent(p) => Some(*p),
+            _ => None,
+        }) {
+            session_present = forced;
+        }
         state.emit(Event::Connected {
             client_id: client_id.clone(),
             protocol: version,
@@ -435,7 +556,6 @@ impl Conn {
             ack.properties.shared_subscription_available = Some(true);
             ack.properties.subscription_identifier_available = Some(false);
         }
-        self.send(&ack.into());
         let keep_alive = (connect.keep_alive > 0)
             .then(|| Duration::from_millis(u64::from(connect.keep_alive) * 1500));
         self.deadline = keep_alive.map(|ka| Instant::now() + ka);
@@ -445,6 +565,8 @@ impl Conn {
             keep_alive,
             will: connect.will,
         });
+        // After `client` is set, so that fault rules on CONNACK apply.
+        self.send(&ack.into());
         self.resend_inflight();
         self.send_pending();
         None
@@ -506,6 +628,9 @@ impl Conn {
 
     /// Send the queued messages the inflight window allows.
     fn send_pending(&mut self) {
+        if self.cut.is_some() {
+            return;
+        }
         let publishes = self
             .with_session(|state, id| {
                 state
@@ -516,6 +641,9 @@ impl Conn {
             })
             .unwrap_or_default();
         for mut publish in publishes {
+            if !self.gate_out(PacketType::Publish) {
+                continue;
+            }
             self.strip_for_version(&mut publish);
             let encoded = self.encoder.encode_publish(&publish, &mut self.wbuf);
             if encoded.is_ok() {

@@ -1,5 +1,6 @@
 //! What the broker saw, for tests to await instead of sleeping.
 
+use crate::fault::Fault;
 use mqtt_proto::{ConnectReason, ProtocolVersion, Publish, SubAckReason, TopicFilter};
 use tokio::sync::mpsc;
 
@@ -49,6 +50,14 @@ pub enum Event {
         /// The message.
         publish: Publish,
     },
+    /// A fault rule fired (see [`Broker::faults`](crate::Broker::faults)); sent before
+    /// its effect is on the wire.
+    FaultFired {
+        /// The client it was armed for.
+        client_id: String,
+        /// The rule.
+        fault: Fault,
+    },
     /// A connection ended.
     Disconnected {
         /// The client identifier, if the connection got as far as a CONNECT.
@@ -80,6 +89,8 @@ pub enum CloseReason {
     TakenOver,
     /// The broker was shut down.
     Shutdown,
+    /// A fault rule closed the connection ([`Event::FaultFired`] says which).
+    Fault,
 }
 
 impl CloseReason {

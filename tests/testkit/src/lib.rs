@@ -62,12 +62,55 @@
 //!   a takeover; not after a normal DISCONNECT (5.0: reason 0x04 publishes it).
 //! - [`Broker::events`]: a stream of what the broker saw ([`Event`]), so that tests await
 //!   instead of sleeping.
+//! - Fault injection through [`Broker::faults`] (next section).
+//!
+//! ## Fault injection
+//! Rules are armed per client identifier with [`Faults::for_client`] and apply to that
+//! client's connections from then on: the live one, if any, and the next ones. Each rule
+//! fires once and is then gone; a rule not fired yet survives reconnections. When one fires
+//! the broker reports [`Event::FaultFired`] (before its effect is on the wire) and a
+//! connection it closes ends with [`CloseReason::Fault`] (the will is published, as after
+//! any abnormal close). Packets are counted per rule, from the moment it is armed.
+//!
+//! ```no_run
+//! # async fn demo(broker: &mqtt_testkit::Broker) {
+//! use mqtt_proto::{ConnectReason, DisconnectReason};
+//! use mqtt_testkit::{Direction, PacketType};
+//!
+//! let c1 = broker.faults().for_client("c1");
+//! c1.close_after(Direction::In, PacketType::Publish, 1) // processed, PUBACK not sent
+//!     .close_after(Direction::Out, PacketType::PubRec, 1) // PUBREC sent, then closed
+//!     .withhold(PacketType::PubAck); // the next PUBACK is never sent
+//! broker.faults().for_client("c2").refuse_connect(ConnectReason::NotAuthorized);
+//! broker.faults().for_client("c3").session_present(true);
+//! broker.faults().for_client("c4").go_silent_after(Direction::In, PacketType::Subscribe, 1);
+//! broker.faults().for_client("c5").disconnect_with(DisconnectReason::ServerBusy); // now
+//! # }
+//! ```
+//!
+//! - [`ClientFaults::close_after`]: close right after the nth packet of a type, received or
+//!   sent. A received packet is processed (a PUBLISH routed, a PUBREL releasing its id) but
+//!   nothing it causes is sent; a sent packet is written and nothing after it. No
+//!   DISCONNECT.
+//! - [`ClientFaults::withhold`]: do not send the next packet of a type (an acknowledgement,
+//!   usually; a withheld PUBLISH stays inflight as if lost).
+//! - [`ClientFaults::refuse_connect`]: answer the next CONNECT with a CONNACK carrying the
+//!   chosen code, then close, leaving the session untouched (3.x clients get 0x03 for a code
+//!   3.1.1 lacks).
+//! - [`ClientFaults::session_present`]: force the Session Present flag of the next
+//!   successful CONNACK (the session itself is what it is).
+//! - [`ClientFaults::go_silent_after`]: after the nth packet of a type, received or sent,
+//!   keep the socket open and read it but process and answer nothing and enforce no keep
+//!   alive (half-open); it ends when the client closes, on a takeover or at shutdown.
+//! - [`ClientFaults::disconnect_with`]: immediately, on the live connection: DISCONNECT with
+//!   the chosen reason (5.0; 3.x clients are just closed), then close.
 //!
 //! ## What it does not do yet
 //! - No TLS and no WebSocket listener (so `mqbroker`, the binary in `mqtt-cli` that runs this
 //!   broker, has no flags for them yet).
-//! - No fault injection (dropping after a chosen packet, withholding acks, forced reason
-//!   codes, ...).
+//! - Fault injection is partial: no delayed acknowledgements, no duplicate PUBLISH with DUP,
+//!   oversize, unsolicited or unknown-packet-id packets, no per-connection (rather than per
+//!   client id) rules, no rules that fire more than once, and no time-based triggers.
 //! - No authentication (everyone is anonymous and allowed everything), no deny lists.
 //! - 5.0 extras: no session expiry (a persistent session is kept until the broker stops, or a
 //!   clean start), no will delay, no Server Keep Alive or maximum keep alive, no topic aliases
@@ -85,6 +128,7 @@
 
 mod conn;
 mod event;
+mod fault;
 mod state;
 
 use std::io;
@@ -98,7 +142,9 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 pub use crate::event::{CloseReason, Event, Events};
+pub use crate::fault::{ClientFaults, Direction, Fault, Faults};
 use crate::state::{Config, State};
+pub use mqtt_proto::PacketType;
 
 /// A running broker. Dropping it stops accepting and closes every connection; prefer
 /// [`Broker::shutdown`], which also waits for that to finish.
@@ -131,6 +177,14 @@ impl Broker {
     pub fn events(&self) -> Events {
         Events {
             rx: conn::lock(&self.shared).subscribe_events(),
+        }
+    }
+
+    /// Fault injection: arm rules that make the broker misbehave for a client (see the
+    /// crate documentation).
+    pub fn faults(&self) -> Faults {
+        Faults {
+            shared: Arc::clone(&self.shared),
         }
     }
 

@@ -27,6 +27,8 @@ pub(crate) enum ConnCmd {
     Wake,
     /// Another connection took over the client identifier: close.
     Kick,
+    /// A fault: send DISCONNECT with this reason (5.0) and close.
+    Disconnect(mqtt_proto::DisconnectReason),
 }
 
 /// The live connection that owns a session.
@@ -163,6 +165,8 @@ pub(crate) struct State {
     pub(crate) retained: BTreeMap<String, Publish>,
     /// Round-robin position per shared subscription (`$share/group/filter`).
     share_cursor: HashMap<String, usize>,
+    /// Armed fault rules by client identifier, in the order they were armed.
+    pub(crate) faults: HashMap<String, Vec<crate::fault::Rule>>,
     events: Vec<mpsc::UnboundedSender<Event>>,
     next_conn_id: u64,
     next_client_id: u64,
@@ -175,6 +179,7 @@ impl State {
             sessions: BTreeMap::new(),
             retained: BTreeMap::new(),
             share_cursor: HashMap::new(),
+            faults: HashMap::new(),
             events: Vec::new(),
             next_conn_id: 1,
             next_client_id: 1,

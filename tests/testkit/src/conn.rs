@@ -62,6 +62,17 @@ impl Close {
     }
 }
 
+/// Whether and when an outbound packet is written, after the fault rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gate {
+    /// Now.
+    Write,
+    /// Never.
+    Skip,
+    /// This much later.
+    Delay(Duration),
+}
+
 /// What a fault rule made of the connection: it stops after the current write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Cut {
@@ -88,6 +99,12 @@ struct Conn {
     deadline: Option<Instant>,
     /// Set by a fault rule: nothing more is written or processed.
     cut: Option<Cut>,
+    /// Packets held back by a delay rule, encoded, with when to write them.
+    delayed: Vec<(Instant, BytesMut)>,
+    /// How long a half-received packet may take to complete.
+    packet_timeout: Duration,
+    /// When the half-received packet in `rbuf` times out, if there is one.
+    partial_deadline: Option<Instant>,
 }
 
 /// Serve one connection until it closes or the broker shuts down.
@@ -97,12 +114,13 @@ pub(crate) async fn serve(
     shared: Shared,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let (id, max_packet_size, connect_timeout) = {
+    let (id, max_packet_size, connect_timeout, packet_timeout) = {
         let mut state = lock(&shared);
         (
             state.conn_id(),
             state.config.max_packet_size,
             state.config.connect_timeout,
+            state.config.packet_timeout,
         )
     };
     let _ = stream.set_nodelay(true);
@@ -125,6 +143,9 @@ pub(crate) async fn serve(
         client: None,
         deadline: Some(Instant::now() + connect_timeout),
         cut: None,
+        delayed: Vec::new(),
+        packet_timeout,
+        partial_deadline: None,
     };
     tracing::debug!(conn = id, %peer, "connection accepted");
     let close = conn.run(&mut shutdown).await;
@@ -138,6 +159,8 @@ impl Conn {
         }
         loop {
             let deadline = self.deadline;
+            let partial_deadline = self.partial_deadline;
+            let delayed_deadline = self.delayed.iter().map(|(at, _)| *at).min();
             let close = tokio::select! {
                 // All branches are cancel safe: `read_buf` reads nothing when cancelled,
                 // `recv` loses no message, timers and `changed` are stateless. Biased, input
@@ -147,7 +170,16 @@ impl Conn {
                 biased;
                 read = self.rd.read_buf(&mut self.rbuf) => match read {
                     Ok(0) => Some(Close::new(CloseReason::ConnectionLost)),
-                    Ok(_) => self.on_bytes(),
+                    Ok(_) => {
+                        let close = self.on_bytes();
+                        // A half-received packet must complete within the packet timeout.
+                        if self.rbuf.is_empty() {
+                            self.partial_deadline = None;
+                        } else if self.partial_deadline.is_none() {
+                            self.partial_deadline = Some(Instant::now() + self.packet_timeout);
+                        }
+                        close
+                    }
                     Err(e) => {
                         tracing::debug!(conn = self.id, error = %e, "read failed");
                         Some(Close::new(CloseReason::ConnectionLost))
@@ -166,7 +198,36 @@ impl Conn {
                     Some(ConnCmd::Disconnect(code)) => {
                         Some(Close::with_disconnect(CloseReason::Fault, code))
                     }
+                    Some(ConnCmd::Send(packet)) => {
+                        if let Err(e) = self.encoder.encode(&packet, &mut self.wbuf) {
+                            tracing::warn!(conn = self.id, error = %e, "unsolicited packet not sent");
+                        }
+                        None
+                    }
+                    Some(ConnCmd::SendRaw(bytes)) => {
+                        self.wbuf.extend_from_slice(&bytes);
+                        None
+                    }
                 },
+                () = sleep_until(delayed_deadline) => {
+                    let now = Instant::now();
+                    let (due, held): (Vec<_>, Vec<_>) =
+                        self.delayed.drain(..).partition(|(at, _)| *at <= now);
+                    self.delayed = held;
+                    for (_, bytes) in due {
+                        self.wbuf.extend_from_slice(&bytes);
+                    }
+                    None
+                }
+                () = sleep_until(partial_deadline) => {
+                    tracing::warn!(
+                        conn = self.id,
+                        peer = %self.peer,
+                        buffered = self.rbuf.len(),
+                        "half-received packet timed out"
+                    );
+                    Some(Close::new(CloseReason::PacketTimeout))
+                }
                 () = sleep_until(deadline) => Some(if self.client.is_some() {
                     self.violation("keep alive expired", "MQTT-3.1.2-24");
                     Close::with_disconnect(
@@ -219,30 +280,39 @@ impl Conn {
         }
     }
 
-    /// Consult the fault rules about an outbound packet: whether to write it, and arm the
-    /// cut a rule asks for after it. Nothing is written after a cut.
-    fn gate_out(&mut self, packet: PacketType) -> bool {
+    /// Consult the fault rules about an outbound packet: whether (and when) to write it, and
+    /// arm the cut a rule asks for after it. Nothing is written after a cut.
+    fn gate_out(&mut self, packet: PacketType) -> Gate {
         if self.cut.is_some() {
-            return false;
+            return Gate::Skip;
         }
         let Some(client_id) = self.client_id() else {
-            return true;
+            return Gate::Write;
         };
         let action = lock(&self.shared).fault_for_packet(client_id, Direction::Out, packet);
         match action {
-            Action::Pass => true,
+            Action::Pass => Gate::Write,
             Action::Withhold => {
                 tracing::debug!(conn = self.id, packet = packet.name(), "withheld (fault)");
-                false
+                Gate::Skip
             }
+            Action::Delay(by) => Gate::Delay(by),
             Action::CloseAfter => {
                 self.cut = Some(Cut::Close);
-                true
+                Gate::Write
             }
             Action::GoSilentAfter => {
                 self.cut = Some(Cut::Silent);
-                true
+                Gate::Write
             }
+        }
+    }
+
+    /// Move what was encoded into `wbuf` from `mark` on to the delayed packets.
+    fn hold_back(&mut self, mark: usize, by: Duration) {
+        if self.wbuf.len() > mark {
+            let held = self.wbuf.split_off(mark);
+            self.delayed.push((Instant::now() + by, held));
         }
     }
 
@@ -257,14 +327,19 @@ impl Conn {
     /// Queue a packet for the next write. A packet the client cannot accept (larger than its
     /// Maximum Packet Size) is dropped [MQTT-3.1.2-25].
     fn send(&mut self, packet: &Packet) {
-        if !self.gate_out(packet.packet_type()) {
+        let gate = self.gate_out(packet.packet_type());
+        if gate == Gate::Skip {
             return;
         }
+        let mark = self.wbuf.len();
         match self.encoder.encode(packet, &mut self.wbuf) {
             Ok(_) => tracing::trace!(conn = self.id, packet = packet.packet_type().name(), "sent"),
             Err(e) => {
                 tracing::warn!(conn = self.id, error = %e, packet = packet.packet_type().name(), "packet not sent");
             }
+        }
+        if let Gate::Delay(by) = gate {
+            self.hold_back(mark, by);
         }
     }
 
@@ -320,7 +395,7 @@ impl Conn {
                     let cut = match action {
                         Action::CloseAfter => Cut::Close,
                         Action::GoSilentAfter => Cut::Silent,
-                        Action::Pass | Action::Withhold => continue,
+                        Action::Pass | Action::Withhold | Action::Delay(_) => continue,
                     };
                     // Processed, but nothing it caused goes out.
                     self.wbuf.truncate(mark);
@@ -641,10 +716,12 @@ impl Conn {
             })
             .unwrap_or_default();
         for mut publish in publishes {
-            if !self.gate_out(PacketType::Publish) {
+            let gate = self.gate_out(PacketType::Publish);
+            if gate == Gate::Skip {
                 continue;
             }
             self.strip_for_version(&mut publish);
+            let mark = self.wbuf.len();
             let encoded = self.encoder.encode_publish(&publish, &mut self.wbuf);
             if encoded.is_ok() {
                 tracing::trace!(
@@ -653,6 +730,20 @@ impl Conn {
                     topic = publish.topic.as_str(),
                     "sent"
                 );
+                let duplicate = publish.qos != QosPid::AtMostOnce
+                    && self.client_id().is_some_and(|id| {
+                        lock(&self.shared)
+                            .take_fault(id, |f| matches!(f, Fault::DuplicatePublish).then_some(()))
+                            .is_some()
+                    });
+                if duplicate {
+                    let mut dup = publish.clone();
+                    dup.dup = true;
+                    let _ = self.encoder.encode_publish(&dup, &mut self.wbuf);
+                }
+            }
+            if let Gate::Delay(by) = gate {
+                self.hold_back(mark, by);
             }
             if let Err(e) = encoded {
                 // Larger than the client's Maximum Packet Size: discarded as if delivered

@@ -81,6 +81,9 @@ pub enum CloseReason {
     KeepAliveTimeout,
     /// No CONNECT arrived in time.
     ConnectTimeout,
+    /// A half-received packet did not complete within the packet timeout (see
+    /// [`BrokerBuilder::packet_timeout`](crate::BrokerBuilder::packet_timeout)).
+    PacketTimeout,
     /// The client broke a rule of the protocol; the text names it.
     ProtocolViolation(String),
     /// The CONNECT was refused with this code.

@@ -1,7 +1,10 @@
 //! Fault injection: rules, armed per client identifier, that make the broker misbehave on
 //! purpose at a chosen point of a flow.
 
-use mqtt_proto::{ConnectReason, DisconnectReason, PacketType};
+use std::time::Duration;
+
+use bytes::Bytes;
+use mqtt_proto::{ConnectReason, DisconnectReason, Packet, PacketType};
 
 use crate::conn::{self, Shared};
 use crate::event::Event;
@@ -46,6 +49,22 @@ pub enum Fault {
     SessionPresent(bool),
     /// A DISCONNECT with this reason was sent (5.0) and the connection closed.
     DisconnectWith(DisconnectReason),
+    /// Hold the next outbound packet of this type back for this long.
+    Delay {
+        /// The packet type delayed.
+        packet: PacketType,
+        /// For how long.
+        by: Duration,
+    },
+    /// Send the next outbound QoS 1 or 2 PUBLISH twice, the second copy with DUP set.
+    DuplicatePublish,
+    /// An unsolicited packet of this type was queued on the live connection.
+    Unsolicited(PacketType),
+    /// Unsolicited raw bytes, this many, were queued on the live connection.
+    UnsolicitedRaw {
+        /// How many bytes.
+        len: usize,
+    },
 }
 
 /// An armed rule and how many matching packets it has seen.
@@ -66,6 +85,8 @@ pub(crate) enum Action {
     CloseAfter,
     /// Let it through, then go silent.
     GoSilentAfter,
+    /// Send it this much later (outbound only).
+    Delay(Duration),
 }
 
 impl State {
@@ -111,6 +132,9 @@ impl State {
                 } if d == direction && p == packet => (Action::GoSilentAfter, nth),
                 Fault::Withhold(p) if direction == Direction::Out && p == packet => {
                     (Action::Withhold, 1)
+                }
+                Fault::Delay { packet: p, by } if direction == Direction::Out && p == packet => {
+                    (Action::Delay(by), 1)
                 }
                 _ => continue,
             };
@@ -225,9 +249,46 @@ impl ClientFaults {
         })
     }
 
+    /// Hold the next outbound packet of type `packet` back for `by`: packets sent after it
+    /// overtake it. It is lost if the connection ends first (and, for a PUBLISH, stays
+    /// inflight as if lost).
+    pub fn delay(&self, packet: PacketType, by: Duration) -> &Self {
+        self.arm(Fault::Delay { packet, by })
+    }
+
+    /// Send the next outbound QoS 1 or 2 PUBLISH twice: as usual, then again right after
+    /// it with DUP set and the same packet identifier (QoS 0 ones are not counted).
+    pub fn send_duplicate_publish(&self) -> &Self {
+        self.arm(Fault::DuplicatePublish)
+    }
+
     /// Now, on the client's live connection: send DISCONNECT with `reason` (5.0; 3.x
     /// clients are just closed) and close. Returns whether the client was connected.
     pub fn disconnect_with(&self, reason: DisconnectReason) -> bool {
+        self.command(ConnCmd::Disconnect(reason), Fault::DisconnectWith(reason))
+    }
+
+    /// Now, on the client's live connection: send `packet` as is, outside any flow (a
+    /// PUBACK with an unknown packet id, a SUBACK nobody asked for...). It is encoded for
+    /// the client's version and bypasses the other rules; one larger than the client's
+    /// Maximum Packet Size is not sent (use [`send_raw`](Self::send_raw)). Returns whether
+    /// the client was connected.
+    pub fn send_unsolicited(&self, packet: impl Into<Packet>) -> bool {
+        let packet = packet.into();
+        let fault = Fault::Unsolicited(packet.packet_type());
+        self.command(ConnCmd::Send(Box::new(packet)), fault)
+    }
+
+    /// Now, on the client's live connection: write `bytes` as they are (an oversize or
+    /// malformed packet built by the test). Returns whether the client was connected.
+    pub fn send_raw(&self, bytes: impl Into<Bytes>) -> bool {
+        let bytes = bytes.into();
+        let fault = Fault::UnsolicitedRaw { len: bytes.len() };
+        self.command(ConnCmd::SendRaw(bytes), fault)
+    }
+
+    /// Hand `cmd` to the live connection and report `fault`.
+    fn command(&self, cmd: ConnCmd, fault: Fault) -> bool {
         let mut state = conn::lock(&self.shared);
         let Some(tx) = state
             .sessions
@@ -237,12 +298,12 @@ impl ClientFaults {
         else {
             return false;
         };
-        if tx.send(ConnCmd::Disconnect(reason)).is_err() {
+        if tx.send(cmd).is_err() {
             return false;
         }
         state.emit(Event::FaultFired {
             client_id: self.client_id.clone(),
-            fault: Fault::DisconnectWith(reason),
+            fault,
         });
         true
     }

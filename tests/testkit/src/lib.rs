@@ -39,7 +39,14 @@
 //!   with the decode error's reason code on 5.0, and is logged through `tracing` naming the
 //!   rule (`[MQTT-x.y.z-n]`).
 //! - Keep alive enforced at 1.5 × the client's value; a connection that sends no CONNECT
-//!   within [`BrokerBuilder::connect_timeout`] is closed.
+//!   within [`BrokerBuilder::connect_timeout`] is closed, and so is one whose half-received
+//!   packet does not complete within [`BrokerBuilder::packet_timeout`] (30 s by default;
+//!   [`CloseReason::PacketTimeout`]).
+//! - Hostile input: a packet larger than [`BrokerBuilder::max_packet_size`] is refused from
+//!   its fixed header (the connection is closed at once, nothing is reserved for the body);
+//!   a remaining length over 4 bytes is malformed; very deep topics (10,000 levels), thousands
+//!   of subscriptions from one client and bursts of hundreds of CONNECTs are served, and other
+//!   clients keep being served meanwhile (tested in `tests/hostile.rs`).
 //! - SUBSCRIBE / UNSUBSCRIBE with per-filter SUBACK / UNSUBACK codes; `+`, `#`, the `$`
 //!   rule, shared subscriptions `$share/group/filter` (round robin within a group, connected
 //!   members first). Overlapping subscriptions of one client get one copy at the highest QoS.
@@ -85,6 +92,11 @@
 //! broker.faults().for_client("c3").session_present(true);
 //! broker.faults().for_client("c4").go_silent_after(Direction::In, PacketType::Subscribe, 1);
 //! broker.faults().for_client("c5").disconnect_with(DisconnectReason::ServerBusy); // now
+//! let c6 = broker.faults().for_client("c6");
+//! c6.delay(PacketType::PubComp, std::time::Duration::from_secs(5)) // held back 5 s
+//!     .send_duplicate_publish(); // the next QoS 1/2 PUBLISH to c6 goes out twice
+//! c6.send_unsolicited(mqtt_proto::PubAck::new(mqtt_proto::PacketId::MAX)); // now
+//! c6.send_raw(vec![0x30, 0xFF, 0xFF, 0xFF, 0x7F]); // now: any bytes, as they are
 //! # }
 //! ```
 //!
@@ -104,13 +116,24 @@
 //!   alive (half-open); it ends when the client closes, on a takeover or at shutdown.
 //! - [`ClientFaults::disconnect_with`]: immediately, on the live connection: DISCONNECT with
 //!   the chosen reason (5.0; 3.x clients are just closed), then close.
+//! - [`ClientFaults::delay`]: hold the next outbound packet of a type back for a duration;
+//!   packets sent meanwhile overtake it, and it is lost if the connection ends first (on a
+//!   paused tokio clock the delay is exact and instant).
+//! - [`ClientFaults::send_duplicate_publish`]: send the next outbound QoS 1 or 2 PUBLISH
+//!   twice, the second copy right after the first with DUP set and the same packet
+//!   identifier.
+//! - [`ClientFaults::send_unsolicited`]: immediately, on the live connection, send any
+//!   packet outside any flow (an acknowledgement with an unknown packet identifier, a
+//!   SUBACK nobody asked for...), encoded for the client's version; one over the client's
+//!   Maximum Packet Size is not sent.
+//! - [`ClientFaults::send_raw`]: immediately, on the live connection, write bytes as they
+//!   are (an oversize packet, a malformed one).
 //!
 //! ## What it does not do yet
 //! - No TLS and no WebSocket listener (so `mqbroker`, the binary in `mqtt-cli` that runs this
 //!   broker, has no flags for them yet).
-//! - Fault injection is partial: no delayed acknowledgements, no duplicate PUBLISH with DUP,
-//!   oversize, unsolicited or unknown-packet-id packets, no per-connection (rather than per
-//!   client id) rules, no rules that fire more than once, and no time-based triggers.
+//! - Fault injection is partial: no per-connection (rather than per client id) rules, no
+//!   rules that fire more than once, no time-based triggers, no delay of inbound packets.
 //! - No authentication (everyone is anonymous and allowed everything), no deny lists.
 //! - 5.0 extras: no session expiry (a persistent session is kept until the broker stops, or a
 //!   clean start), no will delay, no Server Keep Alive or maximum keep alive, no topic aliases
@@ -119,8 +142,9 @@
 //!   expiry, no inbound Receive Maximum enforcement, no configurable Maximum QoS, no enhanced authentication (AUTH is a
 //!   protocol error); PUBLISH properties are passed through untouched to 5.0
 //!   clients (dropped for 3.x clients); will properties are not passed on.
-//! - No hostile-input limits beyond the maximum packet size (no cap on subscriptions per
-//!   client, connections, or inbound QoS 2 ids).
+//! - No hostile-input limits beyond the maximum packet size and the packet timeout (no cap
+//!   on subscriptions per client, connections, topic levels or inbound QoS 2 ids), and
+//!   memory use is not measured by the tests.
 //! - It is not a production broker and never will be.
 
 #![forbid(unsafe_code)]
@@ -158,7 +182,8 @@ pub struct Broker {
 
 impl Broker {
     /// A builder with the defaults: 127.0.0.1 port 0, the codec's default maximum packet
-    /// size (16 MiB), 1000 queued messages per session, 10 s to send CONNECT.
+    /// size (16 MiB), 1000 queued messages per session, 10 s to send CONNECT, 30 s to
+    /// complete a half-received packet.
     pub fn builder() -> BrokerBuilder {
         BrokerBuilder::default()
     }
@@ -221,6 +246,7 @@ impl Default for BrokerBuilder {
                     .unwrap_or(NonZeroU32::MAX),
                 max_queued_messages: 1000,
                 connect_timeout: Duration::from_secs(10),
+                packet_timeout: Duration::from_secs(30),
             },
         }
     }
@@ -250,6 +276,14 @@ impl BrokerBuilder {
     /// How long a new connection may take to send CONNECT.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.config.connect_timeout = timeout;
+        self
+    }
+
+    /// How long a half-received packet may take to complete (30 s by default): a
+    /// connection with a partial packet buffered for longer is closed
+    /// ([`CloseReason::PacketTimeout`]), whatever its keep alive.
+    pub fn packet_timeout(mut self, timeout: Duration) -> Self {
+        self.config.packet_timeout = timeout;
         self
     }
 

@@ -18,6 +18,7 @@ pub(crate) struct Config {
     pub(crate) max_packet_size: std::num::NonZeroU32,
     pub(crate) max_queued_messages: usize,
     pub(crate) connect_timeout: Duration,
+    pub(crate) packet_timeout: Duration,
 }
 
 /// What the shared state asks of a live connection.
@@ -29,6 +30,10 @@ pub(crate) enum ConnCmd {
     Kick,
     /// A fault: send DISCONNECT with this reason (5.0) and close.
     Disconnect(mqtt_proto::DisconnectReason),
+    /// A fault: send this packet now.
+    Send(Box<mqtt_proto::Packet>),
+    /// A fault: write these bytes now.
+    SendRaw(bytes::Bytes),
 }
 
 /// The live connection that owns a session.

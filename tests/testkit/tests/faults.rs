@@ -236,3 +236,141 @@ async fn disconnect_with_closes_the_live_connection_with_that_reason() {
     assert_eq!(closed_reason(&mut events).await, CloseReason::Fault);
     broker.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn delay_holds_the_next_ack_back_for_the_duration() {
+    let broker = Broker::start().await.unwrap();
+    let mut events = broker.events();
+    broker
+        .faults()
+        .for_client("c1")
+        .delay(PacketType::PubAck, Duration::from_secs(5));
+    let mut c1 = RawClient::connect(broker.local_addr(), V5, "c1").await;
+    let start = Instant::now();
+    c1.send(publish("t", QosPid::AtLeastOnce(pid(1)), b"x"))
+        .await;
+    // Later packets overtake the held one.
+    c1.ping().await;
+    assert_eq!(
+        fault_fired(&mut events).await,
+        Fault::Delay {
+            packet: PacketType::PubAck,
+            by: Duration::from_secs(5)
+        }
+    );
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert_eq!(c1.recv().await, Packet::PubAck(PubAck::new(pid(1))));
+    assert!(start.elapsed() >= Duration::from_secs(5));
+    // Spent: the next one is immediate.
+    let start = Instant::now();
+    c1.publish(publish("t", QosPid::AtLeastOnce(pid(2)), b"y"))
+        .await;
+    assert!(start.elapsed() < Duration::from_secs(1));
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn send_duplicate_publish_resends_the_next_qos1_publish_with_dup() {
+    let broker = Broker::start().await.unwrap();
+    let mut events = broker.events();
+    let mut c1 = RawClient::connect(broker.local_addr(), V311, "c1").await;
+    c1.subscribe(1, "t", QoS::ExactlyOnce).await;
+    broker.faults().for_client("c1").send_duplicate_publish();
+    let mut publisher = RawClient::connect(broker.local_addr(), V5, "pub").await;
+    // QoS 0 is not counted.
+    publisher
+        .publish(publish("t", QosPid::AtMostOnce, b"zero"))
+        .await;
+    publisher
+        .publish(publish("t", QosPid::AtLeastOnce(pid(9)), b"one"))
+        .await;
+    let first = c1.recv_publish().await;
+    assert_eq!(&first.payload[..], b"zero");
+    assert!(!first.dup);
+    let original = c1.recv_publish().await;
+    assert_eq!(&original.payload[..], b"one");
+    assert!(!original.dup);
+    let duplicate = c1.recv_publish().await;
+    assert!(duplicate.dup);
+    assert_eq!(duplicate.qos, original.qos);
+    assert_eq!(duplicate.payload, original.payload);
+    assert_eq!(fault_fired(&mut events).await, Fault::DuplicatePublish);
+    let QosPid::AtLeastOnce(id) = original.qos else {
+        panic!("expected QoS 1, got {:?}", original.qos);
+    };
+    c1.send(PubAck::new(id)).await;
+    c1.ping().await;
+    // Spent: the next one comes once.
+    publisher
+        .publish(publish("t", QosPid::AtLeastOnce(pid(10)), b"two"))
+        .await;
+    assert!(!c1.recv_publish().await.dup);
+    c1.ping().await;
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn send_unsolicited_writes_an_ack_with_an_unknown_packet_id() {
+    let broker = Broker::start().await.unwrap();
+    let mut events = broker.events();
+    assert!(
+        !broker
+            .faults()
+            .for_client("c1")
+            .send_unsolicited(PubAck::new(pid(999))),
+        "not connected"
+    );
+    let mut c1 = RawClient::connect(broker.local_addr(), V5, "c1").await;
+    assert!(
+        broker
+            .faults()
+            .for_client("c1")
+            .send_unsolicited(PubAck::new(pid(999)))
+    );
+    assert_eq!(c1.recv().await, Packet::PubAck(PubAck::new(pid(999))));
+    assert_eq!(
+        fault_fired(&mut events).await,
+        Fault::Unsolicited(PacketType::PubAck)
+    );
+    // The connection goes on.
+    c1.publish(publish("t", QosPid::AtLeastOnce(pid(1)), b"x"))
+        .await;
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn send_raw_writes_an_oversize_packet_the_encoder_would_refuse() {
+    let broker = Broker::start().await.unwrap();
+    let mut events = broker.events();
+    let mut connect = Connect::new(V5, "c1");
+    connect.keep_alive = 0;
+    connect.properties.maximum_packet_size = std::num::NonZeroU32::new(1024);
+    let (mut c1, _) = RawClient::connect_with(broker.local_addr(), connect).await;
+    let big = publish("t", QosPid::AtMostOnce, &[7; 2000]);
+    // Encoded for the client's Maximum Packet Size: not sent.
+    assert!(
+        broker
+            .faults()
+            .for_client("c1")
+            .send_unsolicited(big.clone())
+    );
+    c1.ping().await;
+    // Built by the test, written as is.
+    let mut bytes = bytes::BytesMut::new();
+    mqtt_proto::Encoder::new(V5)
+        .encode(&big.clone().into(), &mut bytes)
+        .unwrap();
+    let len = bytes.len();
+    assert!(len > 1024);
+    assert!(broker.faults().for_client("c1").send_raw(bytes.freeze()));
+    assert_eq!(c1.recv_publish().await, big);
+    assert_eq!(
+        fault_fired(&mut events).await,
+        Fault::Unsolicited(PacketType::Publish)
+    );
+    assert_eq!(
+        fault_fired(&mut events).await,
+        Fault::UnsolicitedRaw { len }
+    );
+    broker.shutdown().await;
+}

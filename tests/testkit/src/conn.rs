@@ -10,15 +10,13 @@ use mqtt_proto::{
     Publish, QoS, QosPid, SubAck, SubAckReason, Subscribe, UnsubAck, UnsubAckReason, Unsubscribe,
     Will,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::event::{CloseReason, Event};
 use crate::fault::{Action, Direction, Fault};
-use crate::state::{ConnCmd, ConnHandle, OutState, Session, State};
+use crate::state::{AuthFailure, ConnCmd, ConnHandle, OutState, Session, State};
 
 /// The state shared by the accept loop and every connection.
 pub(crate) type Shared = Arc<Mutex<State>>;
@@ -82,12 +80,13 @@ enum Cut {
     Silent,
 }
 
-struct Conn {
+/// A connection over any byte stream `S` (TCP, TLS).
+struct Conn<S> {
     shared: Shared,
     id: u64,
     peer: std::net::SocketAddr,
-    rd: OwnedReadHalf,
-    wr: OwnedWriteHalf,
+    rd: ReadHalf<S>,
+    wr: WriteHalf<S>,
     decoder: Decoder,
     encoder: Encoder,
     rbuf: BytesMut,
@@ -107,9 +106,10 @@ struct Conn {
     partial_deadline: Option<Instant>,
 }
 
-/// Serve one connection until it closes or the broker shuts down.
-pub(crate) async fn serve(
-    stream: TcpStream,
+/// Serve one connection until it closes or the broker shuts down. The stream is a TCP
+/// socket or a TLS session over one, its handshake done.
+pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Send + 'static>(
+    stream: S,
     peer: std::net::SocketAddr,
     shared: Shared,
     mut shutdown: watch::Receiver<bool>,
@@ -123,8 +123,7 @@ pub(crate) async fn serve(
             state.config.packet_timeout,
         )
     };
-    let _ = stream.set_nodelay(true);
-    let (rd, wr) = stream.into_split();
+    let (rd, wr) = tokio::io::split(stream);
     let (tx, rx) = mpsc::unbounded_channel();
     let mut conn = Conn {
         shared,
@@ -152,7 +151,7 @@ pub(crate) async fn serve(
     conn.finish(close).await;
 }
 
-impl Conn {
+impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
     async fn run(&mut self, shutdown: &mut watch::Receiver<bool>) -> Close {
         if *shutdown.borrow_and_update() {
             return Close::new(CloseReason::Shutdown);
@@ -560,6 +559,33 @@ impl Conn {
             .receive_maximum
             .map_or(usize::from(u16::MAX), |r| usize::from(r.get()));
 
+        let auth = lock(&self.shared)
+            .config
+            .authenticate(connect.username.as_deref(), connect.password.as_deref());
+        if let Err(failure) = auth {
+            // 3.1.1 return codes 5 and 4 (5.0: 0x87 and 0x86), then close [MQTT-3.2.2-5].
+            let reason = match failure {
+                AuthFailure::NoCredentials => ConnectReason::NotAuthorized,
+                AuthFailure::BadCredentials => ConnectReason::BadUserNameOrPassword,
+            };
+            let username = connect.username.as_deref().map(str::to_owned);
+            tracing::info!(
+                conn = self.id,
+                peer = %self.peer,
+                client_id,
+                username = username.as_deref().unwrap_or("-"),
+                ?reason,
+                "CONNECT refused: authentication failed"
+            );
+            lock(&self.shared).emit(Event::AuthenticationFailed {
+                client_id: client_id.clone(),
+                username,
+                reason,
+            });
+            self.send(&ConnAck::new(false, reason).into());
+            return Some(Close::new(CloseReason::Refused(reason)));
+        }
+
         let handle = ConnHandle {
             id: self.id,
             tx: self.tx.clone(),
@@ -812,6 +838,13 @@ impl Conn {
             ));
         }
         let qos = publish.qos;
+        let denied = lock(&self.shared)
+            .config
+            .publish_denied(publish.topic.as_str())
+            .map(str::to_owned);
+        if let Some(pattern) = denied {
+            return self.on_denied_publish(publish, &pattern);
+        }
         let route = self
             .with_session(|state, id| {
                 let first = match qos {
@@ -842,6 +875,62 @@ impl Conn {
         None
     }
 
+    /// A PUBLISH to a denied topic: not routed. 5.0 clients get PUBACK / PUBREC 0x87; 3.x
+    /// clients get the usual acknowledgements (as mosquitto does); QoS 0 is dropped.
+    fn on_denied_publish(&mut self, publish: Publish, pattern: &str) -> Option<Close> {
+        let v5 = self.client.as_ref().is_some_and(|c| c.version.is_v5());
+        let qos = publish.qos;
+        let topic = publish.topic.as_str().to_owned();
+        let report = self
+            .with_session(|state, id| {
+                // A 3.x QoS 2 flow completes normally: its id is held until PUBREL, and a
+                // resent PUBLISH is not reported twice.
+                let first = match qos {
+                    QosPid::ExactlyOnce(pid) if !v5 => state
+                        .sessions
+                        .get_mut(id)
+                        .is_some_and(|s| s.inbound_qos2.insert(pid)),
+                    _ => true,
+                };
+                if first {
+                    state.emit(Event::PublishDenied {
+                        client_id: id.to_owned(),
+                        publish,
+                    });
+                }
+            })
+            .is_some();
+        if !report {
+            return None;
+        }
+        tracing::info!(
+            conn = self.id,
+            client_id = self.client_id().unwrap_or("-"),
+            topic,
+            pattern,
+            "PUBLISH denied"
+        );
+        let not_authorized = mqtt_proto::PubAckReason::NotAuthorized;
+        match qos {
+            QosPid::AtMostOnce => {}
+            QosPid::AtLeastOnce(pid) => {
+                let mut ack = PubAck::new(pid);
+                if v5 {
+                    ack.reason = not_authorized;
+                }
+                self.send(&ack.into());
+            }
+            QosPid::ExactlyOnce(pid) => {
+                let mut rec = PubRec::new(pid);
+                if v5 {
+                    rec.reason = not_authorized;
+                }
+                self.send(&rec.into());
+            }
+        }
+        None
+    }
+
     fn on_pubrel(&mut self, pid: PacketId) {
         let known = self
             .with_session(|state, id| {
@@ -867,10 +956,37 @@ impl Conn {
                 DisconnectReason::SubscriptionIdentifiersNotSupported,
             ));
         }
+        let v5 = self.client.as_ref().is_some_and(|c| c.version.is_v5());
         let results = self
             .with_session(|state, id| {
                 let mut results = Vec::with_capacity(subscribe.subscriptions.len());
                 for sub in &subscribe.subscriptions {
+                    // A shared subscription is checked as written and by its inner filter.
+                    let pattern = state
+                        .config
+                        .subscribe_denied(sub.filter.as_str())
+                        .or_else(|| state.config.subscribe_denied(sub.filter.filter()))
+                        .map(str::to_owned);
+                    if let Some(pattern) = pattern {
+                        tracing::info!(
+                            client_id = id,
+                            filter = sub.filter.as_str(),
+                            pattern,
+                            "subscription denied"
+                        );
+                        state.emit(Event::SubscribeDenied {
+                            client_id: id.to_owned(),
+                            filter: sub.filter.clone(),
+                        });
+                        // 3.1.1 knows only 0x80 for a failure.
+                        let reason = if v5 {
+                            SubAckReason::NotAuthorized
+                        } else {
+                            SubAckReason::UnspecifiedError
+                        };
+                        results.push((sub.filter.clone(), reason));
+                        continue;
+                    }
                     let Some(session) = state.sessions.get_mut(id) else {
                         break;
                     };
@@ -983,12 +1099,29 @@ impl Conn {
                         QoS::ExactlyOnce => QosPid::ExactlyOnce(PacketId::MIN),
                     };
                     publish.retain = will.retain;
-                    tracing::debug!(
-                        client_id = client.id,
-                        topic = will.topic.as_str(),
-                        "publishing will"
-                    );
-                    state.publish(&client.id, &publish, true);
+                    let denied = state
+                        .config
+                        .publish_denied(will.topic.as_str())
+                        .map(str::to_owned);
+                    if let Some(pattern) = denied {
+                        tracing::info!(
+                            client_id = client.id,
+                            topic = will.topic.as_str(),
+                            pattern,
+                            "will denied"
+                        );
+                        state.emit(Event::PublishDenied {
+                            client_id: client.id.clone(),
+                            publish,
+                        });
+                    } else {
+                        tracing::debug!(
+                            client_id = client.id,
+                            topic = will.topic.as_str(),
+                            "publishing will"
+                        );
+                        state.publish(&client.id, &publish, true);
+                    }
                 }
             }
         }

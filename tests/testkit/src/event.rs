@@ -42,6 +42,34 @@ pub enum Event {
         /// Whether this was the client's will.
         will: bool,
     },
+    /// A CONNECT failed authentication (see
+    /// [`BrokerBuilder::users`](crate::BrokerBuilder::users)); its refusing CONNACK is queued
+    /// and the connection closes ([`CloseReason::Refused`]).
+    AuthenticationFailed {
+        /// The client identifier the CONNECT carried (empty if it carried none).
+        client_id: String,
+        /// The user name it carried, if any.
+        username: Option<String>,
+        /// The code sent back (5.0 form; 3.x clients get the matching return code).
+        reason: ConnectReason,
+    },
+    /// A subscription was refused by a deny pattern (see
+    /// [`BrokerBuilder::deny_subscribe`](crate::BrokerBuilder::deny_subscribe)); reported
+    /// before the [`Event::Subscribed`] of its SUBSCRIBE, which lists it with its failure code.
+    SubscribeDenied {
+        /// The client.
+        client_id: String,
+        /// The refused filter.
+        filter: TopicFilter,
+    },
+    /// A PUBLISH was refused by a deny pattern (see
+    /// [`BrokerBuilder::deny_publish`](crate::BrokerBuilder::deny_publish)) and not routed.
+    PublishDenied {
+        /// The client.
+        client_id: String,
+        /// The packet as received.
+        publish: Publish,
+    },
     /// A message for this client was dropped because its session queue was full (see
     /// [`BrokerBuilder::max_queued_messages`](crate::BrokerBuilder::max_queued_messages)).
     MessageDropped {

@@ -5,7 +5,8 @@
 //! Read both lists below before relying on it.
 //!
 //! ```text
-//!   TcpListener (127.0.0.1:0) ──► one task per connection
+//!   TcpListener (127.0.0.1:0) ─────────────────────────► one task per connection
+//!   TLS TcpListener (optional) ──► rustls handshake ──► (generic over the stream)
 //!       socket ──► Decoder ──► rules ──► shared State (sessions, subscriptions, retained)
 //!       State ──► session queue ──► Encoder ──► one batched write ──► socket
 //!       every step ──► Events (for tests to await)
@@ -31,6 +32,12 @@
 //! - TCP on 127.0.0.1 port 0 (or a chosen address), [`Broker::local_addr`], a clean
 //!   [`Broker::shutdown`] that closes every connection (5.0 clients get DISCONNECT 0x8B) and
 //!   waits for every task.
+//! - TLS (rustls, ring provider, TLS 1.2 and 1.3) alongside TCP when
+//!   [`BrokerBuilder::tls`] is given a [`TlsConfig`] (certificate chain and key from PEM
+//!   or DER): [`Broker::tls_addr`]. The handshake runs in the connection's own task within
+//!   the connect timeout; a failed or stalled handshake closes that connection only (logged,
+//!   no [`Event`]). No client certificates. `tests/tls.rs` generates a CA and a "localhost"
+//!   certificate with rcgen (a dev-dependency) and connects with tokio-rustls.
 //! - MQTT 3.1, 3.1.1 and 5.0 clients at once. The first packet must be CONNECT and a second
 //!   CONNECT is a protocol error; an unsupported protocol level gets CONNACK 0x01. Empty client
 //!   identifiers get a server-assigned one (5.0: Assigned Client Identifier; 3.1.1 only with
@@ -67,6 +74,16 @@
 //!   not queued for an absent client.
 //! - Wills: published after a broken connection, a keep alive timeout, a protocol violation or
 //!   a takeover; not after a normal DISCONNECT (5.0: reason 0x04 publishes it).
+//! - Authentication: anonymous by default; with [`BrokerBuilder::users`] /
+//!   [`BrokerBuilder::user`], a CONNECT must carry a known user name and its password, else
+//!   CONNACK 4 Bad user name or password (5 Not authorized without credentials; 5.0: 0x86 /
+//!   0x87) and the connection closes ([`Event::AuthenticationFailed`]).
+//! - Deny lists (topic filter patterns, for every client): [`BrokerBuilder::deny_subscribe`]
+//!   refuses matching filters in the SUBACK (0x80 on 3.x, 0x87 on 5.0; the other filters of
+//!   the SUBSCRIBE are granted, [`Event::SubscribeDenied`]); [`BrokerBuilder::deny_publish`]
+//!   drops matching PUBLISHes unrouted (5.0: PUBACK / PUBREC 0x87; 3.x: acknowledged as
+//!   usual, as mosquitto does; [`Event::PublishDenied`]), and wills to denied topics too.
+//!   Refusals are logged.
 //! - [`Broker::events`]: a stream of what the broker saw ([`Event`]), so that tests await
 //!   instead of sleeping.
 //! - Fault injection through [`Broker::faults`] (next section).
@@ -130,11 +147,14 @@
 //!   are (an oversize packet, a malformed one).
 //!
 //! ## What it does not do yet
-//! - No TLS and no WebSocket listener (so `mqbroker`, the binary in `mqtt-cli` that runs this
-//!   broker, has no flags for them yet).
+//! - No WebSocket listener; TLS has no client certificate authentication, no SNI or
+//!   certificate reloading, and no certificate generator outside the tests; `mqbroker`, the
+//!   binary in `mqtt-cli` that runs this broker, has no TLS or WebSocket flags yet.
 //! - Fault injection is partial: no per-connection (rather than per client id) rules, no
 //!   rules that fire more than once, no time-based triggers, no delay of inbound packets.
-//! - No authentication (everyone is anonymous and allowed everything), no deny lists.
+//! - Authorisation is global: no per-user deny lists or allow lists, and the deny lists are
+//!   not checked at CONNECT (a will to a denied topic is accepted, and dropped when it would
+//!   be published); no enhanced (AUTH) authentication; passwords are compared as UTF-8 text.
 //! - 5.0 extras: no session expiry (a persistent session is kept until the broker stops, or a
 //!   clean start), no will delay, no Server Keep Alive or maximum keep alive, no topic aliases
 //!   (any alias is refused with 0x94), no subscription identifiers (refused with 0xA1), no
@@ -150,10 +170,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod accept;
 mod conn;
 mod event;
 mod fault;
 mod state;
+mod tls;
 
 use std::io;
 use std::net::SocketAddr;
@@ -163,11 +185,12 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
 pub use crate::event::{CloseReason, Event, Events};
 pub use crate::fault::{ClientFaults, Direction, Fault, Faults};
 use crate::state::{Config, State};
+pub use crate::tls::TlsConfig;
 pub use mqtt_proto::PacketType;
 
 /// A running broker. Dropping it stops accepting and closes every connection; prefer
@@ -175,6 +198,7 @@ pub use mqtt_proto::PacketType;
 #[derive(Debug)]
 pub struct Broker {
     local_addr: SocketAddr,
+    tls_addr: Option<SocketAddr>,
     shared: conn::Shared,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<()>,
@@ -196,6 +220,11 @@ impl Broker {
     /// The address the TCP listener is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address the TLS listener is bound to, if [`BrokerBuilder::tls`] configured one.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
     }
 
     /// Events from now on (each call gets its own receiver).
@@ -234,6 +263,7 @@ impl Broker {
 #[derive(Debug, Clone)]
 pub struct BrokerBuilder {
     addr: SocketAddr,
+    tls: Option<(SocketAddr, TlsConfig)>,
     config: Config,
 }
 
@@ -241,12 +271,16 @@ impl Default for BrokerBuilder {
     fn default() -> Self {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tls: None,
             config: Config {
                 max_packet_size: NonZeroU32::new(mqtt_proto::DEFAULT_MAX_PACKET_SIZE)
                     .unwrap_or(NonZeroU32::MAX),
                 max_queued_messages: 1000,
                 connect_timeout: Duration::from_secs(10),
                 packet_timeout: Duration::from_secs(30),
+                users: None,
+                deny_subscribe: Vec::new(),
+                deny_publish: Vec::new(),
             },
         }
     }
@@ -256,6 +290,20 @@ impl BrokerBuilder {
     /// Listen on this address instead of 127.0.0.1:0.
     pub fn bind(mut self, addr: SocketAddr) -> Self {
         self.addr = addr;
+        self
+    }
+
+    /// Also serve MQTT over TLS, on 127.0.0.1 port 0 ([`Broker::tls_addr`]), with this
+    /// certificate and key; TCP is still served at [`Broker::local_addr`]. The handshake must
+    /// complete within the [`BrokerBuilder::connect_timeout`]; a failed one closes that
+    /// connection only.
+    pub fn tls(self, config: TlsConfig) -> Self {
+        self.bind_tls(SocketAddr::from(([127, 0, 0, 1], 0)), config)
+    }
+
+    /// Like [`BrokerBuilder::tls`], on a chosen address.
+    pub fn bind_tls(mut self, addr: SocketAddr, config: TlsConfig) -> Self {
+        self.tls = Some((addr, config));
         self
     }
 
@@ -287,43 +335,75 @@ impl BrokerBuilder {
         self
     }
 
+    /// Require authentication: every CONNECT must carry one of these user names with its
+    /// password, else it is refused (CONNACK return code 4 Bad user name or password, or 5
+    /// Not authorized when it carries no credentials; 5.0: 0x86 / 0x87) and the connection
+    /// closes ([`Event::AuthenticationFailed`]). Adds to the users already set. Without
+    /// users, everyone is anonymous and allowed in.
+    pub fn users(mut self, users: impl IntoIterator<Item = (String, String)>) -> Self {
+        self.config
+            .users
+            .get_or_insert_with(Default::default)
+            .extend(users);
+        self
+    }
+
+    /// Require authentication (see [`BrokerBuilder::users`]) and add one user.
+    pub fn user(self, name: impl Into<String>, password: impl Into<String>) -> Self {
+        self.users([(name.into(), password.into())])
+    }
+
+    /// Refuse subscriptions whose topic filter matches this pattern (a topic filter, matched
+    /// against the subscribed filter string: `secret/#` denies `secret/a`, `secret/+` and
+    /// `secret/#`; a shared subscription is also checked by its inner filter). The SUBACK
+    /// carries 0x80 (3.1.1) or 0x87 Not authorized (5.0) for it; the other filters of the
+    /// SUBSCRIBE are granted ([`Event::SubscribeDenied`]).
+    pub fn deny_subscribe(mut self, pattern: impl Into<String>) -> Self {
+        self.config.deny_subscribe.push(pattern.into());
+        self
+    }
+
+    /// Refuse publishing to topics matching this pattern (a topic filter): the message is
+    /// not routed nor retained; 5.0 clients get PUBACK / PUBREC 0x87 Not authorized, 3.x
+    /// clients the usual acknowledgements (as mosquitto does), QoS 0 is dropped silently
+    /// ([`Event::PublishDenied`]). A will to a matching topic is dropped in the same way.
+    pub fn deny_publish(mut self, pattern: impl Into<String>) -> Self {
+        self.config.deny_publish.push(pattern.into());
+        self
+    }
+
     /// Bind and start accepting connections.
     pub async fn start(self) -> io::Result<Broker> {
         let listener = TcpListener::bind(self.addr).await?;
         let local_addr = listener.local_addr()?;
+        let tls = match &self.tls {
+            Some((addr, config)) => {
+                let acceptor = tokio_rustls::TlsAcceptor::from(config.server_config()?);
+                let listener = TcpListener::bind(addr).await?;
+                let tls_addr = listener.local_addr()?;
+                tracing::info!(%tls_addr, "broker listening (TLS)");
+                Some(accept::Tls {
+                    listener,
+                    acceptor,
+                    handshake_timeout: self.config.connect_timeout,
+                })
+            }
+            None => None,
+        };
+        let tls_addr = match &tls {
+            Some(tls) => Some(tls.listener.local_addr()?),
+            None => None,
+        };
         let shared = Arc::new(Mutex::new(State::new(self.config)));
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), shutdown_rx));
+        let task = tokio::spawn(accept::run(listener, tls, Arc::clone(&shared), shutdown_rx));
         tracing::info!(%local_addr, "broker listening");
         Ok(Broker {
             local_addr,
+            tls_addr,
             shared,
             shutdown,
             task,
         })
     }
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    shared: conn::Shared,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    connections.spawn(conn::serve(stream, peer, Arc::clone(&shared), shutdown.clone()));
-                }
-                Err(e) => tracing::warn!(error = %e, "accept failed"),
-            },
-            // A send or a dropped sender both mean stop.
-            _ = shutdown.changed() => break,
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
-    drop(listener);
-    while connections.join_next().await.is_some() {}
-    tracing::info!("broker stopped");
 }

@@ -19,6 +19,58 @@ pub(crate) struct Config {
     pub(crate) max_queued_messages: usize,
     pub(crate) connect_timeout: Duration,
     pub(crate) packet_timeout: Duration,
+    /// User name → password; `None`: anonymous clients are allowed.
+    pub(crate) users: Option<HashMap<String, String>>,
+    /// Topic filter patterns no client may subscribe to.
+    pub(crate) deny_subscribe: Vec<String>,
+    /// Topic filter patterns no client may publish to.
+    pub(crate) deny_publish: Vec<String>,
+}
+
+/// Why a CONNECT fails authentication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AuthFailure {
+    /// No user name (or no password) with a user table set.
+    NoCredentials,
+    /// Unknown user name or wrong password.
+    BadCredentials,
+}
+
+impl Config {
+    /// Check a CONNECT's credentials against the user table, if there is one.
+    pub(crate) fn authenticate(
+        &self,
+        username: Option<&str>,
+        password: Option<&[u8]>,
+    ) -> Result<(), AuthFailure> {
+        let Some(users) = &self.users else {
+            return Ok(());
+        };
+        let (Some(username), Some(password)) = (username, password) else {
+            return Err(AuthFailure::NoCredentials);
+        };
+        match users.get(username) {
+            Some(expected) if expected.as_bytes() == password => Ok(()),
+            _ => Err(AuthFailure::BadCredentials),
+        }
+    }
+
+    /// The deny pattern that forbids subscribing to `filter`, if any. Patterns are matched
+    /// against the filter string as it was sent (`a/#` denies `a/+`, `a/b/#`...).
+    pub(crate) fn subscribe_denied(&self, filter: &str) -> Option<&str> {
+        self.deny_subscribe
+            .iter()
+            .find(|pattern| mqtt_proto::topic::matches(pattern, filter))
+            .map(String::as_str)
+    }
+
+    /// The deny pattern that forbids publishing to `topic`, if any.
+    pub(crate) fn publish_denied(&self, topic: &str) -> Option<&str> {
+        self.deny_publish
+            .iter()
+            .find(|pattern| mqtt_proto::topic::matches(pattern, topic))
+            .map(String::as_str)
+    }
 }
 
 /// What the shared state asks of a live connection.

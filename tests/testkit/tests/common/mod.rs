@@ -13,7 +13,7 @@ use mqtt_proto::{
     PubRel, Publish, QoS, QosPid, SubAck, Subscribe, Subscription, TopicFilter, TopicName,
     UnsubAck, Unsubscribe,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 pub const V31: ProtocolVersion = ProtocolVersion::V3_1;
@@ -49,9 +49,13 @@ pub async fn within<F: std::future::Future>(f: F) -> F::Output {
         .expect("timed out waiting for the broker")
 }
 
+/// What a raw client talks over: a TCP socket or a TLS session.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
 /// A raw client connection.
 pub struct RawClient {
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     decoder: Decoder,
     encoder: Encoder,
     rbuf: BytesMut,
@@ -71,13 +75,26 @@ impl RawClient {
             .await
             .expect("connect to the broker");
         stream.set_nodelay(true).expect("nodelay");
+        Self::over(stream, version)
+    }
+
+    /// A client over an established stream (a TLS session, say); nothing is sent.
+    pub fn over(stream: impl Stream + 'static, version: ProtocolVersion) -> Self {
         Self {
-            stream,
+            stream: Box::new(stream),
             decoder: Decoder::new(version),
             encoder: Encoder::new(version),
             rbuf: BytesMut::new(),
             version,
         }
+    }
+
+    /// Send this CONNECT over an established stream and return the CONNACK.
+    pub async fn connect_over(stream: impl Stream + 'static, connect: Connect) -> (Self, ConnAck) {
+        let mut c = Self::over(stream, connect.protocol);
+        c.send(connect).await;
+        let ack = c.connack().await;
+        (c, ack)
     }
 
     /// Open, send this CONNECT and return the CONNACK.

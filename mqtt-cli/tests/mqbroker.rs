@@ -266,3 +266,104 @@ fn a_bad_flag_is_a_usage_error() {
     assert!(lines.iter().any(|l| l.starts_with("error: ")), "{lines:?}");
     assert_eq!(broker.wait().code(), Some(2));
 }
+
+/// The address on an extra listener's line, `mqbroker listening on ADDRESS (KIND)`.
+fn extra_listener(broker: &Mqbroker, kind: &str) -> SocketAddr {
+    let suffix = format!(" ({kind})");
+    let line =
+        broker.line_where(|l| l.starts_with("mqbroker listening on ") && l.ends_with(&suffix));
+    line["mqbroker listening on ".len()..line.len() - suffix.len()]
+        .parse()
+        .expect("an address before the listener's kind")
+}
+
+#[test]
+fn ws_port_adds_a_websocket_listener() {
+    let (broker, addr) = Mqbroker::listening(&["--ws-port", "0"]);
+    let ws_addr = extra_listener(&broker, "websocket");
+    assert_ne!(ws_addr, addr);
+    assert_ne!(ws_addr.port(), 0);
+
+    // A hand-written upgrade offering `mqtt` is switched, and answered with `mqtt`.
+    let mut stream = TcpStream::connect(ws_addr).expect("connect to the WebSocket port");
+    stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    let request = format!(
+        "GET /mqtt HTTP/1.1\r\nHost: {ws_addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Protocol: mqtt\r\n\r\n"
+    );
+    stream
+        .write_all(request.as_bytes())
+        .expect("send the upgrade");
+    let mut reader = BufReader::new(stream);
+    let mut head = Vec::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("read the response");
+        if line.trim().is_empty() {
+            break;
+        }
+        head.push(line.trim().to_ascii_lowercase());
+    }
+    assert!(head[0].starts_with("http/1.1 101"), "{head:?}");
+    assert!(
+        head.contains(&"sec-websocket-protocol: mqtt".to_owned()),
+        "{head:?}"
+    );
+
+    broker.terminate();
+    assert!(broker.wait().success());
+}
+
+#[test]
+fn tls_flags_add_a_tls_listener() {
+    let key = rcgen::KeyPair::generate().expect("generate a key");
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .expect("certificate params")
+        .self_signed(&key)
+        .expect("self-sign");
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("mqbroker-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let cert_file = dir.join("cert.pem");
+    let key_file = dir.join("key.pem");
+    std::fs::write(&cert_file, cert.pem()).expect("write cert");
+    std::fs::write(&key_file, key.serialize_pem()).expect("write key");
+
+    let (broker, addr) = Mqbroker::listening(&[
+        "--tls-port",
+        "0",
+        "--cert",
+        cert_file.to_str().expect("UTF-8 path"),
+        "--key",
+        key_file.to_str().expect("UTF-8 path"),
+    ]);
+    let tls_addr = extra_listener(&broker, "tls");
+    assert_ne!(tls_addr, addr);
+    assert_ne!(tls_addr.port(), 0);
+    TcpStream::connect(tls_addr).expect("connect to the TLS port");
+    broker.terminate();
+    assert!(broker.wait().success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_missing_certificate_is_one_error_line_and_exit_code_1() {
+    let broker = Mqbroker::spawn(&[
+        "--port",
+        "0",
+        "--tls-port",
+        "0",
+        "--cert",
+        "/nonexistent/cert.pem",
+        "--key",
+        "/nonexistent/key.pem",
+    ]);
+    let lines = broker.rest_of_stderr();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("Error: cannot read certificate /nonexistent/cert.pem: "),
+        "{lines:?}"
+    );
+    assert_eq!(broker.wait().code(), Some(1));
+}

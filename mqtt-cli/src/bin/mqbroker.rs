@@ -5,16 +5,22 @@
 //! listening (`mqbroker listening on ADDRESS`, with the real port when `--port 0` asked for any
 //! free one) and stops cleanly on Ctrl-C or SIGTERM, closing every connection.
 //!
+//! Optional listeners on the same address, each announced by its own line after that one:
+//! TLS with `--tls-port PORT --cert FILE --key FILE` (PEM; `mqbroker listening on ADDRESS
+//! (tls)`) and WebSocket with `--ws-port PORT` (plain `ws://`, any path, subprotocol `mqtt`;
+//! `mqbroker listening on ADDRESS (websocket)`).
+//!
 //! Exit codes: 0 after a clean shutdown, 1 when the broker cannot run (for example the address
 //! is in use), 2 for a usage error.
 
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Parser;
-use mqtt_testkit::{Broker, Events};
+use mqtt_testkit::{Broker, Events, TlsConfig};
 use tracing::level_filters::LevelFilter;
 
 /// Exit code for a broker that could not run.
@@ -37,6 +43,22 @@ struct Cli {
     #[arg(long, value_name = "ADDRESS", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     bind: IpAddr,
 
+    /// Also serve MQTT over WebSocket (subprotocol `mqtt`) on this port; 0 picks a free one.
+    #[arg(long, value_name = "PORT")]
+    ws_port: Option<u16>,
+
+    /// Also serve MQTT over TLS on this port (needs --cert and --key); 0 picks a free one.
+    #[arg(long, value_name = "PORT", requires_all = ["cert", "key"])]
+    tls_port: Option<u16>,
+
+    /// The TLS certificate chain, PEM (the server's certificate first).
+    #[arg(long, value_name = "FILE", requires = "tls_port")]
+    cert: Option<PathBuf>,
+
+    /// The TLS private key, PEM (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "tls_port")]
+    key: Option<PathBuf>,
+
     /// Largest packet accepted from a client, in bytes, fixed header included [default: 16 MiB].
     #[arg(long, value_name = "BYTES")]
     max_packet_size: Option<NonZeroU32>,
@@ -50,14 +72,26 @@ struct Cli {
 #[derive(Debug)]
 struct Config {
     addr: SocketAddr,
+    ws_addr: Option<SocketAddr>,
+    /// The TLS address, certificate chain file and key file.
+    tls: Option<(SocketAddr, PathBuf, PathBuf)>,
     max_packet_size: Option<NonZeroU32>,
     verbose: bool,
 }
 
 impl From<Cli> for Config {
     fn from(cli: Cli) -> Self {
+        let tls = match (cli.tls_port, cli.cert, cli.key) {
+            (Some(port), Some(cert), Some(key)) => {
+                Some((SocketAddr::new(cli.bind, port), cert, key))
+            }
+            // clap requires all three together.
+            _ => None,
+        };
         Self {
             addr: SocketAddr::new(cli.bind, cli.port),
+            ws_addr: cli.ws_port.map(|port| SocketAddr::new(cli.bind, port)),
+            tls,
             max_packet_size: cli.max_packet_size,
             verbose: cli.verbose,
         }
@@ -103,6 +137,12 @@ fn serve(config: &Config) -> io::Result<()> {
         // Handlers first: a signal that arrives right after the listening line must be caught.
         let stop = shutdown_signal()?;
         let mut builder = Broker::builder().bind(config.addr);
+        if let Some(addr) = config.ws_addr {
+            builder = builder.bind_websocket(addr);
+        }
+        if let Some((addr, cert, key)) = &config.tls {
+            builder = builder.bind_tls(*addr, tls_config(cert, key)?);
+        }
         if let Some(max) = config.max_packet_size {
             builder = builder.max_packet_size(max);
         }
@@ -113,10 +153,36 @@ fn serve(config: &Config) -> io::Result<()> {
             tokio::spawn(log_events(broker.events()));
         }
         report(&format!("mqbroker listening on {}", broker.local_addr()));
+        if let Some(addr) = broker.tls_addr() {
+            report(&format!("mqbroker listening on {addr} (tls)"));
+        }
+        if let Some(addr) = broker.ws_addr() {
+            report(&format!("mqbroker listening on {addr} (websocket)"));
+        }
         let signal = stop.await;
         tracing::info!(signal, "shutting down");
         broker.shutdown().await;
         Ok(())
+    })
+}
+
+/// The TLS certificate chain and key, read from their PEM files.
+fn tls_config(cert: &Path, key: &Path) -> io::Result<TlsConfig> {
+    let read = |path: &Path, what: &str| {
+        std::fs::read(path).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot read {what} {}: {e}", path.display()),
+            )
+        })
+    };
+    let chain = read(cert, "certificate")?;
+    let key_pem = read(key, "key")?;
+    TlsConfig::from_pem(&chain, &key_pem).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("{} / {}: {e}", cert.display(), key.display()),
+        )
     })
 }
 
@@ -174,7 +240,43 @@ mod tests {
         let config = Config::from(Cli::parse_from(["mqbroker"]));
         assert_eq!(config.addr, SocketAddr::from(([127, 0, 0, 1], 1883)));
         assert_eq!(config.max_packet_size, None);
+        assert_eq!(config.ws_addr, None);
+        assert!(config.tls.is_none());
         assert!(!config.verbose);
+    }
+
+    #[test]
+    fn websocket_and_tls_listen_on_the_bind_address() {
+        let config = Config::from(Cli::parse_from([
+            "mqbroker",
+            "--bind",
+            "::1",
+            "--ws-port",
+            "8080",
+            "--tls-port",
+            "8883",
+            "--cert",
+            "c.pem",
+            "--key",
+            "k.pem",
+        ]));
+        let ip = IpAddr::V6(Ipv6Addr::LOCALHOST);
+        assert_eq!(config.ws_addr, Some(SocketAddr::new(ip, 8080)));
+        assert_eq!(
+            config.tls,
+            Some((
+                SocketAddr::new(ip, 8883),
+                PathBuf::from("c.pem"),
+                PathBuf::from("k.pem")
+            ))
+        );
+    }
+
+    #[test]
+    fn tls_flags_come_together() {
+        assert!(Cli::try_parse_from(["mqbroker", "--tls-port", "8883"]).is_err());
+        assert!(Cli::try_parse_from(["mqbroker", "--tls-port", "1", "--cert", "c"]).is_err());
+        assert!(Cli::try_parse_from(["mqbroker", "--cert", "c", "--key", "k"]).is_err());
     }
 
     #[test]

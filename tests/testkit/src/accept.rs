@@ -1,4 +1,4 @@
-//! The accept loop: TCP and, when configured, TLS; one task per connection.
+//! The accept loop: TCP and, when configured, TLS and WebSocket; one task per connection.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
-use crate::conn;
+use crate::{conn, ws};
 
 /// The TLS listener and what its handshakes need.
 pub(crate) struct Tls {
@@ -19,10 +19,18 @@ pub(crate) struct Tls {
     pub(crate) handshake_timeout: Duration,
 }
 
-/// Accept on both listeners until shutdown, then wait for every connection to end.
+/// The WebSocket listener.
+pub(crate) struct Ws {
+    pub(crate) listener: TcpListener,
+    /// How long the HTTP upgrade may take (the connect timeout).
+    pub(crate) handshake_timeout: Duration,
+}
+
+/// Accept on every listener until shutdown, then wait for every connection to end.
 pub(crate) async fn run(
     listener: TcpListener,
     tls: Option<Tls>,
+    ws: Option<Ws>,
     shared: conn::Shared,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -54,6 +62,21 @@ pub(crate) async fn run(
                 }
                 Err(e) => tracing::warn!(error = %e, "TLS accept failed"),
             },
+            accepted = accept_ws(ws.as_ref()) => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    if let Some(ws) = &ws {
+                        connections.spawn(ws::handshake(
+                            ws.handshake_timeout,
+                            stream,
+                            peer,
+                            Arc::clone(&shared),
+                            shutdown.clone(),
+                        ));
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "WebSocket accept failed"),
+            },
             // A send or a dropped sender both mean stop.
             _ = shutdown.changed() => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
@@ -61,6 +84,7 @@ pub(crate) async fn run(
     }
     drop(listener);
     drop(tls);
+    drop(ws);
     while connections.join_next().await.is_some() {}
     tracing::info!("broker stopped");
 }
@@ -69,6 +93,14 @@ pub(crate) async fn run(
 async fn accept_tls(tls: Option<&Tls>) -> std::io::Result<(TcpStream, SocketAddr)> {
     match tls {
         Some(tls) => tls.listener.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next WebSocket connection (before its upgrade); never, without a WebSocket listener.
+async fn accept_ws(ws: Option<&Ws>) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match ws {
+        Some(ws) => ws.listener.accept().await,
         None => std::future::pending().await,
     }
 }

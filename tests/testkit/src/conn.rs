@@ -36,6 +36,9 @@ struct Client {
     /// 1.5 × the keep alive [MQTT-3.1.2-24]; `None` when the client sent 0.
     keep_alive: Option<Duration>,
     will: Option<Will>,
+    /// Seconds the session outlives the connection (CONNECT, or DISCONNECT on 5.0);
+    /// `u32::MAX`: never expires (also 3.x clean session 0).
+    session_expiry: u32,
 }
 
 /// How a connection ends: the reason, and the 5.0 DISCONNECT to send first, if any.
@@ -104,6 +107,10 @@ struct Conn<S> {
     packet_timeout: Duration,
     /// When the half-received packet in `rbuf` times out, if there is one.
     partial_deadline: Option<Instant>,
+    /// The Topic Alias Maximum announced to this (5.0) client; 0: none.
+    topic_alias_maximum: u16,
+    /// Inbound topic aliases of this connection.
+    topic_aliases: std::collections::HashMap<u16, mqtt_proto::TopicName>,
 }
 
 /// Serve one connection until it closes or the broker shuts down. The stream is a TCP
@@ -145,6 +152,8 @@ pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Send + 'static>(
         delayed: Vec::new(),
         packet_timeout,
         partial_deadline: None,
+        topic_alias_maximum: 0,
+        topic_aliases: std::collections::HashMap::new(),
     };
     tracing::debug!(conn = id, %peer, "connection accepted");
     let close = conn.run(&mut shutdown).await;
@@ -408,6 +417,14 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
     }
 
     fn on_decode_error(&mut self, e: &DecodeError) -> Close {
+        if let DecodeError::InvalidPropertyValue(mqtt_proto::PropertyId::TopicAlias) = e {
+            // Topic Alias 0 is not permitted [MQTT-3.3.2-8]: Topic Alias invalid.
+            return self.protocol_close(
+                "topic alias 0",
+                "MQTT-3.3.2-8",
+                DisconnectReason::TopicAliasInvalid,
+            );
+        }
         if self.client.is_none() {
             if let DecodeError::UnsupportedProtocolLevel(level) = e {
                 // [MQTT-3.1.2-2]: answer return code 1 (in the 3.1.1 format), then close.
@@ -489,6 +506,18 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
                 None
             }
             Packet::Disconnect(d) => {
+                if let (Some(expiry), Some(client)) =
+                    (d.properties.session_expiry_interval, self.client.as_mut())
+                {
+                    if client.session_expiry == 0 && expiry != 0 {
+                        return Some(self.protocol_close(
+                            "DISCONNECT sets a session expiry after 0 in CONNECT",
+                            "MQTT-3.14.2-2",
+                            DisconnectReason::ProtocolError,
+                        ));
+                    }
+                    client.session_expiry = expiry;
+                }
                 if d.reason == DisconnectReason::DisconnectWithWillMessage {
                     Some(Close::new(CloseReason::ClientDisconnectWithWill))
                 } else {
@@ -546,14 +575,14 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
         } else {
             connect.client_id.to_string()
         };
-        let persistent = if version.is_v5() {
-            connect
-                .properties
-                .session_expiry_interval
-                .is_some_and(|s| s > 0)
+        let session_expiry = if version.is_v5() {
+            connect.properties.session_expiry_interval.unwrap_or(0)
+        } else if connect.clean_start {
+            0
         } else {
-            !connect.clean_start
+            u32::MAX
         };
+        let persistent = session_expiry > 0;
         let send_quota = connect
             .properties
             .receive_maximum
@@ -613,14 +642,30 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
             return Some(Close::new(CloseReason::Refused(code)));
         }
         let max_packet_size = state.config.max_packet_size;
+        let max_keep_alive = state.config.max_keep_alive;
+        let topic_alias_maximum = state.config.topic_alias_maximum;
         let old = state.sessions.remove(&client_id);
+        // A will still waiting for its delay: not sent if the session resumes
+        // [MQTT-3.1.3-9]; sent now if a clean start ends the session.
+        let mut ended_will = None;
         let (mut session, mut session_present) = match old {
             Some(mut old) => {
+                if let Some((_, will)) = old.delayed_will.take() {
+                    if connect.clean_start {
+                        ended_will = Some(will);
+                    }
+                }
+                old.expires_at = None;
+                old.taken_over_from = None;
                 if let Some(conn) = old.conn.take() {
                     // Takeover [MQTT-3.1.4-2]: the old connection closes; the session (if
                     // kept) carries on here.
                     tracing::info!(client_id, "session taken over by a new connection");
                     let _ = conn.tx.send(ConnCmd::Kick);
+                    if !connect.clean_start {
+                        // Its delayed will is not sent: the session resumed [MQTT-3.1.3-9].
+                        old.taken_over_from = Some(conn.id);
+                    }
                 }
                 if connect.clean_start {
                     (Session::new(persistent), false)
@@ -634,6 +679,9 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
         session.send_quota = send_quota;
         session.conn = Some(handle);
         state.sessions.insert(client_id.clone(), session);
+        if let Some(will) = ended_will {
+            state.publish(&client_id, &will, true);
+        }
         if let Some(forced) = state.take_fault(&client_id, |f| match f {
             Fault::SessionPresent(p) => Some(*p),
             _ => None,
@@ -656,15 +704,31 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
             ack.properties.wildcard_subscription_available = Some(true);
             ack.properties.shared_subscription_available = Some(true);
             ack.properties.subscription_identifier_available = Some(false);
+            if topic_alias_maximum > 0 {
+                ack.properties.topic_alias_maximum = Some(topic_alias_maximum);
+                self.topic_alias_maximum = topic_alias_maximum;
+            }
         }
-        let keep_alive = (connect.keep_alive > 0)
-            .then(|| Duration::from_millis(u64::from(connect.keep_alive) * 1500));
+        // 5.0 Server Keep Alive [MQTT-3.2.2-21]: a client asking for more than the maximum,
+        // or for none, is held to the maximum.
+        let keep_alive_secs = match max_keep_alive {
+            Some(max)
+                if version.is_v5() && (connect.keep_alive == 0 || connect.keep_alive > max) =>
+            {
+                ack.properties.server_keep_alive = Some(max);
+                max
+            }
+            _ => connect.keep_alive,
+        };
+        let keep_alive =
+            (keep_alive_secs > 0).then(|| Duration::from_millis(u64::from(keep_alive_secs) * 1500));
         self.deadline = keep_alive.map(|ka| Instant::now() + ka);
         self.client = Some(Client {
             id: client_id,
             version,
             keep_alive,
             will: connect.will,
+            session_expiry,
         });
         // After `client` is set, so that fault rules on CONNACK apply.
         self.send(&ack.into());
@@ -828,13 +892,40 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
         self.send_pending();
     }
 
-    fn on_publish(&mut self, publish: Publish) -> Option<Close> {
-        if publish.topic.is_empty() || publish.properties().topic_alias.is_some() {
-            // We announce no Topic Alias Maximum, so any alias is invalid [MQTT-3.3.2-9].
+    fn on_publish(&mut self, mut publish: Publish) -> Option<Close> {
+        if let Some(alias) = publish.properties().topic_alias {
+            if alias.get() > self.topic_alias_maximum {
+                // Above the Topic Alias Maximum we announced (none: 0) [MQTT-3.3.2-9].
+                return Some(self.protocol_close(
+                    "topic alias above the maximum",
+                    "MQTT-3.3.2-9",
+                    DisconnectReason::TopicAliasInvalid,
+                ));
+            }
+            if publish.topic.is_empty() {
+                let Some(topic) = self.topic_aliases.get(&alias.get()) else {
+                    return Some(self.protocol_close(
+                        "topic alias with no mapping",
+                        "5.0 §3.3.2.3.4",
+                        DisconnectReason::ProtocolError,
+                    ));
+                };
+                publish.topic = topic.clone();
+            } else {
+                // A new or replaced mapping, for this connection only (5.0 §3.3.2.3.4).
+                self.topic_aliases
+                    .insert(alias.get(), publish.topic.clone());
+            }
+            // Aliases are per connection: not passed on.
+            let mut properties = publish.properties().clone();
+            properties.topic_alias = None;
+            publish = publish.with_properties(properties);
+        } else if publish.topic.is_empty() {
+            // The decoder refuses this already; kept as a guard [MQTT-3.3.2-1].
             return Some(self.protocol_close(
-                "topic alias not allowed",
-                "MQTT-3.3.2-9",
-                DisconnectReason::TopicAliasInvalid,
+                "empty topic without a topic alias",
+                "MQTT-3.3.2-1",
+                DisconnectReason::ProtocolError,
             ));
         }
         let qos = publish.qos;
@@ -1077,18 +1168,45 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
                 .sessions
                 .get(&client.id)
                 .is_some_and(|s| s.owned_by(self.id));
+            let now = Instant::now();
+            // The session outlives the connection: for how long (`None`: for ever).
+            let mut kept = false;
             if owned {
+                let expiry = client.session_expiry;
+                let expires_at =
+                    (expiry != u32::MAX).then(|| now + Duration::from_secs(u64::from(expiry)));
                 let keep = state.sessions.get_mut(&client.id).is_some_and(|s| {
                     s.conn = None;
                     // QoS 0 messages are not kept for an absent client.
                     s.pending.retain(|q| q.qos != QoS::AtMostOnce);
+                    s.persistent = expiry > 0;
+                    s.left_by = Some(self.id);
+                    s.expires_at = expires_at;
                     s.persistent
                 });
-                if !keep {
+                if keep {
+                    kept = true;
+                    if let Some(at) = expires_at {
+                        spawn_timer(&self.shared, client.id.clone(), self.id, at);
+                    }
+                } else {
                     state.sessions.remove(&client.id);
                 }
             }
-            if close.reason.publishes_will() {
+            // Taken over by a connection that resumed the session: a 5.0 will with a delay
+            // is not sent [MQTT-3.1.3-9].
+            let resumed = close.reason == CloseReason::TakenOver
+                && client.version.is_v5()
+                && client
+                    .will
+                    .as_ref()
+                    .and_then(|w| w.properties.will_delay_interval)
+                    .is_some_and(|d| d > 0)
+                && state
+                    .sessions
+                    .get(&client.id)
+                    .is_some_and(|s| s.taken_over_from == Some(self.id));
+            if close.reason.publishes_will() && !resumed {
                 if let Some(will) = &client.will {
                     let mut publish =
                         Publish::new(will.topic.clone(), QosPid::AtMostOnce, will.payload.clone());
@@ -1114,6 +1232,27 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
                             client_id: client.id.clone(),
                             publish,
                         });
+                    } else if let Some((delay, session)) = will
+                        .properties
+                        .will_delay_interval
+                        .filter(|d| *d > 0 && client.version.is_v5() && kept)
+                        .zip(state.sessions.get_mut(&client.id))
+                    {
+                        // 5.0 Will Delay Interval: published when the delay ends, or when
+                        // the session ends if that is sooner; dropped if the client is back
+                        // first [MQTT-3.1.3-9].
+                        let at = now + Duration::from_secs(u64::from(delay));
+                        tracing::debug!(
+                            client_id = client.id,
+                            topic = will.topic.as_str(),
+                            delay,
+                            "will delayed"
+                        );
+                        session.delayed_will = Some((at, publish));
+                        let sooner = session.expires_at.is_none_or(|end| at < end);
+                        if sooner {
+                            spawn_timer(&self.shared, client.id.clone(), self.id, at);
+                        }
                     } else {
                         tracing::debug!(
                             client_id = client.id,
@@ -1140,6 +1279,18 @@ fn granted(qos: QoS) -> SubAckReason {
         QoS::AtLeastOnce => SubAckReason::GrantedQoS1,
         QoS::ExactlyOnce => SubAckReason::GrantedQoS2,
     }
+}
+
+/// Run [`State::on_timer`] for a session left by connection `left_by`, at `at`. The timer
+/// holds no reference that keeps a stopped broker alive.
+fn spawn_timer(shared: &Shared, client_id: String, left_by: u64, at: Instant) {
+    let weak = Arc::downgrade(shared);
+    tokio::spawn(async move {
+        tokio::time::sleep_until(at).await;
+        if let Some(shared) = weak.upgrade() {
+            lock(&shared).on_timer(&client_id, left_by);
+        }
+    });
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -78,6 +78,12 @@ pub enum Event {
         /// The message.
         publish: Publish,
     },
+    /// A persistent session expired while its client was away (5.0 Session Expiry
+    /// Interval) and was discarded; a will still waiting for its delay was published first.
+    SessionExpired {
+        /// The client whose session it was.
+        client_id: String,
+    },
     /// A fault rule fired (see [`Broker::faults`](crate::Broker::faults)); sent before
     /// its effect is on the wire.
     FaultFired {

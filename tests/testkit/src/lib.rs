@@ -7,6 +7,7 @@
 //! ```text
 //!   TcpListener (127.0.0.1:0) ─────────────────────────► one task per connection
 //!   TLS TcpListener (optional) ──► rustls handshake ──► (generic over the stream)
+//!   WebSocket TcpListener (optional) ──► HTTP upgrade ──► binary messages ⇄ duplex pipe
 //!       socket ──► Decoder ──► rules ──► shared State (sessions, subscriptions, retained)
 //!       State ──► session queue ──► Encoder ──► one batched write ──► socket
 //!       every step ──► Events (for tests to await)
@@ -38,6 +39,13 @@
 //!   the connect timeout; a failed or stalled handshake closes that connection only (logged,
 //!   no [`Event`]). No client certificates. `tests/tls.rs` generates a CA and a "localhost"
 //!   certificate with rcgen (a dev-dependency) and connects with tokio-rustls.
+//! - WebSocket (tokio-tungstenite, plain `ws://`) alongside TCP when
+//!   [`BrokerBuilder::websocket`] is set: [`Broker::ws_addr`]. The upgrade is accepted on any
+//!   path only if the client offers the subprotocol `mqtt` (answered with it; 400 Bad
+//!   Request otherwise) and must complete within the connect timeout. MQTT travels in binary
+//!   messages, bridged to the connection as a byte stream, so a packet may span messages and
+//!   a message may hold several packets; a text message closes the connection
+//!   (`[MQTT-6.0.0-1]`). `tests/websocket.rs` connects with tokio-tungstenite.
 //! - MQTT 3.1, 3.1.1 and 5.0 clients at once. The first packet must be CONNECT and a second
 //!   CONNECT is a protocol error; an unsupported protocol level gets CONNACK 0x01. Empty client
 //!   identifiers get a server-assigned one (5.0: Assigned Client Identifier; 3.1.1 only with
@@ -48,7 +56,8 @@
 //! - Keep alive enforced at 1.5 × the client's value; a connection that sends no CONNECT
 //!   within [`BrokerBuilder::connect_timeout`] is closed, and so is one whose half-received
 //!   packet does not complete within [`BrokerBuilder::packet_timeout`] (30 s by default;
-//!   [`CloseReason::PacketTimeout`]).
+//!   [`CloseReason::PacketTimeout`]). With [`BrokerBuilder::max_keep_alive`], a 5.0 client
+//!   asking for more (or for 0) gets Server Keep Alive in its CONNACK and is held to it.
 //! - Hostile input: a packet larger than [`BrokerBuilder::max_packet_size`] is refused from
 //!   its fixed header (the connection is closed at once, nothing is reserved for the body);
 //!   a remaining length over 4 bytes is malformed; very deep topics (10,000 levels), thousands
@@ -68,12 +77,27 @@
 //!   messages while the client is away; on reconnect Session Present is set and
 //!   unacknowledged messages are resent with DUP (PUBREL for those already received).
 //!   A client id connecting twice takes the session over (5.0: DISCONNECT 0x8E to the old one).
+//!   5.0 Session Expiry Interval: a session is discarded that many seconds after its
+//!   connection ends (the CONNECT's value, or the one its DISCONNECT set; setting one on
+//!   DISCONNECT after 0 is a protocol error [MQTT-3.14.2-2]), reported as
+//!   [`Event::SessionExpired`]; `u32::MAX`, and 3.x clean session 0, never expire.
 //! - Queue policy: each session queues at most [`BrokerBuilder::max_queued_messages`] messages
 //!   not yet sent (inflight ones excluded); when the queue is full, **new** messages for that
 //!   session are dropped, logged and reported as [`Event::MessageDropped`]. QoS 0 messages are
 //!   not queued for an absent client.
 //! - Wills: published after a broken connection, a keep alive timeout, a protocol violation or
-//!   a takeover; not after a normal DISCONNECT (5.0: reason 0x04 publishes it).
+//!   a takeover; not after a normal DISCONNECT (5.0: reason 0x04 publishes it). 5.0 Will
+//!   Delay Interval: the will waits for the delay, or until the session ends if sooner, and
+//!   is dropped if the client reconnects to the session meanwhile [MQTT-3.1.3-9], or takes
+//!   it over while still connected (a clean start ends the old session, so it is then
+//!   published at once).
+//! - 5.0 message expiry: a queued message whose Message Expiry Interval passed is dropped
+//!   [MQTT-3.3.2-5]; one delivered carries the seconds left [MQTT-3.3.2-6]. No Local
+//!   subscriptions get nothing their own client id published [MQTT-3.8.3-3].
+//! - 5.0 topic aliases from clients with [`BrokerBuilder::topic_alias_maximum`] (announced
+//!   in the CONNACK; per connection; resolved before routing and not passed on); 0 or one
+//!   above the maximum gets DISCONNECT 0x94, an unmapped one 0x82. Without it every alias is
+//!   refused with 0x94.
 //! - Authentication: anonymous by default; with [`BrokerBuilder::users`] /
 //!   [`BrokerBuilder::user`], a CONNECT must carry a known user name and its password, else
 //!   CONNACK 4 Bad user name or password (5 Not authorized without credentials; 5.0: 0x86 /
@@ -147,21 +171,26 @@
 //!   are (an oversize packet, a malformed one).
 //!
 //! ## What it does not do yet
-//! - No WebSocket listener; TLS has no client certificate authentication, no SNI or
-//!   certificate reloading, and no certificate generator outside the tests; `mqbroker`, the
-//!   binary in `mqtt-cli` that runs this broker, has no TLS or WebSocket flags yet.
+//! - TLS has no client certificate authentication, no SNI or certificate reloading, and no
+//!   certificate generator outside the tests; WebSocket is plain `ws://` only (no `wss://`,
+//!   no origin or path checks, no limit on a message's size beyond tungstenite's defaults).
+//!   `mqbroker`, the binary in `mqtt-cli` that runs this broker, has `--ws-port` and
+//!   `--tls-port` / `--cert` / `--key` flags.
 //! - Fault injection is partial: no per-connection (rather than per client id) rules, no
 //!   rules that fire more than once, no time-based triggers, no delay of inbound packets.
 //! - Authorisation is global: no per-user deny lists or allow lists, and the deny lists are
 //!   not checked at CONNECT (a will to a denied topic is accepted, and dropped when it would
 //!   be published); no enhanced (AUTH) authentication; passwords are compared as UTF-8 text.
-//! - 5.0 extras: no session expiry (a persistent session is kept until the broker stops, or a
-//!   clean start), no will delay, no Server Keep Alive or maximum keep alive, no topic aliases
-//!   (any alias is refused with 0x94), no subscription identifiers (refused with 0xA1), no
-//!   No Local, no message
-//!   expiry, no inbound Receive Maximum enforcement, no configurable Maximum QoS, no enhanced authentication (AUTH is a
-//!   protocol error); PUBLISH properties are passed through untouched to 5.0
-//!   clients (dropped for 3.x clients); will properties are not passed on.
+//! - 5.0 extras: no topic aliases assigned by the broker to clients, no subscription
+//!   identifiers (refused with 0xA1), no inbound Receive Maximum enforcement, no
+//!   configurable Maximum QoS, no enhanced authentication (AUTH is a protocol error);
+//!   PUBLISH properties are otherwise passed through untouched to 5.0 clients (dropped for
+//!   3.x clients); will properties other than the Will Delay Interval are not passed on (a
+//!   will carries no Message Expiry Interval). Message expiry applies to queued messages
+//!   only: retained messages and inflight messages resent on reconnect do not expire. The
+//!   maximum keep alive does not apply to 3.x clients (they cannot be told), and the
+//!   broker never sends a Session Expiry Interval of its own in the CONNACK (it honours the
+//!   client's).
 //! - No hostile-input limits beyond the maximum packet size and the packet timeout (no cap
 //!   on subscriptions per client, connections, topic levels or inbound QoS 2 ids), and
 //!   memory use is not measured by the tests.
@@ -176,6 +205,7 @@ mod event;
 mod fault;
 mod state;
 mod tls;
+mod ws;
 
 use std::io;
 use std::net::SocketAddr;
@@ -199,6 +229,7 @@ pub use mqtt_proto::PacketType;
 pub struct Broker {
     local_addr: SocketAddr,
     tls_addr: Option<SocketAddr>,
+    ws_addr: Option<SocketAddr>,
     shared: conn::Shared,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<()>,
@@ -225,6 +256,12 @@ impl Broker {
     /// The address the TLS listener is bound to, if [`BrokerBuilder::tls`] configured one.
     pub fn tls_addr(&self) -> Option<SocketAddr> {
         self.tls_addr
+    }
+
+    /// The address the WebSocket listener is bound to, if [`BrokerBuilder::websocket`]
+    /// configured one.
+    pub fn ws_addr(&self) -> Option<SocketAddr> {
+        self.ws_addr
     }
 
     /// Events from now on (each call gets its own receiver).
@@ -264,6 +301,7 @@ impl Broker {
 pub struct BrokerBuilder {
     addr: SocketAddr,
     tls: Option<(SocketAddr, TlsConfig)>,
+    ws: Option<SocketAddr>,
     config: Config,
 }
 
@@ -272,6 +310,7 @@ impl Default for BrokerBuilder {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             tls: None,
+            ws: None,
             config: Config {
                 max_packet_size: NonZeroU32::new(mqtt_proto::DEFAULT_MAX_PACKET_SIZE)
                     .unwrap_or(NonZeroU32::MAX),
@@ -281,6 +320,8 @@ impl Default for BrokerBuilder {
                 users: None,
                 deny_subscribe: Vec::new(),
                 deny_publish: Vec::new(),
+                max_keep_alive: None,
+                topic_alias_maximum: 0,
             },
         }
     }
@@ -304,6 +345,21 @@ impl BrokerBuilder {
     /// Like [`BrokerBuilder::tls`], on a chosen address.
     pub fn bind_tls(mut self, addr: SocketAddr, config: TlsConfig) -> Self {
         self.tls = Some((addr, config));
+        self
+    }
+
+    /// Also serve MQTT over WebSocket, on 127.0.0.1 port 0 ([`Broker::ws_addr`]): an HTTP
+    /// upgrade on any path that must offer the subprotocol `mqtt` (it is refused with 400
+    /// otherwise), then MQTT in binary messages, a packet possibly spanning several messages
+    /// or several packets sharing one. Plain `ws://` only; the upgrade must complete within
+    /// the [`BrokerBuilder::connect_timeout`].
+    pub fn websocket(self) -> Self {
+        self.bind_websocket(SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Like [`BrokerBuilder::websocket`], on a chosen address.
+    pub fn bind_websocket(mut self, addr: SocketAddr) -> Self {
+        self.ws = Some(addr);
         self
     }
 
@@ -372,6 +428,24 @@ impl BrokerBuilder {
         self
     }
 
+    /// The longest keep alive (seconds) a 5.0 client may use: one asking for more, or for
+    /// 0 (none), gets this value back as Server Keep Alive in its CONNACK and is held to it
+    /// (1.5 × it without a packet closes the connection). 3.x clients, who cannot be told,
+    /// keep their own value.
+    pub fn max_keep_alive(mut self, secs: u16) -> Self {
+        self.config.max_keep_alive = Some(secs).filter(|s| *s > 0);
+        self
+    }
+
+    /// Accept topic aliases from 5.0 clients, 1 to `max` (announced as Topic Alias Maximum
+    /// in the CONNACK). Aliases are per connection and are resolved before routing; 0, one
+    /// above the maximum, or an unmapped one closes the connection (DISCONNECT 0x94, or
+    /// 0x82 for an unmapped one). The default, 0, refuses every alias.
+    pub fn topic_alias_maximum(mut self, max: u16) -> Self {
+        self.config.topic_alias_maximum = max;
+        self
+    }
+
     /// Bind and start accepting connections.
     pub async fn start(self) -> io::Result<Broker> {
         let listener = TcpListener::bind(self.addr).await?;
@@ -394,13 +468,37 @@ impl BrokerBuilder {
             Some(tls) => Some(tls.listener.local_addr()?),
             None => None,
         };
+        let ws = match self.ws {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr).await?;
+                let ws_addr = listener.local_addr()?;
+                tracing::info!(%ws_addr, "broker listening (WebSocket)");
+                Some((
+                    accept::Ws {
+                        listener,
+                        handshake_timeout: self.config.connect_timeout,
+                    },
+                    ws_addr,
+                ))
+            }
+            None => None,
+        };
+        let ws_addr = ws.as_ref().map(|(_, addr)| *addr);
+        let ws = ws.map(|(ws, _)| ws);
         let shared = Arc::new(Mutex::new(State::new(self.config)));
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let task = tokio::spawn(accept::run(listener, tls, Arc::clone(&shared), shutdown_rx));
+        let task = tokio::spawn(accept::run(
+            listener,
+            tls,
+            ws,
+            Arc::clone(&shared),
+            shutdown_rx,
+        ));
         tracing::info!(%local_addr, "broker listening");
         Ok(Broker {
             local_addr,
             tls_addr,
+            ws_addr,
             shared,
             shutdown,
             task,

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use mqtt_proto::{PacketId, Publish, QoS, QosPid, Subscription, TopicFilter};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use crate::event::Event;
 
@@ -25,6 +26,10 @@ pub(crate) struct Config {
     pub(crate) deny_subscribe: Vec<String>,
     /// Topic filter patterns no client may publish to.
     pub(crate) deny_publish: Vec<String>,
+    /// The longest keep alive a 5.0 client may use (0 and longer become this).
+    pub(crate) max_keep_alive: Option<u16>,
+    /// The Topic Alias Maximum announced to 5.0 clients (0: aliases refused).
+    pub(crate) topic_alias_maximum: u16,
 }
 
 /// Why a CONNECT fails authentication.
@@ -102,6 +107,8 @@ pub(crate) struct Queued {
     pub(crate) publish: Publish,
     /// The QoS to send it at.
     pub(crate) qos: QoS,
+    /// When it was queued, for its Message Expiry Interval.
+    pub(crate) queued_at: Instant,
 }
 
 /// Where an outbound QoS 1 or 2 message stands: the acknowledgement it waits for.
@@ -142,6 +149,14 @@ pub(crate) struct Session {
     pub(crate) send_quota: usize,
     /// The connection that owns the session, if the client is connected.
     pub(crate) conn: Option<ConnHandle>,
+    /// The connection that last left the session (identifies the timers it started).
+    pub(crate) left_by: Option<u64>,
+    /// When the session expires while the client is away (`None`: never).
+    pub(crate) expires_at: Option<Instant>,
+    /// A 5.0 will waiting for its Will Delay Interval, and when it is due.
+    pub(crate) delayed_will: Option<(Instant, Publish)>,
+    /// The connection a resuming connection took the session over from, if it did.
+    pub(crate) taken_over_from: Option<u64>,
 }
 
 impl Session {
@@ -155,6 +170,10 @@ impl Session {
             next_pid: 1,
             send_quota: usize::from(u16::MAX),
             conn: None,
+            left_by: None,
+            expires_at: None,
+            delayed_will: None,
+            taken_over_from: None,
         }
     }
 
@@ -191,6 +210,17 @@ impl Session {
                 break;
             };
             let mut publish = q.publish;
+            if let Some(expiry) = publish.properties().message_expiry_interval {
+                let waited = q.queued_at.elapsed().as_secs();
+                let Some(left) = u64::from(expiry).checked_sub(waited).filter(|l| *l > 0) else {
+                    // [MQTT-3.3.2-5]: expired while queued: dropped, not delivered.
+                    tracing::debug!(topic = publish.topic.as_str(), "queued message expired");
+                    continue;
+                };
+                // [MQTT-3.3.2-6]: the interval left.
+                publish.properties_mut().message_expiry_interval =
+                    Some(u32::try_from(left).unwrap_or(expiry));
+            }
             if q.qos == QoS::AtMostOnce {
                 out.push(publish);
                 continue;
@@ -303,6 +333,10 @@ impl State {
                 if !sub.filter.matches(topic) {
                     continue;
                 }
+                // 5.0 No Local [MQTT-3.8.3-3]: not back to the publisher's own client id.
+                if sub.options.no_local && client_id == from {
+                    continue;
+                }
                 let entry = (sub.options.qos, sub.options.retain_as_published);
                 if sub.filter.is_shared() {
                     groups
@@ -368,7 +402,11 @@ impl State {
             });
             return;
         }
-        session.pending.push_back(Queued { publish, qos });
+        session.pending.push_back(Queued {
+            publish,
+            qos,
+            queued_at: Instant::now(),
+        });
         if let Some(conn) = &session.conn {
             // The connection may be closing; then the message stays queued.
             let _ = conn.tx.send(ConnCmd::Wake);
@@ -389,6 +427,47 @@ impl State {
             publish.qos = QosPid::AtMostOnce;
             publish.retain = true;
             self.enqueue(client_id, publish, qos);
+        }
+    }
+
+    /// A will timer or a session expiry timer started when connection `left_by` ended
+    /// came due: publish the delayed will if it is due, and end the session if it expired
+    /// (publishing a delayed will first, 5.0 §3.1.3.2.2). Nothing happens if the client
+    /// came back meanwhile.
+    pub(crate) fn on_timer(&mut self, client_id: &str, left_by: u64) {
+        let now = Instant::now();
+        let Some(session) = self.sessions.get_mut(client_id) else {
+            return;
+        };
+        if session.conn.is_some() || session.left_by != Some(left_by) {
+            return;
+        }
+        let expired = session.expires_at.is_some_and(|at| at <= now);
+        let will_due = session
+            .delayed_will
+            .as_ref()
+            .is_some_and(|(at, _)| *at <= now || expired);
+        let will = if will_due {
+            session.delayed_will.take().map(|(_, p)| p)
+        } else {
+            None
+        };
+        if expired {
+            tracing::debug!(client_id, "session expired");
+            self.sessions.remove(client_id);
+        }
+        if let Some(will) = will {
+            tracing::debug!(
+                client_id,
+                topic = will.topic.as_str(),
+                "publishing delayed will"
+            );
+            self.publish(client_id, &will, true);
+        }
+        if expired {
+            self.emit(Event::SessionExpired {
+                client_id: client_id.to_owned(),
+            });
         }
     }
 }

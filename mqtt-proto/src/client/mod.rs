@@ -59,6 +59,7 @@ use std::num::{NonZeroU16, NonZeroU32};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use bytestring::ByteString;
 
 pub use auth::Authenticator;
 pub use event::{
@@ -404,6 +405,13 @@ impl ClientState {
         )
     }
 
+    /// Replace the user name and password used by the next [`connect`](Self::connect) (for
+    /// credentials that rotate: a driver calls this before each connection attempt).
+    pub fn set_credentials(&mut self, username: Option<ByteString>, password: Option<Bytes>) {
+        self.opts.username = username;
+        self.opts.password = password;
+    }
+
     // ---- inputs ----
 
     /// Start a connection on a new transport: queue CONNECT and arm the CONNACK timer.
@@ -513,6 +521,18 @@ impl ClientState {
                     return;
                 }
             }
+        }
+    }
+
+    /// The peer is known to be alive without its bytes being read: the driver has stopped
+    /// reading because the application is not taking messages fast enough (TCP backpressure)
+    /// and unread data is waiting. Counts as receiving, so the ping timeout does not end a
+    /// connection that is only held back by its own reader; PINGREQs still go out every
+    /// keepalive interval, so the server keeps the connection.
+    pub fn handle_peer_alive(&mut self, now: Instant) {
+        if self.state == ConnectionState::Connected {
+            self.last_recv = Some(now);
+            self.ping_deadline = None;
         }
     }
 

@@ -1,0 +1,538 @@
+//! The handle applications hold: [`Client`], and what its calls return.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use mqtt_proto::client::{
+    AckToken, PublishAck, PublishRequest, RequestError, SubscribeAck, UnsubscribeAck,
+};
+use mqtt_proto::{
+    Disconnect, DisconnectReason, ProtocolVersion, Publish, PublishProperties, QoS,
+    SubscribeProperties, Subscription as SubscriptionRequest, TopicFilter, TopicName,
+    UnsubscribeProperties,
+};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::driver::{self, Command};
+use crate::error::{ClientError, ConnectError};
+use crate::options::Options;
+
+/// Where the connection stands; watch it with [`Client::status`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ConnectionStatus {
+    /// The first connection is being made.
+    Connecting,
+    /// Connected: CONNACK accepted the connection.
+    Connected {
+        /// The broker had a session for us.
+        session_present: bool,
+    },
+    /// The connection was lost; the client is trying again.
+    Reconnecting {
+        /// Attempts made since the connection was lost (1 for the first retry).
+        attempt: u32,
+        /// Why the last connection or attempt failed.
+        last_error: ConnectError,
+    },
+    /// The client has stopped for good: after [`Client::disconnect`], a refusal that cannot
+    /// succeed by retrying, or reconnection given up. Every request has ended.
+    Disconnected {
+        /// Why (`None` after [`Client::disconnect`] or when every handle was dropped).
+        reason: Option<ConnectError>,
+    },
+}
+
+impl ConnectionStatus {
+    /// Whether this is [`ConnectionStatus::Connected`].
+    pub fn is_connected(&self) -> bool {
+        matches!(self, Self::Connected { .. })
+    }
+}
+
+/// An MQTT client: a cheap handle (`Clone + Send + Sync`) to a connection task that owns the
+/// socket, keeps the connection alive and reconnects. Every method returns without waiting
+/// for the network unless it says so; when every handle (and every message stream) is
+/// dropped, the task disconnects and ends.
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) cmd: mpsc::Sender<Command>,
+    pub(crate) status: watch::Receiver<ConnectionStatus>,
+    pub(crate) protocol: ProtocolVersion,
+    pub(crate) client_id: Arc<str>,
+    pub(crate) message_queue: usize,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("client_id", &self.client_id)
+            .field("protocol", &self.protocol)
+            .field("status", &*self.status.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Connect: open the transport, send CONNECT and wait for CONNACK. Returns the handle and
+    /// the catch-all message stream ([`Messages`]: every message that no
+    /// [`Subscription`] stream takes). Fails with a typed error if the broker cannot be
+    /// reached, refuses, or does not answer in time; no task is left behind then.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use mqtt_client::{Client, Options, QoS};
+    ///
+    /// let (client, mut messages) = Client::connect(Options::from_url("mqtt://localhost")?).await?;
+    /// client.subscribe("sensors/#", QoS::AtLeastOnce).await?;
+    /// client.publish("sensors/kitchen", QoS::AtLeastOnce, false, "21.5").await?.await?;
+    /// while let Some(message) = messages.recv().await {
+    ///     println!("{}: {:?}", message.topic(), message.payload());
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn connect(options: Options) -> Result<(Client, Messages), ConnectError> {
+        driver::start(options).await
+    }
+
+    /// Connect to a URL with default options (see [`Options::from_url`]).
+    pub async fn connect_url(url: &str) -> Result<(Client, Messages), ConnectError> {
+        Self::connect(Options::from_url(url)?).await
+    }
+
+    /// The protocol version in use (after any fallback to 3.1.1).
+    pub fn protocol(&self) -> ProtocolVersion {
+        self.protocol
+    }
+
+    /// The client identifier (the one the broker assigned, if it did).
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// A watch of the connection status.
+    pub fn status(&self) -> watch::Receiver<ConnectionStatus> {
+        self.status.clone()
+    }
+
+    /// Publish. Waits only for room in the request queue, then returns a
+    /// [`PublishHandle`] that resolves when the broker has acknowledged the message (QoS 1:
+    /// PUBACK; QoS 2: PUBCOMP) or, for QoS 0, when it has been written to the socket.
+    /// Dropping the handle does not cancel the publish.
+    pub async fn publish(
+        &self,
+        topic: impl AsRef<str>,
+        qos: QoS,
+        retain: bool,
+        payload: impl Into<Bytes>,
+    ) -> Result<PublishHandle, ClientError> {
+        let topic = TopicName::new(topic.as_ref())?;
+        self.publish_with(PublishRequest::new(topic, qos, payload).retain(retain))
+            .await
+    }
+
+    /// Publish a request built with [`PublishRequest`] (5.0 properties: message expiry,
+    /// content type, response topic, correlation data, user properties...).
+    pub async fn publish_with(&self, req: PublishRequest) -> Result<PublishHandle, ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.cmd
+            .send(Command::Publish(req, tx))
+            .await
+            .map_err(|_| ClientError::Closed)?;
+        Ok(PublishHandle(rx))
+    }
+
+    /// Publish without waiting: fails with [`ClientError::QueueFull`] when the request queue
+    /// is full.
+    pub fn try_publish(
+        &self,
+        topic: impl AsRef<str>,
+        qos: QoS,
+        retain: bool,
+        payload: impl Into<Bytes>,
+    ) -> Result<PublishHandle, ClientError> {
+        let topic = TopicName::new(topic.as_ref())?;
+        self.try_publish_with(PublishRequest::new(topic, qos, payload).retain(retain))
+    }
+
+    /// [`try_publish`](Self::try_publish) with a [`PublishRequest`].
+    pub fn try_publish_with(&self, req: PublishRequest) -> Result<PublishHandle, ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.cmd
+            .try_send(Command::Publish(req, tx))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => ClientError::QueueFull,
+                mpsc::error::TrySendError::Closed(_) => ClientError::Closed,
+            })?;
+        Ok(PublishHandle(rx))
+    }
+
+    /// Subscribe to one filter and wait for the SUBACK. The returned [`Subscription`] is a
+    /// stream of the messages of this subscription (routed by Subscription Identifier on
+    /// 5.0, else by matching the filter); messages it does not take (once dropped) go to the
+    /// catch-all [`Messages`]. Fails if the broker refused the filter.
+    pub async fn subscribe(
+        &self,
+        filter: impl AsRef<str>,
+        qos: QoS,
+    ) -> Result<Subscription, ClientError> {
+        let filter = TopicFilter::new(filter.as_ref())?;
+        self.subscribe_many(
+            vec![SubscriptionRequest::new(filter, qos)],
+            SubscribeProperties::default(),
+        )
+        .await
+    }
+
+    /// Subscribe to several filters at once, with options (no local, retain handling...) and
+    /// properties. Succeeds if at least one filter was granted:
+    /// [`Subscription::ack`] has the result of each.
+    pub async fn subscribe_many(
+        &self,
+        subscriptions: Vec<SubscriptionRequest>,
+        properties: SubscribeProperties,
+    ) -> Result<Subscription, ClientError> {
+        let (tx, rx) = oneshot::channel();
+        let (msg_tx, msg_rx) = mpsc::channel(self.message_queue.max(1));
+        self.cmd
+            .send(Command::Subscribe {
+                subscriptions,
+                properties,
+                messages: msg_tx,
+                reply: tx,
+            })
+            .await
+            .map_err(|_| ClientError::Closed)?;
+        let ack = rx.await.map_err(|_| ClientError::Closed)??;
+        Ok(Subscription {
+            ack,
+            rx: msg_rx,
+            _client: self.clone(),
+        })
+    }
+
+    /// Unsubscribe and wait for the UNSUBACK. Subscription streams of these filters end
+    /// once none of their filters is left.
+    pub async fn unsubscribe(
+        &self,
+        filter: impl AsRef<str>,
+    ) -> Result<UnsubscribeAck, ClientError> {
+        let filter = TopicFilter::new(filter.as_ref())?;
+        self.unsubscribe_many(vec![filter], UnsubscribeProperties::default())
+            .await
+    }
+
+    /// Unsubscribe from several filters, with properties.
+    pub async fn unsubscribe_many(
+        &self,
+        filters: Vec<TopicFilter>,
+        properties: UnsubscribeProperties,
+    ) -> Result<UnsubscribeAck, ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.cmd
+            .send(Command::Unsubscribe {
+                filters,
+                properties,
+                reply: tx,
+            })
+            .await
+            .map_err(|_| ClientError::Closed)?;
+        Ok(rx.await.map_err(|_| ClientError::Closed)??)
+    }
+
+    /// Disconnect cleanly: publishes already queued or in flight have until `timeout` to be
+    /// acknowledged, then DISCONNECT goes out (normal disconnection: no will) and every
+    /// request still open ends with [`RequestError::Closed`]. Returns when the connection is
+    /// closed. Later calls on any handle fail with [`ClientError::Closed`].
+    pub async fn disconnect(&self, timeout: Duration) -> Result<(), ClientError> {
+        self.disconnect_with(
+            timeout,
+            Disconnect::new(DisconnectReason::NormalDisconnection),
+        )
+        .await
+    }
+
+    /// [`disconnect`](Self::disconnect) with a 5.0 DISCONNECT of your own (reason code,
+    /// Session Expiry Interval, reason string, user properties).
+    pub async fn disconnect_with(
+        &self,
+        timeout: Duration,
+        disconnect: Disconnect,
+    ) -> Result<(), ClientError> {
+        let (tx, rx) = oneshot::channel();
+        let deadline = tokio::time::Instant::now() + timeout;
+        self.cmd
+            .send(Command::Disconnect {
+                deadline,
+                disconnect,
+                reply: tx,
+            })
+            .await
+            .map_err(|_| ClientError::Closed)?;
+        rx.await.map_err(|_| ClientError::Closed)
+    }
+
+    /// A helper for 5.0 request/response: subscribes to `response_topic` and matches replies
+    /// to requests by Correlation Data.
+    pub async fn requester(&self, response_topic: &str) -> Result<Requester, ClientError> {
+        Requester::new(self.clone(), response_topic).await
+    }
+}
+
+/// Resolves when a publish has ended: `Ok` with the broker's acknowledgement (QoS 0: once
+/// written, with reason Success), or an error (refused with a reason code, session lost,
+/// shut down). Always resolves.
+#[derive(Debug)]
+#[must_use = "a PublishHandle does nothing unless awaited (the publish goes ahead anyway)"]
+pub struct PublishHandle(oneshot::Receiver<Result<PublishAck, RequestError>>);
+
+impl Future for PublishHandle {
+    type Output = Result<PublishAck, ClientError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match Pin::new(&mut self.0).poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(Ok(ack))) => Poll::Ready(Ok(ack)),
+            Poll::Ready(Ok(Err(e))) => Poll::Ready(Err(ClientError::Request(e))),
+            Poll::Ready(Err(_)) => Poll::Ready(Err(ClientError::Closed)),
+        }
+    }
+}
+
+/// An inbound application message.
+#[derive(Debug)]
+pub struct Message {
+    pub(crate) publish: Publish,
+    pub(crate) ack: Option<(AckToken, mpsc::UnboundedSender<AckToken>)>,
+}
+
+impl Message {
+    /// The topic.
+    pub fn topic(&self) -> &str {
+        self.publish.topic.as_str()
+    }
+
+    /// The payload.
+    pub fn payload(&self) -> &Bytes {
+        &self.publish.payload
+    }
+
+    /// The QoS it was delivered at.
+    pub fn qos(&self) -> QoS {
+        self.publish.qos.qos()
+    }
+
+    /// RETAIN: a retained message sent on subscribe (or, with retain-as-published, as
+    /// published).
+    pub fn retain(&self) -> bool {
+        self.publish.retain
+    }
+
+    /// DUP: the broker may have sent it before.
+    pub fn dup(&self) -> bool {
+        self.publish.dup
+    }
+
+    /// The 5.0 properties (empty on 3.1.1).
+    pub fn properties(&self) -> &PublishProperties {
+        self.publish.properties()
+    }
+
+    /// The PUBLISH packet itself.
+    pub fn publish(&self) -> &Publish {
+        &self.publish
+    }
+
+    /// Take the PUBLISH packet.
+    pub fn into_publish(self) -> Publish {
+        self.publish
+    }
+
+    /// With manual acknowledgements ([`Options::with_manual_acks`]): whether this message
+    /// still owes an acknowledgement.
+    pub fn needs_ack(&self) -> bool {
+        self.ack.is_some()
+    }
+
+    /// With manual acknowledgements: acknowledge this message (PUBACK, or PUBREC for QoS 2).
+    /// Acknowledgements go out in the order messages arrived [MQTT-4.6.0-2], whatever the
+    /// order of these calls, so a message never acknowledged holds back the ones after it.
+    /// A message dropped without `ack` is not acknowledged: the broker sends it again on the
+    /// next connection. Does nothing without manual acks, or when called twice.
+    pub fn ack(&mut self) {
+        if let Some((token, tx)) = self.ack.take() {
+            // The connection task may be gone: then there is nobody to acknowledge to.
+            let _ = tx.send(token);
+        }
+    }
+}
+
+/// The catch-all message stream: every message no live [`Subscription`] takes. Returned by
+/// [`Client::connect`]. If it is dropped, such messages are logged and dropped (and
+/// acknowledged). If it is not read, the client stops reading the socket when its queue is
+/// full (backpressure), so read it or drop it.
+#[derive(Debug)]
+pub struct Messages {
+    pub(crate) rx: mpsc::Receiver<Message>,
+    pub(crate) _client: Option<Client>,
+}
+
+impl Messages {
+    /// The next message; `None` once the client has shut down.
+    pub async fn recv(&mut self) -> Option<Message> {
+        self.rx.recv().await
+    }
+
+    /// The next message if one is waiting.
+    pub fn try_recv(&mut self) -> Option<Message> {
+        self.rx.try_recv().ok()
+    }
+}
+
+impl futures_core::Stream for Messages {
+    type Item = Message;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+/// The messages of one subscribe call, and its SUBACK. A stream; it ends when its filters
+/// are unsubscribed or the client shuts down. Dropping it does not unsubscribe: its
+/// messages then go to the catch-all [`Messages`].
+#[derive(Debug)]
+pub struct Subscription {
+    ack: SubscribeAck,
+    rx: mpsc::Receiver<Message>,
+    _client: Client,
+}
+
+impl Subscription {
+    /// The SUBACK: each filter with its granted QoS or failure.
+    pub fn ack(&self) -> &SubscribeAck {
+        &self.ack
+    }
+
+    /// The next message; `None` once the subscription has ended.
+    pub async fn recv(&mut self) -> Option<Message> {
+        self.rx.recv().await
+    }
+
+    /// The next message if one is waiting.
+    pub fn try_recv(&mut self) -> Option<Message> {
+        self.rx.try_recv().ok()
+    }
+}
+
+impl futures_core::Stream for Subscription {
+    type Item = Message;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+type Waiters = Arc<Mutex<HashMap<Bytes, oneshot::Sender<Message>>>>;
+
+/// Request/response over MQTT 5.0 (§4.10): each request carries our Response Topic and a
+/// unique Correlation Data; the reply with the same Correlation Data completes it. Made by
+/// [`Client::requester`].
+#[derive(Debug)]
+pub struct Requester {
+    client: Client,
+    response_topic: TopicName,
+    waiters: Waiters,
+    next: AtomicU64,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Requester {
+    async fn new(client: Client, response_topic: &str) -> Result<Self, ClientError> {
+        let topic = TopicName::new(response_topic)?;
+        let mut sub = client.subscribe(response_topic, QoS::AtLeastOnce).await?;
+        let waiters: Waiters = Arc::default();
+        let w = waiters.clone();
+        let task = tokio::spawn(async move {
+            while let Some(message) = sub.recv().await {
+                let Some(key) = message.properties().correlation_data.clone() else {
+                    tracing::debug!(topic = message.topic(), "reply without correlation data");
+                    continue;
+                };
+                let waiter = w.lock().ok().and_then(|mut m| m.remove(&key));
+                match waiter {
+                    Some(tx) => {
+                        let _ = tx.send(message);
+                    }
+                    None => tracing::debug!("reply for no waiting request"),
+                }
+            }
+        });
+        Ok(Self {
+            client,
+            response_topic: topic,
+            waiters,
+            next: AtomicU64::new(1),
+            task,
+        })
+    }
+
+    /// Send `payload` to `topic` and wait for the reply. Wrap it in a timeout: a responder
+    /// that never answers leaves it waiting.
+    pub async fn request(
+        &self,
+        topic: impl AsRef<str>,
+        qos: QoS,
+        payload: impl Into<Bytes>,
+    ) -> Result<Message, ClientError> {
+        let topic = TopicName::new(topic.as_ref())?;
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let key = Bytes::from(format!("{}-{n}", self.client.client_id()));
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut m) = self.waiters.lock() {
+            m.insert(key.clone(), tx);
+        }
+        let mut properties = PublishProperties::default();
+        properties.response_topic = Some(self.response_topic.clone());
+        properties.correlation_data = Some(key.clone());
+        let req = PublishRequest::new(topic, qos, payload).properties(properties);
+        let sent = async { self.client.publish_with(req).await?.await };
+        if let Err(e) = sent.await {
+            if let Ok(mut m) = self.waiters.lock() {
+                m.remove(&key);
+            }
+            return Err(e);
+        }
+        rx.await.map_err(|_| ClientError::Closed)
+    }
+}
+
+impl Drop for Requester {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Answer a request received as `request` (5.0): publish `payload` to its Response Topic
+/// with its Correlation Data. Returns `Ok(None)` if the request named no response topic.
+pub async fn respond(
+    client: &Client,
+    request: &Message,
+    qos: QoS,
+    payload: impl Into<Bytes>,
+) -> Result<Option<PublishHandle>, ClientError> {
+    let props = request.properties();
+    let Some(topic) = props.response_topic.clone() else {
+        return Ok(None);
+    };
+    let mut properties = PublishProperties::default();
+    properties.correlation_data = props.correlation_data.clone();
+    let req = PublishRequest::new(topic, qos, payload).properties(properties);
+    client.publish_with(req).await.map(Some)
+}

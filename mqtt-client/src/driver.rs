@@ -1,0 +1,910 @@
+//! The connection task: one task per client, one `select!` loop per connection over the
+//! transport (read and pending write), the next deadline, the request channel and the
+//! acknowledgement channel. It only moves bytes between the socket and
+//! [`ClientState`] and routes events to callers.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::poll_fn;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+use mqtt_proto::client::{
+    AckToken, ClientOptions, ClientState, ConnectionError, ConnectionState, Event, PublishAck,
+    PublishRequest, RequestError, SubscribeAck, UnsubscribeAck,
+};
+use mqtt_proto::{
+    ConnectReason, Disconnect, PubAckReason, Publish, SubscribeProperties, Subscription,
+    SubscriptionId, TopicFilter, UnsubscribeProperties,
+};
+use std::future::Future;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt as _};
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{debug, info, trace, warn};
+
+use crate::backoff;
+use crate::client::{Client, ConnectionStatus, Message, Messages};
+use crate::error::ConnectError;
+use crate::options::Options;
+use crate::transport::{self, BoxIo};
+
+/// Reads go into the read buffer in chunks of at least this much spare room.
+const READ_CHUNK: usize = 64 * 1024;
+/// Stop taking requests while this much is waiting to be written.
+const WRITE_HIGH_WATER: usize = 1024 * 1024;
+/// Requests taken from the channel in one go before encoding them into one write.
+const BATCH: usize = 512;
+
+/// A request from a [`Client`] handle.
+pub(crate) enum Command {
+    Publish(
+        PublishRequest,
+        oneshot::Sender<Result<PublishAck, RequestError>>,
+    ),
+    Subscribe {
+        subscriptions: Vec<Subscription>,
+        properties: SubscribeProperties,
+        messages: mpsc::Sender<Message>,
+        reply: oneshot::Sender<Result<SubscribeAck, RequestError>>,
+    },
+    Unsubscribe {
+        filters: Vec<TopicFilter>,
+        properties: UnsubscribeProperties,
+        reply: oneshot::Sender<Result<UnsubscribeAck, RequestError>>,
+    },
+    Disconnect {
+        deadline: tokio::time::Instant,
+        disconnect: Disconnect,
+        reply: oneshot::Sender<()>,
+    },
+}
+
+enum Pending {
+    Publish {
+        reply: oneshot::Sender<Result<PublishAck, RequestError>>,
+        qos0: bool,
+    },
+    Subscribe {
+        reply: oneshot::Sender<Result<SubscribeAck, RequestError>>,
+        route: u64,
+    },
+    Unsubscribe {
+        reply: oneshot::Sender<Result<UnsubscribeAck, RequestError>>,
+        filters: Vec<TopicFilter>,
+    },
+}
+
+/// Where the messages of one subscribe call go.
+struct Route {
+    id: u64,
+    filters: Vec<TopicFilter>,
+    subscription_id: Option<u32>,
+    tx: mpsc::Sender<Message>,
+}
+
+/// How a connection ended.
+enum End {
+    /// The client shut down (disconnect, or every handle dropped).
+    Shutdown,
+    /// The connection (or the attempt) failed.
+    Failed {
+        error: ConnectError,
+        /// How long it was up, if CONNACK accepted it.
+        up_for: Option<Duration>,
+    },
+}
+
+struct Closing {
+    deadline: tokio::time::Instant,
+    disconnect: Disconnect,
+    reply: Vec<oneshot::Sender<()>>,
+}
+
+pub(crate) struct Driver {
+    opts: Options,
+    state: ClientState,
+    cmd_rx: mpsc::Receiver<Command>,
+    cmd_open: bool,
+    ack_tx: mpsc::UnboundedSender<AckToken>,
+    ack_rx: mpsc::UnboundedReceiver<AckToken>,
+    status: watch::Sender<ConnectionStatus>,
+    pending: HashMap<u64, Pending>,
+    routes: Vec<Route>,
+    next_route: u64,
+    next_subscription_id: u32,
+    catch_all: mpsc::Sender<Message>,
+    /// Messages waiting for room in a full stream, in arrival order; while any wait the
+    /// socket is not read.
+    backlog: VecDeque<(mpsc::Sender<Message>, Message)>,
+    /// QoS 0 publishes complete once their bytes are written.
+    after_write: Vec<oneshot::Sender<Result<PublishAck, RequestError>>>,
+    closing: Option<Closing>,
+    first: Option<oneshot::Sender<Result<bool, ConnectError>>>,
+    connected_at: Option<Instant>,
+    last_event_error: Option<ConnectionError>,
+}
+
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// Spawn the connection task and wait for the first CONNACK.
+pub(crate) async fn start(mut opts: Options) -> Result<(Client, Messages), ConnectError> {
+    if opts.mqtt.client_id.is_empty() && !opts.mqtt.protocol.is_v5() && !opts.mqtt.clean_start {
+        return Err(ConnectError::InvalidOptions(
+            "an empty client id needs clean session on MQTT 3.1.1 [MQTT-3.1.3-7]".into(),
+        ));
+    }
+    if opts.mqtt.protocol == mqtt_proto::ProtocolVersion::V3_1
+        && !(1..=23).contains(&opts.mqtt.client_id.len())
+    {
+        return Err(ConnectError::InvalidOptions(
+            "MQTT 3.1 needs a client id of 1 to 23 characters".into(),
+        ));
+    }
+    if opts.request_queue == 0 {
+        opts.request_queue = 1;
+    }
+    if opts.message_queue == 0 {
+        opts.message_queue = 1;
+    }
+    let (cmd_tx, cmd_rx) = mpsc::channel(opts.request_queue);
+    let (ack_tx, ack_rx) = mpsc::unbounded_channel();
+    let (status_tx, status_rx) = watch::channel(ConnectionStatus::Connecting);
+    let (catch_tx, catch_rx) = mpsc::channel(opts.message_queue);
+    let (first_tx, first_rx) = oneshot::channel();
+    let message_queue = opts.message_queue;
+    let state = ClientState::new(opts.mqtt.clone());
+    let driver = Driver {
+        opts,
+        state,
+        cmd_rx,
+        cmd_open: true,
+        ack_tx: ack_tx.clone(),
+        ack_rx,
+        status: status_tx,
+        pending: HashMap::new(),
+        routes: Vec::new(),
+        next_route: 1,
+        next_subscription_id: 1,
+        catch_all: catch_tx,
+        backlog: VecDeque::new(),
+        after_write: Vec::new(),
+        closing: None,
+        first: Some(first_tx),
+        connected_at: None,
+        last_event_error: None,
+    };
+    let (id_tx, id_rx) = oneshot::channel();
+    tokio::spawn(driver.run(id_tx));
+    match first_rx.await {
+        Ok(Ok(_session_present)) => {}
+        Ok(Err(e)) => return Err(e),
+        Err(_) => return Err(ConnectError::Shutdown),
+    }
+    let (protocol, client_id) = id_rx.await.map_err(|_| ConnectError::Shutdown)?;
+    let client = Client {
+        cmd: cmd_tx,
+        status: status_rx,
+        protocol,
+        client_id: Arc::from(client_id.as_str()),
+        message_queue,
+    };
+    let messages = Messages {
+        rx: catch_rx,
+        _client: Some(client.clone()),
+    };
+    Ok((client, messages))
+}
+
+impl Driver {
+    async fn run(mut self, id_tx: oneshot::Sender<(mqtt_proto::ProtocolVersion, String)>) {
+        let mut id_tx = Some(id_tx);
+        let mut attempt: u32 = 0;
+        loop {
+            let end = self.connection(&mut id_tx).await;
+            let (error, up_for) = match end {
+                End::Shutdown => return self.finish(None),
+                End::Failed { error, up_for } => (error, up_for),
+            };
+            if let Some(first) = self.first.take() {
+                // The first connection failed: no task is left behind, unless the 5.0
+                // to 3.1.1 fallback applies.
+                if self.opts.fallback_to_v311
+                    && self.opts.mqtt.protocol.is_v5()
+                    && version_refused(&error)
+                {
+                    info!("the broker refused MQTT 5.0; trying 3.1.1");
+                    let mut mqtt: ClientOptions = self.opts.mqtt.clone();
+                    mqtt.protocol = mqtt_proto::ProtocolVersion::V3_1_1;
+                    self.opts.mqtt = mqtt.clone();
+                    self.state = ClientState::new(mqtt);
+                    self.first = Some(first);
+                    continue;
+                }
+                let _ = first.send(Err(error));
+                self.state.abandon();
+                return;
+            }
+            if up_for.is_some_and(|d| d >= self.opts.reconnect.reset_after) {
+                attempt = 0;
+            }
+            let give_up = !self.opts.reconnect.enabled
+                || (error.is_fatal_refusal() && !self.opts.reconnect.retry_fatal_refusals)
+                || self
+                    .opts
+                    .reconnect
+                    .max_attempts
+                    .is_some_and(|max| attempt >= max);
+            if give_up || !self.cmd_open {
+                warn!(%error, "not reconnecting");
+                return self.finish(Some(error));
+            }
+            let delay = backoff::delay(&self.opts.reconnect, attempt);
+            attempt = attempt.saturating_add(1);
+            info!(%error, attempt, ?delay, "connection lost; reconnecting");
+            let _ = self.status.send(ConnectionStatus::Reconnecting {
+                attempt,
+                last_error: error,
+            });
+            if !self.wait(delay).await {
+                return self.finish(None);
+            }
+        }
+    }
+
+    /// Shut down for good: every request still open ends, the status says why.
+    fn finish(mut self, reason: Option<ConnectError>) {
+        self.state.abandon();
+        self.drain_events();
+        for tx in self.after_write.drain(..) {
+            let _ = tx.send(Ok(qos0_ack()));
+        }
+        for (_, p) in self.pending.drain() {
+            match p {
+                Pending::Publish { reply, .. } => {
+                    let _ = reply.send(Err(RequestError::Closed));
+                }
+                Pending::Subscribe { reply, .. } => {
+                    let _ = reply.send(Err(RequestError::Closed));
+                }
+                Pending::Unsubscribe { reply, .. } => {
+                    let _ = reply.send(Err(RequestError::Closed));
+                }
+            }
+        }
+        // Requests still in the channel end too.
+        self.cmd_rx.close();
+        while let Ok(cmd) = self.cmd_rx.try_recv() {
+            reject(cmd);
+        }
+        if let Some(closing) = self.closing.take() {
+            for r in closing.reply {
+                let _ = r.send(());
+            }
+        }
+        let _ = self.status.send(ConnectionStatus::Disconnected { reason });
+    }
+
+    /// The backoff delay; requests are taken meanwhile. False if the client shut down.
+    async fn wait(&mut self, delay: Duration) -> bool {
+        let sleep = tokio::time::sleep(delay);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                () = &mut sleep => return true,
+                Some(token) = self.ack_rx.recv() => self.state.ack(token),
+                cmd = self.cmd_rx.recv(), if self.cmd_open && self.state.queued() < self.opts.request_queue => {
+                    match cmd {
+                        None => {
+                            self.cmd_open = false;
+                            return false;
+                        }
+                        Some(Command::Disconnect { reply, .. }) => {
+                            // Nothing can be drained while disconnected.
+                            self.closing = Some(Closing {
+                                deadline: tokio::time::Instant::now(),
+                                disconnect: Disconnect::default(),
+                                reply: vec![reply],
+                            });
+                            return false;
+                        }
+                        Some(cmd) => self.command(cmd),
+                    }
+                    self.drain_events();
+                }
+            }
+        }
+    }
+
+    /// One connection: transport, CONNECT, and the loop until it ends.
+    async fn connection(
+        &mut self,
+        id_tx: &mut Option<oneshot::Sender<(mqtt_proto::ProtocolVersion, String)>>,
+    ) -> End {
+        if let Some(hook) = &self.opts.credentials {
+            match hook().await {
+                Ok(c) => self
+                    .state
+                    .set_credentials(c.username.map(bytestring::ByteString::from), c.password),
+                Err(e) => {
+                    return End::Failed {
+                        error: ConnectError::Credentials(e),
+                        up_for: None,
+                    };
+                }
+            }
+        }
+        let io = tokio::select! {
+            r = transport::open(&self.opts) => match r {
+                Ok(io) => io,
+                Err(error) => return End::Failed { error, up_for: None },
+            },
+            // A disconnect while the transport is being opened.
+            cmd = self.cmd_rx.recv(), if self.first.is_none() && self.cmd_open => {
+                match cmd {
+                    Some(Command::Disconnect { reply, .. }) => {
+                        self.closing = Some(Closing { deadline: tokio::time::Instant::now(), disconnect: Disconnect::default(), reply: vec![reply] });
+                    }
+                    Some(other) => {
+                        // Queued for the connection being opened; handled after it is up.
+                        self.command(other);
+                        return Box::pin(self.connection(id_tx)).await;
+                    }
+                    None => self.cmd_open = false,
+                }
+                return End::Shutdown;
+            }
+        };
+        debug!(endpoint = %self.opts.endpoint, "transport open");
+        self.run_connection(io, id_tx).await
+    }
+
+    async fn run_connection(
+        &mut self,
+        mut io: BoxIo,
+        id_tx: &mut Option<oneshot::Sender<(mqtt_proto::ProtocolVersion, String)>>,
+    ) -> End {
+        let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+        let mut wbuf = BytesMut::with_capacity(READ_CHUNK);
+        let mut flushing = false;
+        self.connected_at = None;
+        self.last_event_error = None;
+        self.state.connect(now());
+        let sleep = tokio::time::sleep_until(tokio::time::Instant::now());
+        tokio::pin!(sleep);
+        let mut armed: Option<Instant> = None;
+        loop {
+            // Everything ready goes into one buffer, written with one call.
+            let t = now();
+            while self.state.poll_transmit(t, &mut wbuf) > 0 {}
+            self.drain_events();
+            if self.state.state() == ConnectionState::Connected {
+                if let Some(tx) = id_tx.take() {
+                    let _ = tx.send((self.opts.mqtt.protocol, self.assigned_client_id()));
+                }
+            }
+            if self.state.state() == ConnectionState::Disconnected {
+                // Write what is left (a DISCONNECT on 5.0), briefly, then close.
+                let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                    io.write_all(&wbuf).await?;
+                    io.flush().await?;
+                    io.shutdown().await
+                })
+                .await;
+                self.written();
+                let error = self
+                    .last_event_error
+                    .take()
+                    .unwrap_or(ConnectionError::TransportClosed);
+                if matches!(error, ConnectionError::ClientDisconnect) && self.closing.is_some() {
+                    return End::Shutdown;
+                }
+                return End::Failed {
+                    up_for: self.connected_at.map(|t| t.elapsed()),
+                    error: ConnectError::from(error),
+                };
+            }
+            if let Some(closing) = &self.closing {
+                let drained = self.state.inflight() == 0
+                    && self.state.queued() == 0
+                    && self.pending_publishes() == 0;
+                if drained || tokio::time::Instant::now() >= closing.deadline {
+                    let d = closing.disconnect.clone();
+                    self.state.disconnect(d);
+                    continue;
+                }
+            }
+            // The one timer: the state machine's deadline, or the disconnect deadline.
+            let deadline = match (self.state.poll_timeout(), &self.closing) {
+                (Some(d), Some(c)) => Some(d.min(c.deadline.into_std())),
+                (d, None) => d,
+                (None, Some(c)) => Some(c.deadline.into_std()),
+            };
+            if deadline != armed {
+                if let Some(d) = deadline {
+                    sleep.as_mut().reset(tokio::time::Instant::from_std(d));
+                }
+                armed = deadline;
+            }
+            let reading = self.backlog.is_empty();
+            let accepting = self.cmd_open
+                && self.connected_at.is_some()
+                && wbuf.len() < WRITE_HIGH_WATER
+                && self.state.queued() < self.opts.request_queue;
+            let backlog_tx = self.backlog.front().map(|(tx, _)| tx.clone());
+            tokio::select! {
+                biased;
+                ev = poll_fn(|cx| poll_io(cx, &mut io, &mut rbuf, &mut wbuf, &mut flushing, reading)) => {
+                    let t = now();
+                    match ev {
+                        IoEvent::Read => self.state.handle_read(t, &mut rbuf),
+                        IoEvent::Written => self.written(),
+                        IoEvent::Closed(e) => {
+                            if let Some(e) = e {
+                                debug!(error = %e, "transport error");
+                            }
+                            self.state.handle_transport_closed(t);
+                        }
+                    }
+                }
+                Some(token) = self.ack_rx.recv() => {
+                    self.state.ack(token);
+                    while let Ok(token) = self.ack_rx.try_recv() {
+                        self.state.ack(token);
+                    }
+                }
+                permit = reserve(backlog_tx), if !reading => {
+                    if let Some(permit) = permit {
+                        if let Some((_, m)) = self.backlog.pop_front() {
+                            permit.send(m);
+                        }
+                    } else if let Some((_, m)) = self.backlog.pop_front() {
+                        // That stream is gone: the message goes elsewhere.
+                        self.undeliverable_route(m);
+                    }
+                    self.flush_backlog();
+                    if self.backlog.is_empty() {
+                        // Reading resumes; the unread bytes show the broker alive.
+                        self.state.handle_peer_alive(now());
+                    }
+                }
+                cmd = self.cmd_rx.recv(), if accepting => {
+                    match cmd {
+                        Some(cmd) => {
+                            self.command(cmd);
+                            for _ in 0..BATCH {
+                                if self.state.queued() >= self.opts.request_queue { break; }
+                                match self.cmd_rx.try_recv() {
+                                    Ok(cmd) => self.command(cmd),
+                                    Err(_) => break,
+                                }
+                            }
+                        }
+                        None => {
+                            // Every handle is gone: nobody can see anything any more.
+                            self.cmd_open = false;
+                            self.closing = Some(Closing {
+                                deadline: tokio::time::Instant::now(),
+                                disconnect: Disconnect::default(),
+                                reply: Vec::new(),
+                            });
+                        }
+                    }
+                }
+                () = &mut sleep, if armed.is_some() => {
+                    armed = None;
+                    let t = now();
+                    if !reading {
+                        // Held back by our own reader, not by a dead broker.
+                        self.state.handle_peer_alive(t);
+                    }
+                    self.state.handle_timeout(t);
+                }
+            }
+        }
+    }
+
+    /// Requests still in the channel.
+    fn pending_publishes(&self) -> usize {
+        self.cmd_rx.len()
+    }
+
+    fn assigned_client_id(&self) -> String {
+        self.opts.mqtt.client_id.to_string()
+    }
+
+    /// The write buffer is empty and flushed: QoS 0 publishes are done.
+    fn written(&mut self) {
+        for tx in self.after_write.drain(..) {
+            let _ = tx.send(Ok(qos0_ack()));
+        }
+    }
+
+    fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Publish(req, reply) => {
+                let qos0 = req.qos == mqtt_proto::QoS::AtMostOnce;
+                match self.state.publish(req) {
+                    Ok(id) => {
+                        self.pending
+                            .insert(id.get(), Pending::Publish { reply, qos0 });
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
+            Command::Subscribe {
+                subscriptions,
+                mut properties,
+                messages,
+                reply,
+            } => {
+                let v5 = self.opts.mqtt.protocol.is_v5();
+                let subscription_id = match properties.subscription_identifier {
+                    Some(id) => Some(id.get()),
+                    None if v5 && self.state.server().subscription_identifiers => {
+                        let id = self.next_subscription_id;
+                        self.next_subscription_id =
+                            if id >= SubscriptionId::MAX { 1 } else { id + 1 };
+                        properties.subscription_identifier = SubscriptionId::new(id);
+                        Some(id)
+                    }
+                    None => None,
+                };
+                let filters: Vec<TopicFilter> =
+                    subscriptions.iter().map(|s| s.filter.clone()).collect();
+                match self.state.subscribe(subscriptions, properties) {
+                    Ok(id) => {
+                        let route = self.next_route;
+                        self.next_route += 1;
+                        self.routes.push(Route {
+                            id: route,
+                            filters,
+                            subscription_id,
+                            tx: messages,
+                        });
+                        self.pending
+                            .insert(id.get(), Pending::Subscribe { reply, route });
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
+            Command::Unsubscribe {
+                filters,
+                properties,
+                reply,
+            } => match self.state.unsubscribe(filters.clone(), properties) {
+                Ok(id) => {
+                    self.pending
+                        .insert(id.get(), Pending::Unsubscribe { reply, filters });
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Command::Disconnect {
+                deadline,
+                disconnect,
+                reply,
+            } => match &mut self.closing {
+                Some(c) => c.reply.push(reply),
+                None => {
+                    self.closing = Some(Closing {
+                        deadline,
+                        disconnect,
+                        reply: vec![reply],
+                    });
+                }
+            },
+        }
+    }
+
+    fn drain_events(&mut self) {
+        while let Some(event) = self.state.poll_event() {
+            match event {
+                Event::Connected(c) => {
+                    self.connected_at = Some(now());
+                    if let Some(id) = &c.properties.assigned_client_identifier {
+                        self.opts.mqtt.client_id = id.clone();
+                    }
+                    let _ = self.status.send(ConnectionStatus::Connected {
+                        session_present: c.session_present,
+                    });
+                    if let Some(first) = self.first.take() {
+                        let _ = first.send(Ok(c.session_present));
+                    }
+                    info!(session_present = c.session_present, "connected");
+                }
+                Event::Disconnected(e) => {
+                    debug!(error = %e, "connection ended");
+                    self.last_event_error = Some(e);
+                }
+                Event::Message(m) => {
+                    let ack = m.ack.map(|t| (t, self.ack_tx.clone()));
+                    self.route(m.publish, ack);
+                }
+                Event::Published { id, result } => {
+                    if let Some(Pending::Publish { reply, qos0 }) = self.pending.remove(&id.get()) {
+                        if qos0 && result.is_ok() {
+                            self.after_write.push(reply);
+                        } else {
+                            let _ = reply.send(result);
+                        }
+                    }
+                }
+                Event::Subscribed { id, result } => {
+                    if let Some(Pending::Subscribe { reply, route }) =
+                        self.pending.remove(&id.get())
+                    {
+                        match &result {
+                            Ok(ack) => {
+                                // Refused filters route nothing.
+                                if let Some(r) = self.routes.iter_mut().find(|r| r.id == route) {
+                                    r.filters = ack
+                                        .results
+                                        .iter()
+                                        .filter(|(_, reason)| !reason.is_error())
+                                        .map(|(f, _)| f.clone())
+                                        .collect();
+                                }
+                            }
+                            Err(_) => self.routes.retain(|r| r.id != route),
+                        }
+                        let _ = reply.send(result);
+                    }
+                }
+                Event::Unsubscribed { id, result } => {
+                    if let Some(Pending::Unsubscribe { reply, filters }) =
+                        self.pending.remove(&id.get())
+                    {
+                        if result.is_ok() {
+                            for r in &mut self.routes {
+                                r.filters.retain(|f| !filters.contains(f));
+                            }
+                            self.routes.retain(|r| !r.filters.is_empty());
+                        }
+                        let _ = reply.send(result);
+                    }
+                }
+                Event::Resubscribed(result) => match result {
+                    Ok(ack) => {
+                        for (f, reason) in &ack.results {
+                            if reason.is_error() {
+                                warn!(filter = %f.as_str(), %reason, "resubscription refused");
+                            }
+                        }
+                    }
+                    Err(e) => warn!(error = %e, "resubscription failed"),
+                },
+                other => trace!(?other, "event"),
+            }
+        }
+    }
+
+    /// Hand an inbound message to the streams whose subscription it matches.
+    fn route(
+        &mut self,
+        publish: Publish,
+        ack: Option<(AckToken, mpsc::UnboundedSender<AckToken>)>,
+    ) {
+        let mut targets: Vec<usize> = Vec::new();
+        let ids = &publish.properties().subscription_identifiers;
+        if !ids.is_empty() {
+            for id in ids {
+                if let Some(i) = self
+                    .routes
+                    .iter()
+                    .position(|r| r.subscription_id == Some(id.get()))
+                {
+                    if !targets.contains(&i) {
+                        targets.push(i);
+                    }
+                }
+            }
+        }
+        if targets.is_empty() {
+            for (i, r) in self.routes.iter().enumerate() {
+                if r.filters.iter().any(|f| f.matches(&publish.topic)) {
+                    targets.push(i);
+                }
+            }
+        }
+        targets.retain(|&i| !self.routes[i].tx.is_closed());
+        let mut message = Some(Message { publish, ack });
+        let last = targets.len();
+        if last == 0 {
+            if let Some(m) = message.take() {
+                self.deliver(self.catch_all.clone(), m);
+            }
+            return;
+        }
+        for (n, i) in targets.into_iter().enumerate() {
+            let tx = self.routes[i].tx.clone();
+            let m = if n + 1 == last {
+                message.take()
+            } else {
+                message.as_ref().map(|m| Message {
+                    publish: m.publish.clone(),
+                    ack: None,
+                })
+            };
+            if let Some(m) = m {
+                self.deliver(tx, m);
+            }
+        }
+    }
+
+    fn deliver(&mut self, tx: mpsc::Sender<Message>, m: Message) {
+        if !self.backlog.is_empty() {
+            // Order: nothing overtakes a message already waiting.
+            self.backlog.push_back((tx, m));
+            return;
+        }
+        match tx.try_send(m) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(m)) => {
+                trace!("message stream full: reading paused");
+                self.backlog.push_back((tx, m));
+            }
+            Err(mpsc::error::TrySendError::Closed(m)) => self.undeliverable_route(m),
+        }
+    }
+
+    /// A stream closed under a message: the catch-all takes it, else it is dropped, loudly
+    /// (and acknowledged, so that it does not hold back the acknowledgements after it).
+    fn undeliverable_route(&mut self, mut m: Message) {
+        if !self.catch_all.is_closed() {
+            let tx = self.catch_all.clone();
+            match tx.try_send(m) {
+                Ok(()) => return,
+                Err(mpsc::error::TrySendError::Full(back)) => {
+                    self.backlog.push_back((tx, back));
+                    return;
+                }
+                Err(mpsc::error::TrySendError::Closed(back)) => m = back,
+            }
+        }
+        warn!(
+            topic = m.topic(),
+            "no stream takes this message (catch-all dropped): discarded"
+        );
+        m.ack();
+    }
+
+    /// Deliver what the backlog holds while there is room.
+    fn flush_backlog(&mut self) {
+        while let Some((tx, _)) = self.backlog.front() {
+            let tx = tx.clone();
+            match tx.try_reserve_owned() {
+                Ok(permit) => {
+                    if let Some((_, m)) = self.backlog.pop_front() {
+                        permit.send(m);
+                    }
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => return,
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    if let Some((_, mut m)) = self.backlog.pop_front() {
+                        if self.catch_all.is_closed() {
+                            warn!(topic = m.topic(), "no stream takes this message: discarded");
+                            m.ack();
+                        } else {
+                            self.undeliverable_route(m);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn reserve(tx: Option<mpsc::Sender<Message>>) -> Option<mpsc::OwnedPermit<Message>> {
+    match tx {
+        Some(tx) => tx.reserve_owned().await.ok(),
+        None => std::future::pending().await,
+    }
+}
+
+fn qos0_ack() -> PublishAck {
+    PublishAck {
+        packet_id: None,
+        reason: PubAckReason::Success,
+        properties: Default::default(),
+    }
+}
+
+fn reject(cmd: Command) {
+    match cmd {
+        Command::Publish(_, reply) => {
+            let _ = reply.send(Err(RequestError::Closed));
+        }
+        Command::Subscribe { reply, .. } => {
+            let _ = reply.send(Err(RequestError::Closed));
+        }
+        Command::Unsubscribe { reply, .. } => {
+            let _ = reply.send(Err(RequestError::Closed));
+        }
+        Command::Disconnect { reply, .. } => {
+            let _ = reply.send(());
+        }
+    }
+}
+
+fn version_refused(e: &ConnectError) -> bool {
+    matches!(
+        e,
+        ConnectError::Refused {
+            reason: ConnectReason::UnsupportedProtocolVersion,
+            ..
+        } | ConnectError::Connection(ConnectionError::Decode(_))
+            | ConnectError::Connection(ConnectionError::TransportClosed)
+    )
+}
+
+enum IoEvent {
+    /// Bytes were read into the buffer.
+    Read,
+    /// The write buffer was written and flushed.
+    Written,
+    /// End of stream or an error.
+    Closed(Option<io::Error>),
+}
+
+/// Write what is buffered (then flush), and read when `reading`: one future, so the
+/// socket is both read and written from one `select!` branch. Cancel-safe: bytes are taken
+/// from `wbuf` only once written, and added to `rbuf` only once read.
+fn poll_io(
+    cx: &mut Context<'_>,
+    io: &mut BoxIo,
+    rbuf: &mut BytesMut,
+    wbuf: &mut BytesMut,
+    flushing: &mut bool,
+    reading: bool,
+) -> Poll<IoEvent> {
+    while !wbuf.is_empty() {
+        match Pin::new(&mut **io).poll_write(cx, wbuf) {
+            Poll::Ready(Ok(0)) => {
+                return Poll::Ready(IoEvent::Closed(Some(io::ErrorKind::WriteZero.into())));
+            }
+            Poll::Ready(Ok(n)) => {
+                wbuf.advance(n);
+                if wbuf.is_empty() {
+                    *flushing = true;
+                }
+            }
+            Poll::Ready(Err(e)) => return Poll::Ready(IoEvent::Closed(Some(e))),
+            Poll::Pending => break,
+        }
+    }
+    if *flushing {
+        match Pin::new(&mut **io).poll_flush(cx) {
+            Poll::Ready(Ok(())) => {
+                *flushing = false;
+                return Poll::Ready(IoEvent::Written);
+            }
+            Poll::Ready(Err(e)) => return Poll::Ready(IoEvent::Closed(Some(e))),
+            Poll::Pending => {}
+        }
+    }
+    if reading {
+        if rbuf.capacity() - rbuf.len() < READ_CHUNK / 4 {
+            rbuf.reserve(READ_CHUNK);
+        }
+        let read = io.read_buf(rbuf);
+        tokio::pin!(read);
+        match read.poll(cx) {
+            Poll::Ready(Ok(0)) => return Poll::Ready(IoEvent::Closed(None)),
+            Poll::Ready(Ok(_)) => return Poll::Ready(IoEvent::Read),
+            Poll::Ready(Err(e)) => return Poll::Ready(IoEvent::Closed(Some(e))),
+            Poll::Pending => {}
+        }
+    }
+    Poll::Pending
+}

@@ -1,0 +1,108 @@
+//! # mqtt-client: an async MQTT client for tokio
+//!
+//! MQTT 5.0, 3.1.1 and 3.1 over TCP, TLS (rustls), WebSocket and unix sockets, with
+//! automatic reconnection, keepalive, QoS 0/1/2 with acknowledgements you can await,
+//! resubscription and bounded queues. The protocol itself lives in `mqtt-proto` (sans-IO);
+//! this crate moves bytes between a socket and that state machine in one task per client.
+//!
+//! ## Tutorial
+//!
+//! Connect, subscribe, publish, read:
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use mqtt_client::{Client, Options, QoS};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! // mqtt://, mqtts://, ws://, wss://, unix://, with user:password@ if needed.
+//! let options = Options::from_url("mqtt://localhost:1883?client_id=kitchen")?;
+//! let (client, mut messages) = Client::connect(options).await?; // returns at CONNACK
+//!
+//! // A subscription is a stream of its own messages.
+//! let mut temperatures = client.subscribe("sensors/+/temp", QoS::AtLeastOnce).await?;
+//!
+//! // publish() returns once queued; the handle resolves at PUBACK (QoS 1).
+//! let ack = client.publish("sensors/kitchen/temp", QoS::AtLeastOnce, false, "21.5").await?;
+//! ack.await?;
+//!
+//! let message = temperatures.recv().await.expect("a message");
+//! assert_eq!(message.payload().as_ref(), b"21.5");
+//!
+//! // Messages no subscription stream takes arrive on the catch-all stream.
+//! let _ = messages.try_recv();
+//!
+//! // Drain inflight messages for up to 5 s, then DISCONNECT.
+//! client.disconnect(Duration::from_secs(5)).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ### What to expect
+//! - **No event loop to poll.** [`Client::connect`] spawns the connection task; the
+//!   [`Client`] is a cheap `Clone + Send + Sync` handle.
+//! - **Every request ends.** A [`PublishHandle`] resolves at PUBACK (QoS 1), PUBCOMP
+//!   (QoS 2) or once written (QoS 0); refusals carry their reason code; a publish whose
+//!   session the broker lost ends by the session-loss policy; shutting down ends everything
+//!   still open with [`ClientError::Closed`]. None hangs.
+//! - **Reconnection** after the first successful connection: exponential backoff with full
+//!   jitter ([`Reconnect`]); refusals that cannot succeed by retrying (bad credentials, not
+//!   authorised...) stop it. Subscriptions are restored if the broker lost the session;
+//!   unacknowledged QoS 1/2 messages are resent with DUP. Watch [`Client::status`].
+//! - **Backpressure, never silent loss.** The request queue is bounded:
+//!   [`Client::publish`] waits for room, [`Client::try_publish`] fails fast. Message
+//!   streams are bounded: when one is full the client stops reading the socket (TCP
+//!   pushes back on the broker) but keeps the connection alive.
+//! - **Batched writes.** Every packet ready is encoded into one buffer and written with one
+//!   call.
+//! - **Defaults that do not bite**: packets up to 8 MiB (announced on 5.0), TLS verified
+//!   against the webpki roots, insecure options named `dangerous_*`, TCP_NODELAY on.
+//! - Logs go through `tracing`; nothing is printed.
+//!
+//! ### Manual acknowledgements
+//! With [`Options::with_manual_acks`], QoS 1 and 2 messages are acknowledged only when you
+//! call [`Message::ack`], so a message is not acknowledged before you have handled it.
+//! Acknowledgements go out in arrival order, as the specification requires.
+//!
+//! ### Request / response (5.0)
+//! [`Client::requester`] subscribes to a response topic; [`Requester::request`] publishes
+//! with Response Topic and Correlation Data and resolves with the reply. A responder
+//! answers with [`respond`].
+//!
+//! ## Features
+//! - `tls` (default): `mqtts://` and `wss://` with rustls and the ring provider;
+//!   webpki-roots as the default trust store.
+//! - `aws-lc-rs`: rustls with the aws-lc-rs provider instead of ring.
+//! - `websocket` (default): `ws://` and `wss://` through tokio-tungstenite.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod backoff;
+mod client;
+mod driver;
+mod error;
+mod options;
+#[cfg(feature = "tls")]
+mod tls;
+mod transport;
+
+pub use client::{
+    Client, ConnectionStatus, Message, Messages, PublishHandle, Requester, Subscription, respond,
+};
+pub use error::{ClientError, ConnectError};
+pub use options::{
+    Credentials, CredentialsFuture, CredentialsHook, DEFAULT_MAX_PACKET_SIZE, Endpoint, Options,
+    Reconnect, generated_client_id,
+};
+#[cfg(feature = "tls")]
+pub use tls::{CaSource, ClientCert, TlsOptions};
+
+pub use mqtt_proto::client::{
+    LostPublish, PublishAck, PublishRequest, RequestError, SessionLossPolicy, SubscribeAck,
+    UnsubscribeAck,
+};
+pub use mqtt_proto::{
+    ConnectReason, Disconnect, DisconnectReason, ProtocolVersion, PubAckReason, PublishProperties,
+    QoS, RetainHandling, SubAckReason, SubscribeProperties, Subscription as SubscriptionRequest,
+    SubscriptionOptions, TopicFilter, TopicName, UnsubscribeProperties, UserProperty, Will,
+};

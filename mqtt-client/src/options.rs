@@ -1,0 +1,614 @@
+//! What to connect to and how: [`Options`], built from a URL or field by field.
+
+use std::fmt;
+use std::future::Future;
+use std::num::{NonZeroU16, NonZeroU32};
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use bytestring::ByteString;
+use mqtt_proto::client::{ClientOptions, SessionLossPolicy};
+use mqtt_proto::{ProtocolVersion, UserProperty, Will};
+
+use crate::error::ConnectError;
+#[cfg(feature = "tls")]
+use crate::tls::TlsOptions;
+
+/// The default largest packet accepted from the server (and announced on 5.0): 8 MiB.
+pub const DEFAULT_MAX_PACKET_SIZE: u32 = 8 * 1024 * 1024;
+
+/// Where the broker is and how to reach it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Endpoint {
+    /// `mqtt://host:port` (default port 1883).
+    Tcp {
+        /// Host name or address.
+        host: String,
+        /// Port.
+        port: u16,
+    },
+    /// `mqtts://host:port` (default port 8883).
+    Tls {
+        /// Host name or address (also the TLS server name unless overridden).
+        host: String,
+        /// Port.
+        port: u16,
+    },
+    /// `ws://host:port/path` (default port 80, path `/mqtt`... or as given).
+    WebSocket {
+        /// Host name or address.
+        host: String,
+        /// Port.
+        port: u16,
+        /// Request path (with query), starting with `/`.
+        path: String,
+    },
+    /// `wss://host:port/path` (default port 443).
+    SecureWebSocket {
+        /// Host name or address.
+        host: String,
+        /// Port.
+        port: u16,
+        /// Request path (with query), starting with `/`.
+        path: String,
+    },
+    /// `unix:///path/to/socket`.
+    Unix {
+        /// Socket path.
+        path: PathBuf,
+    },
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let host = |h: &str| {
+            if h.contains(':') {
+                format!("[{h}]")
+            } else {
+                h.to_string()
+            }
+        };
+        match self {
+            Self::Tcp { host: h, port } => write!(f, "mqtt://{}:{port}", host(h)),
+            Self::Tls { host: h, port } => write!(f, "mqtts://{}:{port}", host(h)),
+            Self::WebSocket {
+                host: h,
+                port,
+                path,
+            } => write!(f, "ws://{}:{port}{path}", host(h)),
+            Self::SecureWebSocket {
+                host: h,
+                port,
+                path,
+            } => write!(f, "wss://{}:{port}{path}", host(h)),
+            Self::Unix { path } => write!(f, "unix://{}", path.display()),
+        }
+    }
+}
+
+/// User name and password for one connection attempt.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    /// User name.
+    pub username: Option<String>,
+    /// Password.
+    pub password: Option<Bytes>,
+}
+
+/// The future a [`CredentialsHook`] returns.
+pub type CredentialsFuture = Pin<Box<dyn Future<Output = Result<Credentials, String>> + Send>>;
+
+/// Called before every connection attempt, for credentials that rotate (tokens). An error
+/// fails that attempt ([`ConnectError::Credentials`]); reconnection goes on.
+pub type CredentialsHook = Arc<dyn Fn() -> CredentialsFuture + Send + Sync>;
+
+/// Reconnection after a connection that had succeeded is lost: exponential backoff with full
+/// jitter. The delay before attempt `n` (from 0) is uniformly random in
+/// `0..=min(max, min * 2^n)`, and the attempt counter goes back to 0 once a connection has
+/// stayed up for `reset_after`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Reconnect {
+    /// Reconnect at all (default true).
+    pub enabled: bool,
+    /// The base delay (default 100 ms).
+    pub min_delay: Duration,
+    /// The largest delay (default 30 s).
+    pub max_delay: Duration,
+    /// A connection that lasted this long resets the backoff (default 60 s).
+    pub reset_after: Duration,
+    /// Stop after this many failed attempts in a row (default: never).
+    pub max_attempts: Option<u32>,
+    /// Keep trying after a refusal that cannot succeed by retrying (bad user name or
+    /// password, not authorised, banned, bad client identifier): off by default.
+    pub retry_fatal_refusals: bool,
+}
+
+impl Default for Reconnect {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            min_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(30),
+            reset_after: Duration::from_secs(60),
+            max_attempts: None,
+            retry_fatal_refusals: false,
+        }
+    }
+}
+
+/// Everything [`Client::connect`](crate::Client::connect) needs. Build with
+/// [`Options::new`] (an endpoint) or [`Options::from_url`], then change fields or use the
+/// `with_*` methods.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct Options {
+    /// Where to connect.
+    pub endpoint: Endpoint,
+    /// The MQTT session options (protocol version, client id, keepalive, will, limits...).
+    /// Defaults: 5.0, a generated client id, clean start, keepalive 60 s, 8 MiB packets.
+    pub mqtt: ClientOptions,
+    /// On 5.0, if the broker refuses the protocol version on the first connection, connect
+    /// again with 3.1.1 (off by default).
+    pub fallback_to_v311: bool,
+    /// TCP_NODELAY (default true: MQTT packets are small and latency matters; writes are
+    /// batched by the client anyway).
+    pub tcp_nodelay: bool,
+    /// How long the transport (TCP connect, TLS and WebSocket handshakes) may take (default
+    /// 30 s). The wait for CONNACK is `mqtt.connect_timeout`.
+    pub transport_timeout: Duration,
+    /// TLS settings for `mqtts://` and `wss://`.
+    #[cfg(feature = "tls")]
+    pub tls: TlsOptions,
+    /// Extra HTTP headers for the WebSocket upgrade request.
+    pub ws_headers: Vec<(String, String)>,
+    /// Reconnection policy.
+    pub reconnect: Reconnect,
+    /// Called before every connection attempt to get the user name and password.
+    pub credentials: Option<CredentialsHook>,
+    /// Publish, subscribe and unsubscribe requests that may wait for the connection task at
+    /// once (default 1024): beyond it [`publish`](crate::Client::publish) waits and
+    /// [`try_publish`](crate::Client::try_publish) fails.
+    pub request_queue: usize,
+    /// Messages each subscription stream (and the catch-all stream) holds before the client
+    /// stops reading the socket (default 1024).
+    pub message_queue: usize,
+}
+
+impl fmt::Debug for Options {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Options")
+            .field("endpoint", &self.endpoint)
+            .field("mqtt", &self.mqtt)
+            .field("fallback_to_v311", &self.fallback_to_v311)
+            .field("tcp_nodelay", &self.tcp_nodelay)
+            .field("reconnect", &self.reconnect)
+            .field("credentials_hook", &self.credentials.is_some())
+            .field("request_queue", &self.request_queue)
+            .field("message_queue", &self.message_queue)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Options {
+    /// Options for this endpoint with the defaults.
+    pub fn new(endpoint: Endpoint) -> Self {
+        let mut mqtt = ClientOptions::new(ProtocolVersion::V5, generated_client_id());
+        mqtt.max_packet_size = NonZeroU32::new(DEFAULT_MAX_PACKET_SIZE).unwrap_or(NonZeroU32::MAX);
+        Self {
+            endpoint,
+            mqtt,
+            fallback_to_v311: false,
+            tcp_nodelay: true,
+            transport_timeout: Duration::from_secs(30),
+            #[cfg(feature = "tls")]
+            tls: TlsOptions::default(),
+            ws_headers: Vec::new(),
+            reconnect: Reconnect::default(),
+            credentials: None,
+            request_queue: 1024,
+            message_queue: 1024,
+        }
+    }
+
+    /// Options from a URL: `mqtt://`, `mqtts://`, `ws://`, `wss://` or `unix://`, with an
+    /// optional `user:password@` (percent-encoded) and, for WebSocket, a path (default
+    /// `/mqtt`). Query parameters understood: `client_id`, `keep_alive` (seconds),
+    /// `clean_start` (`true`/`false`), `version` (`5`, `3.1.1` or `311`, `3.1` or `31`).
+    ///
+    /// ```
+    /// let opts = mqtt_client::Options::from_url("mqtt://user:secret@localhost:1884?client_id=c1").unwrap();
+    /// assert_eq!(opts.mqtt.client_id, "c1");
+    /// assert_eq!(opts.mqtt.username.as_deref(), Some("user"));
+    /// ```
+    pub fn from_url(url: &str) -> Result<Self, ConnectError> {
+        let parsed = parse_url(url)?;
+        let mut opts = Self::new(parsed.endpoint);
+        if let Some(u) = parsed.username {
+            opts.mqtt.username = Some(ByteString::from(u));
+        }
+        if let Some(p) = parsed.password {
+            opts.mqtt.password = Some(Bytes::from(p));
+        }
+        for (k, v) in parsed.query {
+            let bad = || ConnectError::InvalidUrl(format!("bad value for {k}: {v:?}"));
+            match k.as_str() {
+                "client_id" | "clientId" => opts.mqtt.client_id = ByteString::from(v.clone()),
+                "keep_alive" | "keepalive" => {
+                    opts.mqtt.keep_alive = Duration::from_secs(v.parse().map_err(|_| bad())?);
+                }
+                "clean_start" | "clean" => {
+                    opts.mqtt.clean_start = v.parse().map_err(|_| bad())?;
+                }
+                "version" | "protocol" => {
+                    opts.mqtt.protocol = match v.as_str() {
+                        "5" | "5.0" => ProtocolVersion::V5,
+                        "3.1.1" | "311" | "4" => ProtocolVersion::V3_1_1,
+                        "3.1" | "31" | "3" => ProtocolVersion::V3_1,
+                        _ => return Err(bad()),
+                    };
+                }
+                _ => {
+                    return Err(ConnectError::InvalidUrl(format!(
+                        "unknown query parameter {k:?}"
+                    )));
+                }
+            }
+        }
+        Ok(opts)
+    }
+
+    /// Set the protocol version.
+    pub fn with_protocol(mut self, protocol: ProtocolVersion) -> Self {
+        self.mqtt.protocol = protocol;
+        self
+    }
+
+    /// Set the client identifier (empty: the server assigns one; 3.1.1 needs clean start).
+    pub fn with_client_id(mut self, id: impl Into<String>) -> Self {
+        self.mqtt.client_id = ByteString::from(id.into());
+        self
+    }
+
+    /// Set clean start (5.0) / clean session (3.1.1).
+    pub fn with_clean_start(mut self, clean: bool) -> Self {
+        self.mqtt.clean_start = clean;
+        self
+    }
+
+    /// Set the Session Expiry Interval (5.0), seconds.
+    pub fn with_session_expiry(mut self, secs: u32) -> Self {
+        self.mqtt.session_expiry_interval = secs;
+        self
+    }
+
+    /// Set the keepalive (zero turns it off).
+    pub fn with_keep_alive(mut self, keep_alive: Duration) -> Self {
+        self.mqtt.keep_alive = keep_alive;
+        self
+    }
+
+    /// Set the user name and password.
+    pub fn with_credentials(
+        mut self,
+        username: impl Into<String>,
+        password: impl Into<Bytes>,
+    ) -> Self {
+        self.mqtt.username = Some(ByteString::from(username.into()));
+        self.mqtt.password = Some(password.into());
+        self
+    }
+
+    /// Call `hook` before every connection attempt for the user name and password.
+    pub fn with_credentials_hook<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Credentials, String>> + Send + 'static,
+    {
+        self.credentials = Some(Arc::new(move || Box::pin(hook())));
+        self
+    }
+
+    /// Set the will message.
+    pub fn with_will(mut self, will: Will) -> Self {
+        self.mqtt.will = Some(will);
+        self
+    }
+
+    /// Acknowledge inbound QoS 1 and 2 messages only when the application calls
+    /// [`Message::ack`](crate::Message::ack).
+    pub fn with_manual_acks(mut self, manual: bool) -> Self {
+        self.mqtt.manual_acks = manual;
+        self
+    }
+
+    /// Set our limit on outbound QoS 1 and 2 messages awaiting acknowledgement.
+    pub fn with_max_inflight(mut self, max: NonZeroU16) -> Self {
+        self.mqtt.max_inflight = max;
+        self
+    }
+
+    /// Set the reconnection policy.
+    pub fn with_reconnect(mut self, reconnect: Reconnect) -> Self {
+        self.reconnect = reconnect;
+        self
+    }
+
+    /// Set the session-loss policy.
+    pub fn with_session_loss(mut self, policy: SessionLossPolicy) -> Self {
+        self.mqtt.session_loss = policy;
+        self
+    }
+
+    /// Add a CONNECT user property (5.0).
+    pub fn with_user_property(mut self, name: &str, value: &str) -> Self {
+        self.mqtt
+            .user_properties
+            .push(UserProperty::new(name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Set the TLS options.
+    #[cfg(feature = "tls")]
+    pub fn with_tls(mut self, tls: TlsOptions) -> Self {
+        self.tls = tls;
+        self
+    }
+}
+
+/// A client identifier unique enough for a session of its own: `mqttc-` and 16 random
+/// hexadecimal digits (22 characters: within the 23 that 3.1 allows).
+pub fn generated_client_id() -> String {
+    format!("mqttc-{:016x}", crate::backoff::random_u64())
+}
+
+#[derive(Debug)]
+struct ParsedUrl {
+    endpoint: Endpoint,
+    username: Option<String>,
+    password: Option<Vec<u8>>,
+    query: Vec<(String, String)>,
+}
+
+fn parse_url(url: &str) -> Result<ParsedUrl, ConnectError> {
+    let bad = |why: &str| ConnectError::InvalidUrl(format!("{why}: {url:?}"));
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| bad("missing scheme (mqtt://, mqtts://, ws://, wss://, unix://)"))?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme == "unix" {
+        if rest.is_empty() {
+            return Err(bad("missing socket path"));
+        }
+        return Ok(ParsedUrl {
+            endpoint: Endpoint::Unix {
+                path: PathBuf::from(percent_decode_str(rest)?),
+            },
+            username: None,
+            password: None,
+            query: Vec::new(),
+        });
+    }
+    let (rest, query) = match rest.split_once('?') {
+        Some((r, q)) => (r, Some(q)),
+        None => (rest, None),
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    let (userinfo, hostport) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, authority),
+    };
+    let (username, password) = match userinfo {
+        None => (None, None),
+        Some(u) => match u.split_once(':') {
+            Some((user, pass)) => (Some(percent_decode_str(user)?), Some(percent_decode(pass)?)),
+            None => (Some(percent_decode_str(u)?), None),
+        },
+    };
+    let (host, port) = if let Some(h) = hostport.strip_prefix('[') {
+        let (h, after) = h.split_once(']').ok_or_else(|| bad("unclosed '['"))?;
+        let port = match after {
+            "" => None,
+            p => Some(p.strip_prefix(':').ok_or_else(|| bad("bad port"))?),
+        };
+        (h.to_string(), port)
+    } else {
+        match hostport.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), Some(p)),
+            None => (hostport.to_string(), None),
+        }
+    };
+    if host.is_empty() {
+        return Err(bad("missing host"));
+    }
+    let port = match port {
+        Some(p) => Some(p.parse::<u16>().map_err(|_| bad("bad port"))?),
+        None => None,
+    };
+    let ws_path = |path: &str| {
+        let p = if path.is_empty() { "/mqtt" } else { path };
+        match query {
+            Some(q) => format!("{p}?{q}"),
+            None => p.to_string(),
+        }
+    };
+    let mut mqtt_query = Vec::new();
+    let endpoint = match scheme.as_str() {
+        "mqtt" | "tcp" => Endpoint::Tcp {
+            host,
+            port: port.unwrap_or(1883),
+        },
+        "mqtts" | "ssl" | "tls" => Endpoint::Tls {
+            host,
+            port: port.unwrap_or(8883),
+        },
+        "ws" => Endpoint::WebSocket {
+            host,
+            port: port.unwrap_or(80),
+            path: ws_path(path),
+        },
+        "wss" => Endpoint::SecureWebSocket {
+            host,
+            port: port.unwrap_or(443),
+            path: ws_path(path),
+        },
+        other => return Err(bad(&format!("unsupported scheme {other:?}"))),
+    };
+    if matches!(endpoint, Endpoint::Tcp { .. } | Endpoint::Tls { .. }) {
+        if !path.is_empty() && path != "/" {
+            return Err(bad("an mqtt:// or mqtts:// URL has no path"));
+        }
+        if let Some(q) = query {
+            for pair in q.split('&').filter(|p| !p.is_empty()) {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                mqtt_query.push((percent_decode_str(k)?, percent_decode_str(v)?));
+            }
+        }
+    }
+    Ok(ParsedUrl {
+        endpoint,
+        username,
+        password,
+        query: mqtt_query,
+    })
+}
+
+fn percent_decode(s: &str) -> Result<Vec<u8>, ConnectError> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = b
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| {
+                    ConnectError::InvalidUrl(format!("bad percent-encoding in {s:?}"))
+                })?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    Ok(out)
+}
+
+fn percent_decode_str(s: &str) -> Result<String, ConnectError> {
+    String::from_utf8(percent_decode(s)?)
+        .map_err(|_| ConnectError::InvalidUrl(format!("{s:?} is not UTF-8 once decoded")))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn schemes_and_default_ports() {
+        let cases = [
+            (
+                "mqtt://h",
+                Endpoint::Tcp {
+                    host: "h".into(),
+                    port: 1883,
+                },
+            ),
+            (
+                "mqtts://h",
+                Endpoint::Tls {
+                    host: "h".into(),
+                    port: 8883,
+                },
+            ),
+            (
+                "ws://h",
+                Endpoint::WebSocket {
+                    host: "h".into(),
+                    port: 80,
+                    path: "/mqtt".into(),
+                },
+            ),
+            (
+                "wss://h:8443/x/y?z=1",
+                Endpoint::SecureWebSocket {
+                    host: "h".into(),
+                    port: 8443,
+                    path: "/x/y?z=1".into(),
+                },
+            ),
+            (
+                "mqtt://[::1]:1884",
+                Endpoint::Tcp {
+                    host: "::1".into(),
+                    port: 1884,
+                },
+            ),
+            (
+                "unix:///tmp/mq.sock",
+                Endpoint::Unix {
+                    path: "/tmp/mq.sock".into(),
+                },
+            ),
+        ];
+        for (url, endpoint) in cases {
+            assert_eq!(Options::from_url(url).unwrap().endpoint, endpoint, "{url}");
+        }
+    }
+
+    #[test]
+    fn credentials_are_percent_decoded() {
+        let o = Options::from_url("mqtt://us%40er:p%3Ass@localhost").unwrap();
+        assert_eq!(o.mqtt.username.as_deref(), Some("us@er"));
+        assert_eq!(o.mqtt.password.as_deref(), Some(&b"p:ss"[..]));
+    }
+
+    #[test]
+    fn query_parameters() {
+        let o = Options::from_url(
+            "mqtt://h?client_id=abc&keep_alive=5&clean_start=false&version=3.1.1",
+        )
+        .unwrap();
+        assert_eq!(o.mqtt.client_id, "abc");
+        assert_eq!(o.mqtt.keep_alive, Duration::from_secs(5));
+        assert!(!o.mqtt.clean_start);
+        assert_eq!(o.mqtt.protocol, ProtocolVersion::V3_1_1);
+    }
+
+    #[test]
+    fn bad_urls_are_typed_errors() {
+        for url in [
+            "localhost:1883",
+            "http://h",
+            "mqtt://",
+            "mqtt://h:99999",
+            "mqtt://h:x",
+            "mqtt://h/path",
+            "mqtt://[::1",
+            "mqtt://h?nope=1",
+            "mqtt://h?keep_alive=x",
+            "mqtt://u%zz@h",
+        ] {
+            assert!(
+                matches!(Options::from_url(url), Err(ConnectError::InvalidUrl(_))),
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn generated_ids_fit_mqtt_3_1() {
+        let id = generated_client_id();
+        assert!(id.len() <= 23, "{id}");
+        assert_ne!(generated_client_id(), id);
+    }
+}

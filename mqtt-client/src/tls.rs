@@ -1,0 +1,313 @@
+//! TLS settings (rustls): trust anchors, client certificate, ALPN, SNI, and the dangerous
+//! option to skip verification.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use tokio_rustls::rustls::client::danger::{
+    HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
+};
+use tokio_rustls::rustls::crypto::CryptoProvider;
+use tokio_rustls::rustls::{
+    self, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
+
+use crate::error::ConnectError;
+
+/// Where trusted CA certificates come from.
+#[derive(Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CaSource {
+    /// The Mozilla root store compiled in (webpki-roots). The default.
+    #[default]
+    WebPkiRoots,
+    /// PEM text holding one or more certificates.
+    Pem(Vec<u8>),
+    /// A PEM file holding one or more certificates.
+    PemFile(PathBuf),
+    /// DER certificates.
+    Der(Vec<CertificateDer<'static>>),
+}
+
+impl fmt::Debug for CaSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::WebPkiRoots => f.write_str("WebPkiRoots"),
+            Self::Pem(p) => write!(f, "Pem({} bytes)", p.len()),
+            Self::PemFile(p) => write!(f, "PemFile({})", p.display()),
+            Self::Der(d) => write!(f, "Der({} certificates)", d.len()),
+        }
+    }
+}
+
+/// A client certificate chain and its private key, as PEM (the key may be PKCS#8, PKCS#1
+/// RSA or SEC1 EC: the type is detected).
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientCert {
+    /// PEM text.
+    Pem {
+        /// The certificate chain, leaf first.
+        cert_chain: Vec<u8>,
+        /// The private key.
+        key: Vec<u8>,
+    },
+    /// PEM files.
+    PemFiles {
+        /// The certificate chain file.
+        cert_chain: PathBuf,
+        /// The private key file.
+        key: PathBuf,
+    },
+}
+
+impl fmt::Debug for ClientCert {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Pem { .. } => f.write_str("ClientCert::Pem(..)"),
+            Self::PemFiles { cert_chain, key } => write!(
+                f,
+                "ClientCert::PemFiles({}, {})",
+                cert_chain.display(),
+                key.display()
+            ),
+        }
+    }
+}
+
+/// TLS settings for `mqtts://` and `wss://`. The default verifies the server against the
+/// webpki roots, with the host name of the URL.
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub struct TlsOptions {
+    /// Trusted CA certificates.
+    pub ca: CaSource,
+    /// A client certificate, for brokers that authenticate clients by certificate.
+    pub client_cert: Option<ClientCert>,
+    /// ALPN protocols to offer (AWS IoT Core on port 443 wants `x-amzn-mqtt-ca`).
+    pub alpn: Vec<Vec<u8>>,
+    /// The name to verify the server certificate against (and send as SNI), instead of the
+    /// URL's host.
+    pub server_name: Option<String>,
+    /// Accept any server certificate: no authentication of the server at all. For tests
+    /// against self-signed brokers only.
+    pub dangerous_skip_verification: bool,
+    /// A complete rustls configuration, overriding every other field.
+    pub config: Option<Arc<ClientConfig>>,
+}
+
+impl fmt::Debug for TlsOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsOptions")
+            .field("ca", &self.ca)
+            .field("client_cert", &self.client_cert)
+            .field("alpn", &self.alpn)
+            .field("server_name", &self.server_name)
+            .field(
+                "dangerous_skip_verification",
+                &self.dangerous_skip_verification,
+            )
+            .field("config", &self.config.is_some())
+            .finish()
+    }
+}
+
+impl TlsOptions {
+    /// Trust the certificates of this PEM text (instead of the webpki roots).
+    pub fn with_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca = CaSource::Pem(pem.into());
+        self
+    }
+
+    /// Trust the certificates of this PEM file (instead of the webpki roots).
+    pub fn with_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca = CaSource::PemFile(path.into());
+        self
+    }
+
+    /// Present this client certificate chain and key (PEM).
+    pub fn with_client_cert_pem(
+        mut self,
+        cert_chain: impl Into<Vec<u8>>,
+        key: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.client_cert = Some(ClientCert::Pem {
+            cert_chain: cert_chain.into(),
+            key: key.into(),
+        });
+        self
+    }
+
+    /// Offer these ALPN protocols.
+    pub fn with_alpn(mut self, protocols: &[&[u8]]) -> Self {
+        self.alpn = protocols.iter().map(|p| p.to_vec()).collect();
+        self
+    }
+
+    /// Verify the server (and send SNI) under this name instead of the URL's host.
+    pub fn with_server_name(mut self, name: impl Into<String>) -> Self {
+        self.server_name = Some(name.into());
+        self
+    }
+
+    /// Accept any server certificate. Dangerous: anyone on the path can read and change
+    /// the traffic.
+    pub fn dangerous_skip_verification(mut self) -> Self {
+        self.dangerous_skip_verification = true;
+        self
+    }
+
+    /// Build the rustls configuration.
+    pub(crate) fn client_config(&self) -> Result<Arc<ClientConfig>, ConnectError> {
+        if let Some(c) = &self.config {
+            return Ok(c.clone());
+        }
+        let provider = Arc::new(provider());
+        let builder = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(invalid)?;
+        let builder = if self.dangerous_skip_verification {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
+        } else {
+            let mut roots = RootCertStore::empty();
+            match &self.ca {
+                CaSource::WebPkiRoots => {
+                    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+                }
+                CaSource::Pem(pem) => add_pem(&mut roots, pem, "CA PEM")?,
+                CaSource::PemFile(path) => {
+                    let pem = read(path)?;
+                    add_pem(&mut roots, &pem, &path.display().to_string())?;
+                }
+                CaSource::Der(certs) => {
+                    for c in certs {
+                        roots.add(c.clone()).map_err(invalid)?;
+                    }
+                }
+            }
+            builder.with_root_certificates(roots)
+        };
+        let mut config = match &self.client_cert {
+            None => builder.with_no_client_auth(),
+            Some(cert) => {
+                let (chain, key) = match cert {
+                    ClientCert::Pem { cert_chain, key } => (cert_chain.clone(), key.clone()),
+                    ClientCert::PemFiles { cert_chain, key } => (read(cert_chain)?, read(key)?),
+                };
+                let chain = CertificateDer::pem_slice_iter(&chain)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| {
+                        ConnectError::InvalidOptions(format!("client certificate: {e}"))
+                    })?;
+                if chain.is_empty() {
+                    return Err(ConnectError::InvalidOptions(
+                        "client certificate: no certificate in the PEM".into(),
+                    ));
+                }
+                let key = PrivateKeyDer::from_pem_slice(&key)
+                    .map_err(|e| ConnectError::InvalidOptions(format!("client key: {e}")))?;
+                builder.with_client_auth_cert(chain, key).map_err(invalid)?
+            }
+        };
+        config.alpn_protocols.clone_from(&self.alpn);
+        Ok(Arc::new(config))
+    }
+
+    /// The name to verify and send as SNI.
+    pub(crate) fn server_name(&self, host: &str) -> Result<ServerName<'static>, ConnectError> {
+        let name = self.server_name.as_deref().unwrap_or(host);
+        ServerName::try_from(name.to_string())
+            .map_err(|e| ConnectError::InvalidOptions(format!("TLS server name {name:?}: {e}")))
+    }
+}
+
+#[cfg(not(feature = "aws-lc-rs"))]
+fn provider() -> CryptoProvider {
+    rustls::crypto::ring::default_provider()
+}
+
+#[cfg(feature = "aws-lc-rs")]
+fn provider() -> CryptoProvider {
+    rustls::crypto::aws_lc_rs::default_provider()
+}
+
+fn invalid(e: impl fmt::Display) -> ConnectError {
+    ConnectError::InvalidOptions(format!("TLS: {e}"))
+}
+
+fn read(path: &std::path::Path) -> Result<Vec<u8>, ConnectError> {
+    std::fs::read(path)
+        .map_err(|e| ConnectError::InvalidOptions(format!("cannot read {}: {e}", path.display())))
+}
+
+fn add_pem(roots: &mut RootCertStore, pem: &[u8], what: &str) -> Result<(), ConnectError> {
+    let mut n = 0;
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        let cert = cert.map_err(|e| ConnectError::InvalidOptions(format!("{what}: {e}")))?;
+        roots
+            .add(cert)
+            .map_err(|e| ConnectError::InvalidOptions(format!("{what}: {e}")))?;
+        n += 1;
+    }
+    if n == 0 {
+        return Err(ConnectError::InvalidOptions(format!(
+            "{what}: no certificate found"
+        )));
+    }
+    Ok(())
+}
+
+/// Accepts every server certificate but still checks the handshake signatures (so the
+/// connection is at least consistent).
+#[derive(Debug)]
+struct NoVerification(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for NoVerification {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}

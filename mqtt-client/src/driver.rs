@@ -339,25 +339,42 @@ impl Driver {
                 }
             }
         }
-        let io = tokio::select! {
-            r = transport::open(&self.opts) => match r {
-                Ok(io) => io,
-                Err(error) => return End::Failed { error, up_for: None },
-            },
-            // A disconnect while the transport is being opened.
-            cmd = self.cmd_rx.recv(), if self.first.is_none() && self.cmd_open => {
-                match cmd {
-                    Some(Command::Disconnect { reply, .. }) => {
-                        self.closing = Some(Closing { deadline: tokio::time::Instant::now(), disconnect: Disconnect::default(), reply: vec![reply] });
+        // Requests keep being taken while the transport opens (they wait in the session);
+        // a disconnect ends the attempt.
+        let opts = self.opts.clone();
+        let open = async move { transport::open(&opts).await };
+        tokio::pin!(open);
+        let io = loop {
+            tokio::select! {
+                r = &mut open => match r {
+                    Ok(io) => break io,
+                    Err(error) => return End::Failed { error, up_for: None },
+                },
+                Some(token) = self.ack_rx.recv() => self.state.ack(token),
+                cmd = self.cmd_rx.recv(),
+                    if self.first.is_none()
+                        && self.cmd_open
+                        && self.state.queued() < self.opts.request_queue =>
+                {
+                    match cmd {
+                        Some(Command::Disconnect { reply, .. }) => {
+                            self.closing = Some(Closing {
+                                deadline: tokio::time::Instant::now(),
+                                disconnect: Disconnect::default(),
+                                reply: vec![reply],
+                            });
+                            return End::Shutdown;
+                        }
+                        Some(other) => {
+                            self.command(other);
+                            self.drain_events();
+                        }
+                        None => {
+                            self.cmd_open = false;
+                            return End::Shutdown;
+                        }
                     }
-                    Some(other) => {
-                        // Queued for the connection being opened; handled after it is up.
-                        self.command(other);
-                        return Box::pin(self.connection(id_tx)).await;
-                    }
-                    None => self.cmd_open = false,
                 }
-                return End::Shutdown;
             }
         };
         debug!(endpoint = %self.opts.endpoint, "transport open");
@@ -372,6 +389,11 @@ impl Driver {
         let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
         let mut wbuf = BytesMut::with_capacity(READ_CHUNK);
         let mut flushing = false;
+        let mut tracer = self
+            .opts
+            .packet_trace
+            .clone()
+            .map(|f| Tracer::new(f, self.opts.mqtt.protocol));
         self.connected_at = None;
         self.last_event_error = None;
         self.state.connect(now());
@@ -381,7 +403,11 @@ impl Driver {
         loop {
             // Everything ready goes into one buffer, written with one call.
             let t = now();
+            let before = wbuf.len();
             while self.state.poll_transmit(t, &mut wbuf) > 0 {}
+            if let Some(tracer) = &mut tracer {
+                tracer.sent(&wbuf[before..]);
+            }
             self.drain_events();
             if self.state.state() == ConnectionState::Connected {
                 if let Some(tx) = id_tx.take() {
@@ -433,16 +459,23 @@ impl Driver {
             }
             let reading = self.backlog.is_empty();
             let accepting = self.cmd_open
-                && self.connected_at.is_some()
                 && wbuf.len() < WRITE_HIGH_WATER
                 && self.state.queued() < self.opts.request_queue;
             let backlog_tx = self.backlog.front().map(|(tx, _)| tx.clone());
+            // Unbiased: a flood of inbound bytes must not starve requests, nor the reverse.
             tokio::select! {
-                biased;
                 ev = poll_fn(|cx| poll_io(cx, &mut io, &mut rbuf, &mut wbuf, &mut flushing, reading)) => {
                     let t = now();
                     match ev {
-                        IoEvent::Read => self.state.handle_read(t, &mut rbuf),
+                        IoEvent::Read => {
+                            if let Some(tracer) = &mut tracer {
+                                tracer.received(&rbuf);
+                            }
+                            self.state.handle_read(t, &mut rbuf);
+                            if let Some(tracer) = &mut tracer {
+                                tracer.tail = rbuf.len();
+                            }
+                        }
                         IoEvent::Written => self.written(),
                         IoEvent::Closed(e) => {
                             if let Some(e) = e {
@@ -846,6 +879,47 @@ fn version_refused(e: &ConnectError) -> bool {
         } | ConnectError::Connection(ConnectionError::Decode(_))
             | ConnectError::Connection(ConnectionError::TransportClosed)
     )
+}
+
+/// Decodes the bytes on the wire a second time for [`PacketTrace`].
+struct Tracer {
+    f: crate::options::PacketTrace,
+    out: mqtt_proto::Decoder,
+    out_buf: BytesMut,
+    inb: mqtt_proto::Decoder,
+    in_buf: BytesMut,
+    /// Bytes at the end of the read buffer already copied (a packet still arriving).
+    tail: usize,
+}
+
+impl Tracer {
+    fn new(f: crate::options::PacketTrace, v: mqtt_proto::ProtocolVersion) -> Self {
+        let max = std::num::NonZeroU32::new(mqtt_proto::MAX_PACKET_SIZE)
+            .unwrap_or(std::num::NonZeroU32::MIN);
+        Self {
+            f,
+            out: mqtt_proto::Decoder::new(v).with_max_packet_size(max),
+            out_buf: BytesMut::new(),
+            inb: mqtt_proto::Decoder::new(v).with_max_packet_size(max),
+            in_buf: BytesMut::new(),
+            tail: 0,
+        }
+    }
+
+    fn sent(&mut self, bytes: &[u8]) {
+        self.out_buf.extend_from_slice(bytes);
+        while let Ok(Some(p)) = self.out.decode(&mut self.out_buf) {
+            (self.f)(crate::options::Direction::Sent, &p);
+        }
+    }
+
+    fn received(&mut self, rbuf: &[u8]) {
+        self.in_buf
+            .extend_from_slice(rbuf.get(self.tail..).unwrap_or_default());
+        while let Ok(Some(p)) = self.inb.decode(&mut self.in_buf) {
+            (self.f)(crate::options::Direction::Received, &p);
+        }
+    }
 }
 
 enum IoEvent {

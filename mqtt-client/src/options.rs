@@ -106,6 +106,20 @@ pub type CredentialsFuture = Pin<Box<dyn Future<Output = Result<Credentials, Str
 /// fails that attempt ([`ConnectError::Credentials`]); reconnection goes on.
 pub type CredentialsHook = Arc<dyn Fn() -> CredentialsFuture + Send + Sync>;
 
+/// Which way a traced packet went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Written to the broker.
+    Sent,
+    /// Received from the broker.
+    Received,
+}
+
+/// Called with every packet sent or received, for debugging output (`mqsub -d`); the
+/// packets are decoded a second time from the bytes on the wire, so only set it when the
+/// output is wanted.
+pub type PacketTrace = Arc<dyn Fn(Direction, &mqtt_proto::Packet) + Send + Sync>;
+
 /// Reconnection after a connection that had succeeded is lost: exponential backoff with full
 /// jitter. The delay before attempt `n` (from 0) is uniformly random in
 /// `0..=min(max, min * 2^n)`, and the attempt counter goes back to 0 once a connection has
@@ -177,6 +191,8 @@ pub struct Options {
     /// Messages each subscription stream (and the catch-all stream) holds before the client
     /// stops reading the socket (default 1024).
     pub message_queue: usize,
+    /// Called with every packet sent or received (see [`PacketTrace`]).
+    pub packet_trace: Option<PacketTrace>,
 }
 
 impl fmt::Debug for Options {
@@ -190,6 +206,7 @@ impl fmt::Debug for Options {
             .field("credentials_hook", &self.credentials.is_some())
             .field("request_queue", &self.request_queue)
             .field("message_queue", &self.message_queue)
+            .field("packet_trace", &self.packet_trace.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -212,6 +229,7 @@ impl Options {
             credentials: None,
             request_queue: 1024,
             message_queue: 1024,
+            packet_trace: None,
         }
     }
 

@@ -130,3 +130,32 @@ async fn unreachable_broker_is_a_typed_error() {
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn packet_trace_sees_both_directions() {
+    use std::sync::{Arc, Mutex};
+    let broker = Broker::builder().start().await.unwrap();
+    let seen: Arc<Mutex<Vec<(mqtt_client::Direction, mqtt_proto::PacketType)>>> = Arc::default();
+    let s = seen.clone();
+    let mut o = opts(&broker, "traced", ProtocolVersion::V3_1_1);
+    o.packet_trace = Some(Arc::new(move |d, p: &mqtt_proto::Packet| {
+        s.lock().unwrap().push((d, p.packet_type()));
+    }));
+    let (c, _all) = Client::connect(o).await.unwrap();
+    c.publish("t", QoS::ExactlyOnce, false, "x").await.unwrap().await.unwrap();
+    c.disconnect(Duration::from_secs(1)).await.unwrap();
+    use mqtt_client::Direction::{Received, Sent};
+    use mqtt_proto::PacketType::*;
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![
+            (Sent, Connect),
+            (Received, ConnAck),
+            (Sent, Publish),
+            (Received, PubRec),
+            (Sent, PubRel),
+            (Received, PubComp),
+            (Sent, Disconnect),
+        ]
+    );
+}

@@ -367,3 +367,80 @@ fn a_missing_certificate_is_one_error_line_and_exit_code_1() {
     );
     assert_eq!(broker.wait().code(), Some(1));
 }
+
+#[test]
+fn wss_port_adds_a_secure_websocket_listener() {
+    let ca = mqtt_testkit::certs::TestCa::new("mqbroker wss");
+    let server = ca.server_cert(&["localhost", "127.0.0.1"]);
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("mqbroker-wss-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let cert_file = dir.join("chain.pem");
+    let key_file = dir.join("key.pem");
+    std::fs::write(&cert_file, server.chain_pem()).expect("write chain");
+    std::fs::write(&key_file, server.key_pem()).expect("write key");
+
+    let (broker, addr) = Mqbroker::listening(&[
+        "--wss-port",
+        "0",
+        "--cert",
+        cert_file.to_str().expect("UTF-8 path"),
+        "--key",
+        key_file.to_str().expect("UTF-8 path"),
+    ]);
+    let wss_addr = extra_listener(&broker, "wss");
+    assert_ne!(wss_addr, addr);
+    assert_ne!(wss_addr.port(), 0);
+    TcpStream::connect(wss_addr).expect("connect to the wss port");
+    broker.terminate();
+    assert!(broker.wait().success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[cfg(unix)]
+#[test]
+fn unix_adds_a_unix_socket_listener_removed_on_shutdown() {
+    use std::os::unix::net::UnixStream;
+
+    let dir = std::env::temp_dir().join(format!("mqbroker-unix-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("mqbroker.sock");
+    let (broker, _addr) = Mqbroker::listening(&["--unix", path.to_str().expect("UTF-8 path")]);
+    let line = broker.line_where(|l| l.ends_with(" (unix)"));
+    assert_eq!(
+        line,
+        format!("mqbroker listening on {} (unix)", path.display())
+    );
+
+    // CONNECT, CONNACK over the socket.
+    let mut stream = UnixStream::connect(&path).expect("connect to the unix socket");
+    stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    let mut connect = Connect::new(ProtocolVersion::V5, "over-unix");
+    connect.keep_alive = 0;
+    let mut buf = BytesMut::new();
+    Encoder::new(ProtocolVersion::V5)
+        .encode(&connect.into(), &mut buf)
+        .expect("encode CONNECT");
+    stream.write_all(&buf).expect("send CONNECT");
+    let mut decoder = Decoder::new(ProtocolVersion::V5);
+    let mut rbuf = BytesMut::new();
+    let mut chunk = [0u8; 256];
+    let packet = loop {
+        if let Some(p) = decoder.decode(&mut rbuf).expect("valid packets") {
+            break p;
+        }
+        let n = stream.read(&mut chunk).expect("read from mqbroker");
+        assert_ne!(n, 0, "closed before CONNACK");
+        rbuf.extend_from_slice(&chunk[..n]);
+    };
+    match packet {
+        Packet::ConnAck(ack) => assert!(!ack.reason.is_error(), "{ack:?}"),
+        other => panic!("expected CONNACK, got {other:?}"),
+    }
+
+    broker.terminate();
+    assert!(broker.wait().success());
+    assert!(!path.exists(), "the socket file is removed on shutdown");
+    let _ = std::fs::remove_dir_all(&dir);
+}

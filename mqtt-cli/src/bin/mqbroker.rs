@@ -7,8 +7,11 @@
 //!
 //! Optional listeners on the same address, each announced by its own line after that one:
 //! TLS with `--tls-port PORT --cert FILE --key FILE` (PEM; `mqbroker listening on ADDRESS
-//! (tls)`) and WebSocket with `--ws-port PORT` (plain `ws://`, any path, subprotocol `mqtt`;
-//! `mqbroker listening on ADDRESS (websocket)`).
+//! (tls)`), WebSocket with `--ws-port PORT` (plain `ws://`, any path, subprotocol `mqtt`;
+//! `mqbroker listening on ADDRESS (websocket)`) and secure WebSocket with `--wss-port PORT`
+//! (`wss://`, the same `--cert` and `--key`; `mqbroker listening on ADDRESS (wss)`). On unix,
+//! `--unix PATH` also listens on a unix domain socket (`mqbroker listening on PATH (unix)`;
+//! nothing may exist at the path, and the socket file is removed on shutdown).
 //!
 //! Exit codes: 0 after a clean shutdown, 1 when the broker cannot run (for example the address
 //! is in use), 2 for a usage error.
@@ -19,7 +22,7 @@ use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{ArgGroup, Parser};
 use mqtt_testkit::{Broker, Events, TlsConfig};
 use tracing::level_filters::LevelFilter;
 
@@ -32,7 +35,8 @@ const EXIT_FAILURE: u8 = 1;
     name = "mqbroker",
     version,
     after_help = "Exit status: 0 after a clean shutdown (Ctrl-C, SIGTERM), 1 if the broker \
-                  cannot run, 2 for a usage error."
+                  cannot run, 2 for a usage error.",
+    group(ArgGroup::new("tls_listener").args(["tls_port", "wss_port"]).multiple(true))
 )]
 struct Cli {
     /// Port to listen on; 0 picks a free one (the listening line shows which).
@@ -51,13 +55,22 @@ struct Cli {
     #[arg(long, value_name = "PORT", requires_all = ["cert", "key"])]
     tls_port: Option<u16>,
 
+    /// Also serve MQTT over secure WebSocket (`wss://`, subprotocol `mqtt`) on this port
+    /// (needs --cert and --key); 0 picks a free one.
+    #[arg(long, value_name = "PORT", requires_all = ["cert", "key"])]
+    wss_port: Option<u16>,
+
     /// The TLS certificate chain, PEM (the server's certificate first).
-    #[arg(long, value_name = "FILE", requires = "tls_port")]
+    #[arg(long, value_name = "FILE", requires = "tls_listener")]
     cert: Option<PathBuf>,
 
     /// The TLS private key, PEM (PKCS#8, PKCS#1 or SEC1).
-    #[arg(long, value_name = "FILE", requires = "tls_port")]
+    #[arg(long, value_name = "FILE", requires = "tls_listener")]
     key: Option<PathBuf>,
+
+    /// Also serve MQTT on a unix domain socket at this path (which must not exist yet).
+    #[arg(long, value_name = "PATH")]
+    unix: Option<PathBuf>,
 
     /// Largest packet accepted from a client, in bytes, fixed header included [default: 16 MiB].
     #[arg(long, value_name = "BYTES")]
@@ -75,23 +88,30 @@ struct Config {
     ws_addr: Option<SocketAddr>,
     /// The TLS address, certificate chain file and key file.
     tls: Option<(SocketAddr, PathBuf, PathBuf)>,
+    /// The secure WebSocket address, certificate chain file and key file.
+    wss: Option<(SocketAddr, PathBuf, PathBuf)>,
+    unix: Option<PathBuf>,
     max_packet_size: Option<NonZeroU32>,
     verbose: bool,
 }
 
 impl From<Cli> for Config {
     fn from(cli: Cli) -> Self {
-        let tls = match (cli.tls_port, cli.cert, cli.key) {
+        // clap requires a port with both files, and the files with a port.
+        let tls_at = |port: Option<u16>| match (port, &cli.cert, &cli.key) {
             (Some(port), Some(cert), Some(key)) => {
-                Some((SocketAddr::new(cli.bind, port), cert, key))
+                Some((SocketAddr::new(cli.bind, port), cert.clone(), key.clone()))
             }
-            // clap requires all three together.
             _ => None,
         };
+        let tls = tls_at(cli.tls_port);
+        let wss = tls_at(cli.wss_port);
         Self {
             addr: SocketAddr::new(cli.bind, cli.port),
             ws_addr: cli.ws_port.map(|port| SocketAddr::new(cli.bind, port)),
             tls,
+            wss,
+            unix: cli.unix,
             max_packet_size: cli.max_packet_size,
             verbose: cli.verbose,
         }
@@ -143,6 +163,12 @@ fn serve(config: &Config) -> io::Result<()> {
         if let Some((addr, cert, key)) = &config.tls {
             builder = builder.bind_tls(*addr, tls_config(cert, key)?);
         }
+        if let Some((addr, cert, key)) = &config.wss {
+            builder = builder.bind_websocket_tls(*addr, tls_config(cert, key)?);
+        }
+        if let Some(path) = &config.unix {
+            builder = builder.unix(path);
+        }
         if let Some(max) = config.max_packet_size {
             builder = builder.max_packet_size(max);
         }
@@ -158,6 +184,12 @@ fn serve(config: &Config) -> io::Result<()> {
         }
         if let Some(addr) = broker.ws_addr() {
             report(&format!("mqbroker listening on {addr} (websocket)"));
+        }
+        if let Some(addr) = broker.wss_addr() {
+            report(&format!("mqbroker listening on {addr} (wss)"));
+        }
+        if let Some(path) = broker.unix_path() {
+            report(&format!("mqbroker listening on {} (unix)", path.display()));
         }
         let signal = stop.await;
         tracing::info!(signal, "shutting down");
@@ -277,6 +309,33 @@ mod tests {
         assert!(Cli::try_parse_from(["mqbroker", "--tls-port", "8883"]).is_err());
         assert!(Cli::try_parse_from(["mqbroker", "--tls-port", "1", "--cert", "c"]).is_err());
         assert!(Cli::try_parse_from(["mqbroker", "--cert", "c", "--key", "k"]).is_err());
+        assert!(Cli::try_parse_from(["mqbroker", "--wss-port", "8884"]).is_err());
+    }
+
+    #[test]
+    fn wss_shares_the_tls_files_and_unix_takes_a_path() {
+        let config = Config::from(Cli::parse_from([
+            "mqbroker",
+            "--wss-port",
+            "8884",
+            "--cert",
+            "c.pem",
+            "--key",
+            "k.pem",
+            "--unix",
+            "/tmp/mqbroker.sock",
+        ]));
+        let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        assert!(config.tls.is_none());
+        assert_eq!(
+            config.wss,
+            Some((
+                SocketAddr::new(ip, 8884),
+                PathBuf::from("c.pem"),
+                PathBuf::from("k.pem")
+            ))
+        );
+        assert_eq!(config.unix, Some(PathBuf::from("/tmp/mqbroker.sock")));
     }
 
     #[test]

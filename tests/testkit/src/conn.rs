@@ -1,5 +1,6 @@
 //! One task per connection: read with the [`Decoder`], apply the rules, write batched.
 
+use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -39,6 +40,9 @@ struct Client {
     /// Seconds the session outlives the connection (CONNECT, or DISCONNECT on 5.0);
     /// `u32::MAX`: never expires (also 3.x clean session 0).
     session_expiry: u32,
+    /// The user name the CONNECT carried (authenticated, if users are configured), for
+    /// per-user deny lists.
+    username: Option<String>,
 }
 
 /// How a connection ends: the reason, and the 5.0 DISCONNECT to send first, if any.
@@ -87,7 +91,7 @@ enum Cut {
 struct Conn<S> {
     shared: Shared,
     id: u64,
-    peer: std::net::SocketAddr,
+    peer: crate::accept::Peer,
     rd: ReadHalf<S>,
     wr: WriteHalf<S>,
     decoder: Decoder,
@@ -111,13 +115,27 @@ struct Conn<S> {
     topic_alias_maximum: u16,
     /// Inbound topic aliases of this connection.
     topic_aliases: std::collections::HashMap<u16, mqtt_proto::TopicName>,
+    /// The Receive Maximum held against this (5.0) client; 0: none (3.x).
+    receive_maximum: u16,
+    /// Inbound QoS 2 packet ids received on this connection whose PUBCOMP is not sent yet:
+    /// they count against the Receive Maximum (a QoS 1 PUBLISH is acknowledged at once).
+    inbound_unacked: std::collections::HashSet<PacketId>,
+    /// The client's Topic Alias Maximum when the broker assigns aliases to it; 0: none.
+    out_alias_maximum: u16,
+    /// Topic aliases assigned to outbound PUBLISHes on this connection.
+    out_aliases: std::collections::HashMap<mqtt_proto::TopicName, std::num::NonZeroU16>,
+    /// A received packet held back by a delay rule, and when to process it; nothing is
+    /// read or processed meanwhile.
+    held: Option<(Instant, Packet)>,
+    /// When a close timer rule closes the connection.
+    close_timer: Option<Instant>,
 }
 
 /// Serve one connection until it closes or the broker shuts down. The stream is a TCP
 /// socket or a TLS session over one, its handshake done.
 pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Send + 'static>(
     stream: S,
-    peer: std::net::SocketAddr,
+    peer: crate::accept::Peer,
     shared: Shared,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -154,6 +172,12 @@ pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Send + 'static>(
         partial_deadline: None,
         topic_alias_maximum: 0,
         topic_aliases: std::collections::HashMap::new(),
+        receive_maximum: 0,
+        inbound_unacked: std::collections::HashSet::new(),
+        out_alias_maximum: 0,
+        out_aliases: std::collections::HashMap::new(),
+        held: None,
+        close_timer: None,
     };
     tracing::debug!(conn = id, %peer, "connection accepted");
     let close = conn.run(&mut shutdown).await;
@@ -166,9 +190,13 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
             return Close::new(CloseReason::Shutdown);
         }
         loop {
-            let deadline = self.deadline;
-            let partial_deadline = self.partial_deadline;
+            let holding = self.held.is_some();
+            // While a received packet is held, the client is not to blame for silence.
+            let deadline = self.deadline.filter(|_| !holding);
+            let partial_deadline = self.partial_deadline.filter(|_| !holding);
             let delayed_deadline = self.delayed.iter().map(|(at, _)| *at).min();
+            let held_deadline = self.held.as_ref().map(|(at, _)| *at);
+            let close_timer = self.close_timer;
             let close = tokio::select! {
                 // All branches are cancel safe: `read_buf` reads nothing when cancelled,
                 // `recv` loses no message, timers and `changed` are stateless. Biased, input
@@ -176,16 +204,11 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
                 // paused clock, which jumps to the next timer whenever the runtime parks,
                 // deterministic).
                 biased;
-                read = self.rd.read_buf(&mut self.rbuf) => match read {
+                read = self.rd.read_buf(&mut self.rbuf), if !holding => match read {
                     Ok(0) => Some(Close::new(CloseReason::ConnectionLost)),
                     Ok(_) => {
                         let close = self.on_bytes();
-                        // A half-received packet must complete within the packet timeout.
-                        if self.rbuf.is_empty() {
-                            self.partial_deadline = None;
-                        } else if self.partial_deadline.is_none() {
-                            self.partial_deadline = Some(Instant::now() + self.packet_timeout);
-                        }
+                        self.update_partial_deadline();
                         close
                     }
                     Err(e) => {
@@ -216,7 +239,25 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
                         self.wbuf.extend_from_slice(&bytes);
                         None
                     }
+                    Some(ConnCmd::CloseTimer(at)) => {
+                        self.close_timer = Some(self.close_timer.map_or(at, |t| t.min(at)));
+                        None
+                    }
                 },
+                () = sleep_until(held_deadline) => {
+                    // The held packet is processed now, then whatever was read behind it.
+                    self.partial_deadline = None;
+                    let close = self.release_held();
+                    self.update_partial_deadline();
+                    close
+                }
+                () = sleep_until(close_timer) => {
+                    self.close_timer = None;
+                    let fire = self.client_id().map(str::to_owned).is_some_and(|id| {
+                        lock(&self.shared).fire_close_timer(&id, self.id)
+                    });
+                    fire.then(|| Close::new(CloseReason::Fault))
+                }
                 () = sleep_until(delayed_deadline) => {
                     let now = Instant::now();
                     let (due, held): (Vec<_>, Vec<_>) =
@@ -297,7 +338,8 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
         let Some(client_id) = self.client_id() else {
             return Gate::Write;
         };
-        let action = lock(&self.shared).fault_for_packet(client_id, Direction::Out, packet);
+        let action =
+            lock(&self.shared).fault_for_packet(client_id, self.id, Direction::Out, packet);
         match action {
             Action::Pass => Gate::Write,
             Action::Withhold => {
@@ -376,44 +418,118 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
         }
     }
 
+    /// Close for a limit of this broker (not a rule of the protocol) the client went
+    /// beyond: logged, DISCONNECT with `code` on 5.0.
+    fn limit_close(&self, what: &str, code: DisconnectReason) -> Close {
+        tracing::warn!(
+            conn = self.id,
+            peer = %self.peer,
+            client_id = self.client.as_ref().map_or("-", |c| c.id.as_str()),
+            "{what}: closing"
+        );
+        let reason = CloseReason::LimitExceeded(what.to_owned());
+        match &self.client {
+            Some(c) if c.version.is_v5() => Close::with_disconnect(reason, code),
+            _ => Close::new(reason),
+        }
+    }
+
     fn on_bytes(&mut self) -> Option<Close> {
         // Whatever was queued for us before these bytes arrived goes out before any answer
         // to them: a PINGRESP then proves that earlier messages were sent.
         self.send_pending();
-        loop {
+        self.decode_all()
+    }
+
+    /// A half-received packet must complete within the packet timeout.
+    fn update_partial_deadline(&mut self) {
+        if self.rbuf.is_empty() {
+            self.partial_deadline = None;
+        } else if self.partial_deadline.is_none() {
+            self.partial_deadline = Some(Instant::now() + self.packet_timeout);
+        }
+    }
+
+    /// Decode and process every whole packet buffered, until one is held by a delay rule.
+    fn decode_all(&mut self) -> Option<Close> {
+        while self.held.is_none() {
             match self.decoder.decode(&mut self.rbuf) {
                 Ok(Some(packet)) => {
                     if let Some(c) = &self.client {
                         self.deadline = c.keep_alive.map(|ka| Instant::now() + ka);
                     }
-                    let packet_type = packet.packet_type();
-                    let mark = self.wbuf.len();
-                    if let Some(close) = self.on_packet(packet) {
-                        return Some(close);
-                    }
-                    if self.cut.is_some() {
+                    if let Some(by) = self.delay_received(&packet) {
+                        tracing::debug!(
+                            conn = self.id,
+                            packet = packet.packet_type().name(),
+                            "held (fault)"
+                        );
+                        self.held = Some((Instant::now() + by, packet));
                         return None;
                     }
-                    let action = match self.client_id() {
-                        Some(id) => {
-                            lock(&self.shared).fault_for_packet(id, Direction::In, packet_type)
-                        }
-                        None => Action::Pass,
-                    };
-                    let cut = match action {
-                        Action::CloseAfter => Cut::Close,
-                        Action::GoSilentAfter => Cut::Silent,
-                        Action::Pass | Action::Withhold | Action::Delay(_) => continue,
-                    };
-                    // Processed, but nothing it caused goes out.
-                    self.wbuf.truncate(mark);
-                    self.cut = Some(cut);
-                    return None;
+                    if let ControlFlow::Break(close) = self.process(packet) {
+                        return close;
+                    }
                 }
                 Ok(None) => return None,
                 Err(e) => return Some(self.on_decode_error(&e)),
             }
         }
+        None
+    }
+
+    /// The held packet's delay is over: process it, then what was buffered behind it.
+    fn release_held(&mut self) -> Option<Close> {
+        let (_, packet) = self.held.take()?;
+        // Received long ago, as far as keep alive is concerned, only now.
+        if let Some(c) = &self.client {
+            self.deadline = c.keep_alive.map(|ka| Instant::now() + ka);
+        }
+        if let ControlFlow::Break(close) = self.process(packet) {
+            return close;
+        }
+        self.decode_all()
+    }
+
+    /// How long a delay rule holds this received packet, if one fires for it. A CONNECT
+    /// is matched by the client identifier it carries.
+    fn delay_received(&self, packet: &Packet) -> Option<Duration> {
+        let client_id = match (self.client_id(), packet) {
+            (Some(id), _) => id,
+            (None, Packet::Connect(c)) => &*c.client_id,
+            (None, _) => return None,
+        };
+        lock(&self.shared).fault_delay_received(client_id, self.id, packet.packet_type())
+    }
+
+    /// Process one received packet, then apply the fault rules about it. `Break` stops
+    /// the decoding, with the close if there is one.
+    fn process(&mut self, packet: Packet) -> ControlFlow<Option<Close>> {
+        let packet_type = packet.packet_type();
+        let mark = self.wbuf.len();
+        if let Some(close) = self.on_packet(packet) {
+            return ControlFlow::Break(Some(close));
+        }
+        if self.cut.is_some() {
+            return ControlFlow::Break(None);
+        }
+        let action = match self.client_id() {
+            Some(id) => {
+                lock(&self.shared).fault_for_packet(id, self.id, Direction::In, packet_type)
+            }
+            None => Action::Pass,
+        };
+        let cut = match action {
+            Action::CloseAfter => Cut::Close,
+            Action::GoSilentAfter => Cut::Silent,
+            Action::Pass | Action::Withhold | Action::Delay(_) => {
+                return ControlFlow::Continue(());
+            }
+        };
+        // Processed, but nothing it caused goes out.
+        self.wbuf.truncate(mark);
+        self.cut = Some(cut);
+        ControlFlow::Break(None)
     }
 
     fn on_decode_error(&mut self, e: &DecodeError) -> Close {
@@ -615,12 +731,48 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
             return Some(Close::new(CloseReason::Refused(reason)));
         }
 
+        let maximum_qos = lock(&self.shared).config.maximum_qos;
+        if let Some(will) = connect.will.as_ref().filter(|w| w.qos > maximum_qos) {
+            // [MQTT-3.2.2-12]: 5.0 CONNACK 0x9B; 3.1.1 has no code for it, so the
+            // connection is just closed (as mosquitto does).
+            tracing::info!(
+                conn = self.id,
+                client_id,
+                will_qos = %will.qos,
+                %maximum_qos,
+                "CONNECT refused: will QoS above the maximum QoS"
+            );
+            let reason = ConnectReason::QoSNotSupported;
+            if version.is_v5() {
+                self.send(&ConnAck::new(false, reason).into());
+            }
+            return Some(Close::new(CloseReason::Refused(reason)));
+        }
+        let deep_will = connect
+            .will
+            .as_ref()
+            .is_some_and(|w| lock(&self.shared).config.too_many_levels(w.topic.as_str()));
+        if deep_will {
+            // A limit of this broker: 5.0 CONNACK 0x90 Topic Name invalid; 3.x has no code
+            // for it, so the connection is just closed.
+            tracing::warn!(
+                conn = self.id,
+                client_id,
+                "CONNECT refused: will topic with more levels than allowed"
+            );
+            let reason = ConnectReason::TopicNameInvalid;
+            if version.is_v5() {
+                self.send(&ConnAck::new(false, reason).into());
+            }
+            return Some(Close::new(CloseReason::Refused(reason)));
+        }
+
         let handle = ConnHandle {
             id: self.id,
             tx: self.tx.clone(),
         };
         let mut state = lock(&self.shared);
-        let refusal = state.take_fault(&client_id, |f| match f {
+        let refusal = state.take_fault(&client_id, self.id, |f| match f {
             Fault::RefuseConnect(reason) => Some(*reason),
             _ => None,
         });
@@ -641,9 +793,36 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
             self.send(&ConnAck::new(false, code).into());
             return Some(Close::new(CloseReason::Refused(code)));
         }
+        // The connection limit counts connected clients; taking over one's session does
+        // not add one.
+        let limit = state.config.max_connections;
+        let connected = state
+            .sessions
+            .iter()
+            .filter(|(id, s)| s.conn.is_some() && **id != client_id)
+            .count();
+        if connected >= limit {
+            drop(state);
+            tracing::warn!(
+                conn = self.id,
+                client_id,
+                limit,
+                "CONNECT refused: too many clients connected"
+            );
+            let code = if version.is_v5() {
+                ConnectReason::QuotaExceeded
+            } else {
+                ConnectReason::ServerUnavailable
+            };
+            self.send(&ConnAck::new(false, code).into());
+            return Some(Close::new(CloseReason::Refused(code)));
+        }
         let max_packet_size = state.config.max_packet_size;
         let max_keep_alive = state.config.max_keep_alive;
         let topic_alias_maximum = state.config.topic_alias_maximum;
+        let receive_maximum = state.config.receive_maximum;
+        let subscription_identifiers = state.config.subscription_identifiers;
+        let assign_topic_aliases = state.config.assign_topic_aliases;
         let old = state.sessions.remove(&client_id);
         // A will still waiting for its delay: not sent if the session resumes
         // [MQTT-3.1.3-9]; sent now if a clean start ends the session.
@@ -682,11 +861,15 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
         if let Some(will) = ended_will {
             state.publish(&client_id, &will, true);
         }
-        if let Some(forced) = state.take_fault(&client_id, |f| match f {
+        if let Some(forced) = state.take_fault(&client_id, self.id, |f| match f {
             Fault::SessionPresent(p) => Some(*p),
             _ => None,
         }) {
             session_present = forced;
+        }
+        // A close timer rule armed for the client counts from its CONNECT.
+        if let Some(after) = state.fault_close_timer(&client_id, self.id) {
+            self.close_timer = Some(Instant::now() + after);
         }
         state.emit(Event::Connected {
             client_id: client_id.clone(),
@@ -703,10 +886,22 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
             ack.properties.retain_available = Some(true);
             ack.properties.wildcard_subscription_available = Some(true);
             ack.properties.shared_subscription_available = Some(true);
-            ack.properties.subscription_identifier_available = Some(false);
+            ack.properties.subscription_identifier_available = Some(subscription_identifiers);
             if topic_alias_maximum > 0 {
                 ack.properties.topic_alias_maximum = Some(topic_alias_maximum);
                 self.topic_alias_maximum = topic_alias_maximum;
+            }
+            // Absent means 65,535 and 2 (5.0 §3.2.2.3.3, §3.2.2.3.4) [MQTT-3.2.2-9].
+            if receive_maximum != std::num::NonZeroU16::MAX {
+                ack.properties.receive_maximum = Some(receive_maximum);
+            }
+            self.receive_maximum = receive_maximum.get();
+            if maximum_qos < QoS::ExactlyOnce {
+                ack.properties.maximum_qos = Some(maximum_qos);
+            }
+            if assign_topic_aliases {
+                // Never above the client's maximum [MQTT-3.3.2-11]; none if it sent none.
+                self.out_alias_maximum = connect.properties.topic_alias_maximum.unwrap_or(0);
             }
         }
         // 5.0 Server Keep Alive [MQTT-3.2.2-21]: a client asking for more than the maximum,
@@ -729,12 +924,18 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
             keep_alive,
             will: connect.will,
             session_expiry,
+            username: connect.username.as_deref().map(str::to_owned),
         });
         // After `client` is set, so that fault rules on CONNACK apply.
         self.send(&ack.into());
         self.resend_inflight();
         self.send_pending();
         None
+    }
+
+    /// The user name of the client's CONNECT, if any.
+    fn username(&self) -> Option<&str> {
+        self.client.as_ref().and_then(|c| c.username.as_deref())
     }
 
     /// Run `f` on our session, if this connection still owns it.
@@ -767,8 +968,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
                     .iter()
                     .map(|m| match m.state {
                         OutState::Unacked | OutState::Unreceived => {
-                            let mut p = m.publish.clone();
-                            p.dup = true;
+                            let mut p = m.resend();
                             if !version.is_v5() {
                                 p.properties = None;
                             }
@@ -811,8 +1011,18 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
                 continue;
             }
             self.strip_for_version(&mut publish);
+            // A delayed PUBLISH gets no alias: later ones overtake it, and must not use an
+            // alias it would have set up.
+            let new_alias = if gate == Gate::Write {
+                self.apply_out_alias(&mut publish)
+            } else {
+                None
+            };
             let mark = self.wbuf.len();
             let encoded = self.encoder.encode_publish(&publish, &mut self.wbuf);
+            if let (Ok(_), Some((topic, alias))) = (&encoded, new_alias) {
+                self.out_aliases.insert(topic, alias);
+            }
             if encoded.is_ok() {
                 tracing::trace!(
                     conn = self.id,
@@ -823,7 +1033,9 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
                 let duplicate = publish.qos != QosPid::AtMostOnce
                     && self.client_id().is_some_and(|id| {
                         lock(&self.shared)
-                            .take_fault(id, |f| matches!(f, Fault::DuplicatePublish).then_some(()))
+                            .take_fault(id, self.id, |f| {
+                                matches!(f, Fault::DuplicatePublish).then_some(())
+                            })
                             .is_some()
                     });
                 if duplicate {
@@ -848,6 +1060,32 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
                 }
             }
         }
+    }
+
+    /// Give an outbound PUBLISH a topic alias, if the broker assigns them to this client:
+    /// the topic's alias with an empty topic once it has one, else a new alias with the
+    /// topic while the client's maximum allows. Returns a new mapping, to record once the
+    /// packet is encoded.
+    fn apply_out_alias(
+        &self,
+        publish: &mut Publish,
+    ) -> Option<(mqtt_proto::TopicName, std::num::NonZeroU16)> {
+        if self.out_alias_maximum == 0 {
+            return None;
+        }
+        if let Some(&alias) = self.out_aliases.get(&publish.topic) {
+            publish.properties_mut().topic_alias = Some(alias);
+            publish.topic = mqtt_proto::TopicName::alias_only();
+            return None;
+        }
+        // Aliases 1..=maximum, handed out in order and never reused for another topic.
+        let next = u16::try_from(self.out_aliases.len() + 1).ok()?;
+        if next > self.out_alias_maximum {
+            return None;
+        }
+        let alias = std::num::NonZeroU16::new(next)?;
+        publish.properties_mut().topic_alias = Some(alias);
+        Some((publish.topic.clone(), alias))
     }
 
     fn inflight_has(&self, pid: PacketId, want: OutState) -> bool {
@@ -893,6 +1131,38 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
     }
 
     fn on_publish(&mut self, mut publish: Publish) -> Option<Close> {
+        if !publish.properties().subscription_identifiers.is_empty() {
+            return Some(self.protocol_close(
+                "subscription identifier in a PUBLISH from a client",
+                "MQTT-3.3.4-6",
+                DisconnectReason::ProtocolError,
+            ));
+        }
+        let maximum_qos = lock(&self.shared).config.maximum_qos;
+        if publish.qos.qos() > maximum_qos {
+            return Some(self.protocol_close(
+                "PUBLISH above the Maximum QoS",
+                "MQTT-3.2.2-11",
+                DisconnectReason::QoSNotSupported,
+            ));
+        }
+        if self.receive_maximum > 0 {
+            // [MQTT-3.3.4-7]: at most Receive Maximum QoS 1 and 2 PUBLISHes unacknowledged.
+            // QoS 0 does not count; a resent QoS 2 PUBLISH already counted does not count
+            // twice.
+            let exempt = match publish.qos {
+                QosPid::AtMostOnce => true,
+                QosPid::AtLeastOnce(_) => false,
+                QosPid::ExactlyOnce(pid) => self.inbound_unacked.contains(&pid),
+            };
+            if !exempt && self.inbound_unacked.len() >= usize::from(self.receive_maximum) {
+                return Some(self.protocol_close(
+                    "more unacknowledged QoS 1 and 2 PUBLISHes than the Receive Maximum",
+                    "MQTT-3.3.4-7",
+                    DisconnectReason::ReceiveMaximumExceeded,
+                ));
+            }
+        }
         if let Some(alias) = publish.properties().topic_alias {
             if alias.get() > self.topic_alias_maximum {
                 // Above the Topic Alias Maximum we announced (none: 0) [MQTT-3.3.2-9].
@@ -928,10 +1198,19 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
                 DisconnectReason::ProtocolError,
             ));
         }
+        if lock(&self.shared)
+            .config
+            .too_many_levels(publish.topic.as_str())
+        {
+            return Some(self.limit_close(
+                "PUBLISH topic with more levels than allowed",
+                DisconnectReason::TopicNameInvalid,
+            ));
+        }
         let qos = publish.qos;
         let denied = lock(&self.shared)
             .config
-            .publish_denied(publish.topic.as_str())
+            .publish_denied(self.username(), publish.topic.as_str())
             .map(str::to_owned);
         if let Some(pattern) = denied {
             return self.on_denied_publish(publish, &pattern);
@@ -959,7 +1238,13 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
         match qos {
             QosPid::AtMostOnce => {}
             QosPid::AtLeastOnce(pid) => self.send(&PubAck::new(pid).into()),
-            QosPid::ExactlyOnce(pid) => self.send(&PubRec::new(pid).into()),
+            QosPid::ExactlyOnce(pid) => {
+                if self.receive_maximum > 0 {
+                    // Counts until its PUBCOMP.
+                    self.inbound_unacked.insert(pid);
+                }
+                self.send(&PubRec::new(pid).into());
+            }
         }
         // Our own session may have been among the subscribers.
         self.send_pending();
@@ -1023,6 +1308,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
     }
 
     fn on_pubrel(&mut self, pid: PacketId) {
+        self.inbound_unacked.remove(&pid);
         let known = self
             .with_session(|state, id| {
                 state
@@ -1039,24 +1325,50 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
     }
 
     fn on_subscribe(&mut self, subscribe: Subscribe) -> Option<Close> {
-        if subscribe.properties.subscription_identifier.is_some() {
-            // We announce Subscription Identifier Available = 0 (5.0 §3.2.2.3.12).
+        // Identifier 0 is refused by the decoder already (a Protocol Error, 5.0 §3.8.2.1.2).
+        let subscription_id = subscribe.properties.subscription_identifier;
+        let (available, maximum_qos) = {
+            let state = lock(&self.shared);
+            (
+                state.config.subscription_identifiers,
+                state.config.maximum_qos,
+            )
+        };
+        if subscription_id.is_some() && !available {
+            // We announced Subscription Identifiers Available = 0 (5.0 §3.2.2.3.12).
             return Some(self.protocol_close(
                 "subscription identifier not supported",
                 "5.0 §3.2.2.3.12",
                 DisconnectReason::SubscriptionIdentifiersNotSupported,
             ));
         }
+        let username = self.username();
         let v5 = self.client.as_ref().is_some_and(|c| c.version.is_v5());
         let results = self
             .with_session(|state, id| {
                 let mut results = Vec::with_capacity(subscribe.subscriptions.len());
+                let max_subscriptions = state.config.max_subscriptions;
                 for sub in &subscribe.subscriptions {
+                    if state.config.too_many_levels(sub.filter.as_str()) {
+                        // A limit of this broker: refused like an invalid filter.
+                        tracing::warn!(
+                            client_id = id,
+                            limit = state.config.max_topic_levels,
+                            "subscription refused: topic filter with more levels than allowed"
+                        );
+                        let reason = if v5 {
+                            SubAckReason::TopicFilterInvalid
+                        } else {
+                            SubAckReason::UnspecifiedError
+                        };
+                        results.push((sub.filter.clone(), reason));
+                        continue;
+                    }
                     // A shared subscription is checked as written and by its inner filter.
                     let pattern = state
                         .config
-                        .subscribe_denied(sub.filter.as_str())
-                        .or_else(|| state.config.subscribe_denied(sub.filter.filter()))
+                        .subscribe_denied(username, sub.filter.as_str())
+                        .or_else(|| state.config.subscribe_denied(username, sub.filter.filter()))
                         .map(str::to_owned);
                     if let Some(pattern) = pattern {
                         tracing::info!(
@@ -1081,7 +1393,28 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
                     let Some(session) = state.sessions.get_mut(id) else {
                         break;
                     };
-                    // [MQTT-3.8.4-3]: a subscription to the same filter replaces the old one.
+                    let replaces = session.subscriptions.iter().any(|s| s.filter == sub.filter);
+                    if !replaces && session.subscriptions.len() >= max_subscriptions {
+                        tracing::warn!(
+                            client_id = id,
+                            filter = sub.filter.as_str(),
+                            limit = max_subscriptions,
+                            "subscription refused: too many subscriptions"
+                        );
+                        let reason = if v5 {
+                            SubAckReason::QuotaExceeded
+                        } else {
+                            SubAckReason::UnspecifiedError
+                        };
+                        results.push((sub.filter.clone(), reason));
+                        continue;
+                    }
+                    // Granted at most the Maximum QoS [MQTT-3.2.2-10], [MQTT-3.8.4-7]; what
+                    // it sends is then at most that QoS [MQTT-3.8.4-8].
+                    let mut sub = sub.clone();
+                    sub.options.qos = sub.options.qos.min(maximum_qos);
+                    // [MQTT-3.8.4-3]: a subscription to the same filter replaces the old one,
+                    // its Subscription Identifier included.
                     let existed = if let Some(old) = session
                         .subscriptions
                         .iter_mut()
@@ -1093,6 +1426,16 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
                         session.subscriptions.push(sub.clone());
                         false
                     };
+                    match subscription_id {
+                        Some(sid) => {
+                            session
+                                .subscription_ids
+                                .insert(sub.filter.as_str().to_owned(), sid);
+                        }
+                        None => {
+                            session.subscription_ids.remove(sub.filter.as_str());
+                        }
+                    }
                     let send = match sub.options.retain_handling {
                         mqtt_proto::RetainHandling::SendAtSubscribe => true,
                         mqtt_proto::RetainHandling::SendAtSubscribeIfNew => !existed,
@@ -1100,7 +1443,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
                     };
                     // Retained messages are not sent for shared subscriptions (5.0 §4.8.2).
                     if send && !sub.filter.is_shared() {
-                        state.send_retained(id, &sub.filter, sub.options.qos);
+                        state.send_retained(id, &sub.filter, sub.options.qos, subscription_id);
                     }
                     results.push((sub.filter.clone(), granted(sub.options.qos)));
                 }
@@ -1128,6 +1471,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
                         .map(|f| {
                             let before = session.subscriptions.len();
                             session.subscriptions.retain(|s| &s.filter != f);
+                            session.subscription_ids.remove(f.as_str());
                             if session.subscriptions.len() < before {
                                 UnsubAckReason::Success
                             } else {
@@ -1163,6 +1507,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
 
         let client = self.client.take();
         let mut state = lock(&self.shared);
+        state.drop_connection_faults(self.id);
         if let Some(client) = &client {
             let owned = state
                 .sessions
@@ -1217,9 +1562,21 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
                         QoS::ExactlyOnce => QosPid::ExactlyOnce(PacketId::MIN),
                     };
                     publish.retain = will.retain;
+                    // The will's properties travel with it (5.0 §3.1.3.2), user properties in
+                    // their order [MQTT-3.1.3-10]; the Message Expiry Interval runs from
+                    // when it is published. The Will Delay Interval is the broker's alone.
+                    let wp = &will.properties;
+                    let mut properties = mqtt_proto::PublishProperties::default();
+                    properties.payload_format_indicator = wp.payload_format_indicator;
+                    properties.message_expiry_interval = wp.message_expiry_interval;
+                    properties.content_type.clone_from(&wp.content_type);
+                    properties.response_topic.clone_from(&wp.response_topic);
+                    properties.correlation_data.clone_from(&wp.correlation_data);
+                    properties.user_properties.clone_from(&wp.user_properties);
+                    let publish = publish.with_properties(properties);
                     let denied = state
                         .config
-                        .publish_denied(will.topic.as_str())
+                        .publish_denied(client.username.as_deref(), will.topic.as_str())
                         .map(str::to_owned);
                     if let Some(pattern) = denied {
                         tracing::info!(

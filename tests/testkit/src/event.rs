@@ -128,6 +128,9 @@ pub enum CloseReason {
     Shutdown,
     /// A fault rule closed the connection ([`Event::FaultFired`] says which).
     Fault,
+    /// The client went beyond a limit of this broker (the text names it), such as
+    /// [`BrokerBuilder::max_topic_levels`](crate::BrokerBuilder::max_topic_levels).
+    LimitExceeded(String),
 }
 
 impl CloseReason {

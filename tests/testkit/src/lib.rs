@@ -8,6 +8,8 @@
 //!   TcpListener (127.0.0.1:0) ─────────────────────────► one task per connection
 //!   TLS TcpListener (optional) ──► rustls handshake ──► (generic over the stream)
 //!   WebSocket TcpListener (optional) ──► HTTP upgrade ──► binary messages ⇄ duplex pipe
+//!   wss TcpListener (optional) ──► rustls handshake ──► HTTP upgrade ──► (as WebSocket)
+//!   UnixListener (optional, unix only) ─────────────────► one task per connection
 //!       socket ──► Decoder ──► rules ──► shared State (sessions, subscriptions, retained)
 //!       State ──► session queue ──► Encoder ──► one batched write ──► socket
 //!       every step ──► Events (for tests to await)
@@ -37,8 +39,14 @@
 //!   [`BrokerBuilder::tls`] is given a [`TlsConfig`] (certificate chain and key from PEM
 //!   or DER): [`Broker::tls_addr`]. The handshake runs in the connection's own task within
 //!   the connect timeout; a failed or stalled handshake closes that connection only (logged,
-//!   no [`Event`]). No client certificates. `tests/tls.rs` generates a CA and a "localhost"
-//!   certificate with rcgen (a dev-dependency) and connects with tokio-rustls.
+//!   no [`Event`]). Client certificate authentication (rustls' `WebPkiClientVerifier`) with
+//!   [`TlsConfig::client_auth_required`] or [`TlsConfig::client_auth_optional`]: a client
+//!   without a certificate (when required) or with one the given CAs did not issue fails
+//!   the handshake (with TLS 1.3 it learns so at its first read) and others are served.
+//! - Test certificates: [`certs::TestCa`] generates a CA (rcgen) that issues server
+//!   certificates (DNS and IP address names) and client certificates ([`certs::TestCert`]:
+//!   PEM and DER, key included), with a ready [`TlsConfig`] and rustls client
+//!   configurations. `tests/tls.rs` and `tests/listeners.rs` use it with tokio-rustls.
 //! - WebSocket (tokio-tungstenite, plain `ws://`) alongside TCP when
 //!   [`BrokerBuilder::websocket`] is set: [`Broker::ws_addr`]. The upgrade is accepted on any
 //!   path only if the client offers the subprotocol `mqtt` (answered with it; 400 Bad
@@ -46,6 +54,11 @@
 //!   messages, bridged to the connection as a byte stream, so a packet may span messages and
 //!   a message may hold several packets; a text message closes the connection
 //!   (`[MQTT-6.0.0-1]`). `tests/websocket.rs` connects with tokio-tungstenite.
+//! - Secure WebSocket (`wss://`) when [`BrokerBuilder::websocket_tls`] is given a
+//!   [`TlsConfig`] (client certificates included): [`Broker::wss_addr`]; the TLS handshake
+//!   then the same upgrade, both within the connect timeout.
+//! - A unix domain socket (unix only) at [`BrokerBuilder::unix`]'s path:
+//!   [`Broker::unix_path`]; the path must be free, and shutdown removes the socket file.
 //! - MQTT 3.1, 3.1.1 and 5.0 clients at once. The first packet must be CONNECT and a second
 //!   CONNECT is a protocol error; an unsupported protocol level gets CONNACK 0x01. Empty client
 //!   identifiers get a server-assigned one (5.0: Assigned Client Identifier; 3.1.1 only with
@@ -60,18 +73,28 @@
 //!   asking for more (or for 0) gets Server Keep Alive in its CONNACK and is held to it.
 //! - Hostile input: a packet larger than [`BrokerBuilder::max_packet_size`] is refused from
 //!   its fixed header (the connection is closed at once, nothing is reserved for the body);
-//!   a remaining length over 4 bytes is malformed; very deep topics (10,000 levels), thousands
-//!   of subscriptions from one client and bursts of hundreds of CONNECTs are served, and other
-//!   clients keep being served meanwhile (tested in `tests/hostile.rs`).
+//!   a remaining length over 4 bytes is malformed; very deep topics (10,000 levels, with the
+//!   limit raised), thousands of subscriptions from one client and bursts of hundreds of
+//!   CONNECTs are served, and other clients keep being served meanwhile (tested in
+//!   `tests/hostile.rs`). Caps with defaults: [`BrokerBuilder::max_subscriptions`] per
+//!   session (10,000; beyond it SUBACK 0x97 Quota exceeded, 3.x 0x80),
+//!   [`BrokerBuilder::max_connections`] (1,000 connected clients; beyond it CONNACK 0x97,
+//!   3.x 3 Server unavailable) and [`BrokerBuilder::max_topic_levels`] (1,000; a deeper
+//!   PUBLISH closes the connection with DISCONNECT 0x90 on 5.0,
+//!   [`CloseReason::LimitExceeded`]; a deeper filter gets SUBACK 0x8F, 3.x 0x80; a deeper
+//!   will topic CONNACK 0x90, 3.x a close).
 //! - SUBSCRIBE / UNSUBSCRIBE with per-filter SUBACK / UNSUBACK codes; `+`, `#`, the `$`
 //!   rule, shared subscriptions `$share/group/filter` (round robin within a group, connected
-//!   members first). Overlapping subscriptions of one client get one copy at the highest QoS.
+//!   members first). Overlapping subscriptions of one client get one copy at the highest QoS
+//!   (5.0: carrying the Subscription Identifiers of all of them; a shared subscription's copy
+//!   carries its own).
 //! - PUBLISH at QoS 0, 1 and 2 in both directions, downgraded to the subscription's maximum
 //!   QoS; QoS 2 exactly once (inbound ids held until PUBREL; outbound PUBREC / PUBREL /
 //!   PUBCOMP); packet identifiers per session; per-session order kept across QoS levels; the
 //!   client's 5.0 Receive Maximum limits what is inflight to it.
 //! - Retained messages: set, replace, clear with an empty payload, sent with RETAIN on
-//!   subscribe (not for shared subscriptions); 5.0 retain handling and retain-as-published.
+//!   subscribe (not for shared subscriptions); 5.0 retain handling and retain-as-published;
+//!   one whose Message Expiry Interval passed is removed, not sent.
 //! - Sessions: clean session / clean start; persistent sessions (3.x clean session 0, 5.0
 //!   Session Expiry Interval > 0) keep their subscriptions, inflight and queued QoS 1/2
 //!   messages while the client is away; on reconnect Session Present is set and
@@ -90,14 +113,29 @@
 //!   Delay Interval: the will waits for the delay, or until the session ends if sooner, and
 //!   is dropped if the client reconnects to the session meanwhile [MQTT-3.1.3-9], or takes
 //!   it over while still connected (a clean start ends the old session, so it is then
-//!   published at once).
-//! - 5.0 message expiry: a queued message whose Message Expiry Interval passed is dropped
-//!   [MQTT-3.3.2-5]; one delivered carries the seconds left [MQTT-3.3.2-6]. No Local
+//!   published at once). A 5.0 will's properties (Payload Format Indicator, Message Expiry
+//!   Interval, counted from its publication, Content Type, Response Topic, Correlation Data,
+//!   User Properties in order) travel with it.
+//! - 5.0 message expiry: a queued or retained message whose Message Expiry Interval passed
+//!   is dropped [MQTT-3.3.2-5]; one delivered carries the seconds left [MQTT-3.3.2-6]. An
+//!   inflight one (sent, not acknowledged) has started onward delivery, so it is resent on
+//!   reconnect even when expired [MQTT-4.4.0-1], with the seconds left (0 if none). No Local
 //!   subscriptions get nothing their own client id published [MQTT-3.8.3-3].
 //! - 5.0 topic aliases from clients with [`BrokerBuilder::topic_alias_maximum`] (announced
 //!   in the CONNACK; per connection; resolved before routing and not passed on); 0 or one
 //!   above the maximum gets DISCONNECT 0x94, an unmapped one 0x82. Without it every alias is
-//!   refused with 0x94.
+//!   refused with 0x94. With [`BrokerBuilder::assign_topic_aliases`], the broker assigns
+//!   aliases to 5.0 clients that accept them, per connection, up to their Topic Alias
+//!   Maximum [MQTT-3.3.2-11] (topic and alias the first time, then the alias alone).
+//! - 5.0 Subscription Identifiers (available unless
+//!   [`BrokerBuilder::subscription_identifiers`] is false; 0 is a protocol error): kept per
+//!   subscription and sent in every PUBLISH it causes [MQTT-3.3.4-3], retained ones included;
+//!   a client PUBLISH carrying one is a protocol error [MQTT-3.3.4-6].
+//! - [`BrokerBuilder::receive_maximum`]: announced to 5.0 clients and enforced (DISCONNECT
+//!   0x93 [MQTT-3.3.4-7]). [`BrokerBuilder::maximum_qos`]: announced [MQTT-3.2.2-9];
+//!   subscriptions are granted at most that QoS (every version), a PUBLISH above it closes
+//!   the connection (5.0: DISCONNECT 0x9B), a will above it refuses the CONNECT (5.0: CONNACK
+//!   0x9B; 3.x: closed without a CONNACK, as mosquitto does).
 //! - Authentication: anonymous by default; with [`BrokerBuilder::users`] /
 //!   [`BrokerBuilder::user`], a CONNECT must carry a known user name and its password, else
 //!   CONNACK 4 Bad user name or password (5 Not authorized without credentials; 5.0: 0x86 /
@@ -107,15 +145,20 @@
 //!   the SUBSCRIBE are granted, [`Event::SubscribeDenied`]); [`BrokerBuilder::deny_publish`]
 //!   drops matching PUBLISHes unrouted (5.0: PUBACK / PUBREC 0x87; 3.x: acknowledged as
 //!   usual, as mosquitto does; [`Event::PublishDenied`]), and wills to denied topics too.
-//!   Refusals are logged.
+//!   Refusals are logged. Per-user deny lists add to the global ones:
+//!   [`BrokerBuilder::user_acl`] with an [`Acl`], by the CONNECT's user name.
 //! - [`Broker::events`]: a stream of what the broker saw ([`Event`]), so that tests await
 //!   instead of sleeping.
 //! - Fault injection through [`Broker::faults`] (next section).
 //!
 //! ## Fault injection
 //! Rules are armed per client identifier with [`Faults::for_client`] and apply to that
-//! client's connections from then on: the live one, if any, and the next ones. Each rule
-//! fires once and is then gone; a rule not fired yet survives reconnections. When one fires
+//! client's connections from then on: the live one, if any, and the next ones; or, through
+//! [`ClientFaults::live_connection`], to the client's live connection only (they go when it
+//! ends). Each rule fires once and is then gone, unless armed through
+//! [`ClientFaults::times`] (n times) or [`ClientFaults::every_time`] (until
+//! [`Faults::clear`]); a counting rule counts afresh after each firing, and a rule with
+//! firings left survives reconnections. When one fires
 //! the broker reports [`Event::FaultFired`] (before its effect is on the wire) and a
 //! connection it closes ends with [`CloseReason::Fault`] (the will is published, as after
 //! any abnormal close). Packets are counted per rule, from the moment it is armed.
@@ -138,6 +181,14 @@
 //!     .send_duplicate_publish(); // the next QoS 1/2 PUBLISH to c6 goes out twice
 //! c6.send_unsolicited(mqtt_proto::PubAck::new(mqtt_proto::PacketId::MAX)); // now
 //! c6.send_raw(vec![0x30, 0xFF, 0xFF, 0xFF, 0x7F]); // now: any bytes, as they are
+//! let c7 = broker.faults().for_client("c7");
+//! c7.every_time().withhold(PacketType::PubAck); // no PUBACK ever
+//! c7.times(2).refuse_connect(ConnectReason::ServerBusy); // the next two CONNECTs
+//! c7.delay_received(PacketType::Subscribe, std::time::Duration::from_secs(2));
+//! c7.close_after_time(std::time::Duration::from_secs(30)); // a dropped connection
+//! if let Some(live) = c7.live_connection() {
+//!     live.withhold(PacketType::PingResp); // this connection only
+//! }
 //! # }
 //! ```
 //!
@@ -169,37 +220,45 @@
 //!   Maximum Packet Size is not sent.
 //! - [`ClientFaults::send_raw`]: immediately, on the live connection, write bytes as they
 //!   are (an oversize packet, a malformed one).
+//! - [`ClientFaults::delay_received`]: hold the next received packet of a type for a
+//!   duration before processing it; packets received after it wait behind it, output flows
+//!   on, keep alive is not enforced meanwhile (a CONNECT can be held too).
+//! - [`ClientFaults::close_after_time`]: close, without DISCONNECT, a duration after it is
+//!   armed (live connection) or after the next CONNECT.
 //!
 //! ## What it does not do yet
-//! - TLS has no client certificate authentication, no SNI or certificate reloading, and no
-//!   certificate generator outside the tests; WebSocket is plain `ws://` only (no `wss://`,
-//!   no origin or path checks, no limit on a message's size beyond tungstenite's defaults).
-//!   `mqbroker`, the binary in `mqtt-cli` that runs this broker, has `--ws-port` and
-//!   `--tls-port` / `--cert` / `--key` flags.
-//! - Fault injection is partial: no per-connection (rather than per client id) rules, no
-//!   rules that fire more than once, no time-based triggers, no delay of inbound packets.
-//! - Authorisation is global: no per-user deny lists or allow lists, and the deny lists are
-//!   not checked at CONNECT (a will to a denied topic is accepted, and dropped when it would
-//!   be published); no enhanced (AUTH) authentication; passwords are compared as UTF-8 text.
-//! - 5.0 extras: no topic aliases assigned by the broker to clients, no subscription
-//!   identifiers (refused with 0xA1), no inbound Receive Maximum enforcement, no
-//!   configurable Maximum QoS, no enhanced authentication (AUTH is a protocol error);
-//!   PUBLISH properties are otherwise passed through untouched to 5.0 clients (dropped for
-//!   3.x clients); will properties other than the Will Delay Interval are not passed on (a
-//!   will carries no Message Expiry Interval). Message expiry applies to queued messages
-//!   only: retained messages and inflight messages resent on reconnect do not expire. The
-//!   maximum keep alive does not apply to 3.x clients (they cannot be told), and the
-//!   broker never sends a Session Expiry Interval of its own in the CONNACK (it honours the
-//!   client's).
-//! - No hostile-input limits beyond the maximum packet size and the packet timeout (no cap
-//!   on subscriptions per client, connections, topic levels or inbound QoS 2 ids), and
-//!   memory use is not measured by the tests.
+//! - TLS has no SNI or certificate reloading, no revocation lists, and the client
+//!   certificate's identity is not passed on (no [`Event`] names it, and it is not mapped to
+//!   a user for [`Acl`]s); WebSocket has no origin or path checks, no limit on a message's
+//!   size beyond tungstenite's defaults. The unix socket has no permission settings (the
+//!   umask applies) and no peer credentials.
+//!   `mqbroker`, the binary in `mqtt-cli` that runs this broker, has `--ws-port`,
+//!   `--tls-port` / `--wss-port` with `--cert` / `--key`, and `--unix` flags (no client
+//!   certificate flags).
+//! - Fault injection has no rules for connections before their CONNECT other than by the
+//!   client identifier it carries, and no random (probabilistic) faults.
+//! - Authorisation is by deny lists only (global and per user name; no allow lists, no
+//!   per-client-id lists), and the deny lists are not checked at CONNECT (a will to a
+//!   denied topic is accepted, and dropped when it would be published); no enhanced (AUTH)
+//!   authentication; passwords are compared as UTF-8 text.
+//! - 5.0 extras: no enhanced authentication (AUTH is a protocol error); PUBLISH properties
+//!   are otherwise passed through untouched to 5.0 clients (dropped for 3.x clients).
+//!   Broker-assigned topic aliases are never replaced once the client's maximum is used
+//!   up. The maximum keep alive does not apply to 3.x clients (they cannot be told), and
+//!   the broker never sends a Session Expiry Interval of its own in the CONNACK (it
+//!   honours the client's).
+//! - Hostile input: no cap on connections that have not sent CONNECT yet (only the connect
+//!   timeout bounds them), on retained messages, on the length of a topic level, or on the
+//!   inbound QoS 2 ids awaiting PUBREL from a 3.x client (5.0 clients are held to
+//!   [`BrokerBuilder::receive_maximum`]); memory use is not measured by the tests.
 //! - It is not a production broker and never will be.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod accept;
+mod acl;
+pub mod certs;
 mod conn;
 mod event;
 mod fault;
@@ -210,6 +269,7 @@ mod ws;
 use std::io;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -217,11 +277,19 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use crate::acl::Acl;
 pub use crate::event::{CloseReason, Event, Events};
 pub use crate::fault::{ClientFaults, Direction, Fault, Faults};
 use crate::state::{Config, State};
 pub use crate::tls::TlsConfig;
 pub use mqtt_proto::PacketType;
+
+/// The default of [`BrokerBuilder::max_subscriptions`].
+const DEFAULT_MAX_SUBSCRIPTIONS: usize = 10_000;
+/// The default of [`BrokerBuilder::max_connections`].
+const DEFAULT_MAX_CONNECTIONS: usize = 1_000;
+/// The default of [`BrokerBuilder::max_topic_levels`].
+const DEFAULT_MAX_TOPIC_LEVELS: usize = 1_000;
 
 /// A running broker. Dropping it stops accepting and closes every connection; prefer
 /// [`Broker::shutdown`], which also waits for that to finish.
@@ -230,6 +298,8 @@ pub struct Broker {
     local_addr: SocketAddr,
     tls_addr: Option<SocketAddr>,
     ws_addr: Option<SocketAddr>,
+    wss_addr: Option<SocketAddr>,
+    unix_path: Option<PathBuf>,
     shared: conn::Shared,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<()>,
@@ -264,6 +334,17 @@ impl Broker {
         self.ws_addr
     }
 
+    /// The address the secure WebSocket listener is bound to, if
+    /// [`BrokerBuilder::websocket_tls`] configured one.
+    pub fn wss_addr(&self) -> Option<SocketAddr> {
+        self.wss_addr
+    }
+
+    /// The path of the unix domain socket, if [`BrokerBuilder::unix`] configured one.
+    pub fn unix_path(&self) -> Option<&Path> {
+        self.unix_path.as_deref()
+    }
+
     /// Events from now on (each call gets its own receiver).
     pub fn events(&self) -> Events {
         Events {
@@ -279,12 +360,12 @@ impl Broker {
         }
     }
 
-    /// The retained message on `topic`, if any (its payload).
+    /// The retained message on `topic`, if any and not expired (its payload).
     pub fn retained(&self, topic: &str) -> Option<bytes::Bytes> {
+        // An expired one is removed and not returned [MQTT-3.3.2-5].
         conn::lock(&self.shared)
-            .retained
-            .get(topic)
-            .map(|p| p.payload.clone())
+            .retained_message(topic)
+            .map(|p| p.payload)
     }
 
     /// Stop accepting, close every connection and wait until all of them have ended.
@@ -302,6 +383,8 @@ pub struct BrokerBuilder {
     addr: SocketAddr,
     tls: Option<(SocketAddr, TlsConfig)>,
     ws: Option<SocketAddr>,
+    wss: Option<(SocketAddr, TlsConfig)>,
+    unix: Option<PathBuf>,
     config: Config,
 }
 
@@ -311,6 +394,8 @@ impl Default for BrokerBuilder {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             tls: None,
             ws: None,
+            wss: None,
+            unix: None,
             config: Config {
                 max_packet_size: NonZeroU32::new(mqtt_proto::DEFAULT_MAX_PACKET_SIZE)
                     .unwrap_or(NonZeroU32::MAX),
@@ -320,8 +405,16 @@ impl Default for BrokerBuilder {
                 users: None,
                 deny_subscribe: Vec::new(),
                 deny_publish: Vec::new(),
+                user_acls: std::collections::HashMap::new(),
+                max_subscriptions: DEFAULT_MAX_SUBSCRIPTIONS,
+                max_connections: DEFAULT_MAX_CONNECTIONS,
+                max_topic_levels: DEFAULT_MAX_TOPIC_LEVELS,
                 max_keep_alive: None,
                 topic_alias_maximum: 0,
+                receive_maximum: std::num::NonZeroU16::MAX,
+                maximum_qos: mqtt_proto::QoS::ExactlyOnce,
+                subscription_identifiers: true,
+                assign_topic_aliases: false,
             },
         }
     }
@@ -360,6 +453,29 @@ impl BrokerBuilder {
     /// Like [`BrokerBuilder::websocket`], on a chosen address.
     pub fn bind_websocket(mut self, addr: SocketAddr) -> Self {
         self.ws = Some(addr);
+        self
+    }
+
+    /// Also serve MQTT over secure WebSocket (`wss://`), on 127.0.0.1 port 0
+    /// ([`Broker::wss_addr`]): a TLS handshake with this configuration (client certificates
+    /// included, if it asks for them), then the same upgrade and framing as
+    /// [`BrokerBuilder::websocket`]. Both must complete within the
+    /// [`BrokerBuilder::connect_timeout`]; a failed one closes that connection only.
+    pub fn websocket_tls(self, config: TlsConfig) -> Self {
+        self.bind_websocket_tls(SocketAddr::from(([127, 0, 0, 1], 0)), config)
+    }
+
+    /// Like [`BrokerBuilder::websocket_tls`], on a chosen address.
+    pub fn bind_websocket_tls(mut self, addr: SocketAddr, config: TlsConfig) -> Self {
+        self.wss = Some((addr, config));
+        self
+    }
+
+    /// Also serve MQTT over a unix domain socket bound at `path` ([`Broker::unix_path`]).
+    /// Nothing may exist at the path yet (starting fails otherwise); the socket file is
+    /// removed by [`Broker::shutdown`]. On other platforms starting fails.
+    pub fn unix(mut self, path: impl Into<PathBuf>) -> Self {
+        self.unix = Some(path.into());
         self
     }
 
@@ -428,6 +544,49 @@ impl BrokerBuilder {
         self
     }
 
+    /// Deny `user` (the user name of a CONNECT) more than the global deny lists do: the
+    /// patterns of `acl` are checked after the global ones, with the same matching and the
+    /// same refusals ([`Event::SubscribeDenied`], [`Event::PublishDenied`], wills dropped).
+    /// Several calls for one user add up. Without [`BrokerBuilder::users`] the user name is
+    /// whatever the client claims; a client without one gets only the global lists.
+    pub fn user_acl(mut self, user: impl Into<String>, acl: Acl) -> Self {
+        self.config
+            .user_acls
+            .entry(user.into())
+            .or_default()
+            .extend(acl);
+        self
+    }
+
+    /// The most subscriptions one session may hold (10,000 by default). Filters of a
+    /// SUBSCRIBE that would go beyond it are refused in the SUBACK (5.0: 0x97 Quota
+    /// exceeded; 3.x: 0x80) and the others granted; replacing an existing subscription
+    /// always succeeds.
+    pub fn max_subscriptions(mut self, max: usize) -> Self {
+        self.config.max_subscriptions = max;
+        self
+    }
+
+    /// The most clients connected at once (1,000 by default), counted from an accepted
+    /// CONNECT until the connection ends. A CONNECT beyond it is refused (5.0: CONNACK 0x97
+    /// Quota exceeded; 3.x: 3 Server unavailable) and the connection closed; taking over a
+    /// connected client's session is not refused. Connections that have not sent CONNECT
+    /// are not counted (the [`BrokerBuilder::connect_timeout`] bounds them).
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.config.max_connections = max;
+        self
+    }
+
+    /// The most levels a topic name or filter may have (1,000 by default; at least 1).
+    /// A PUBLISH with a deeper topic closes the connection (5.0: DISCONNECT 0x90 Topic Name
+    /// invalid; [`CloseReason::LimitExceeded`]); a deeper filter in a SUBSCRIBE is refused
+    /// in the SUBACK (5.0: 0x8F Topic Filter invalid; 3.x: 0x80); a CONNECT whose will
+    /// topic is deeper is refused (5.0: CONNACK 0x90; 3.x: closed without a CONNACK).
+    pub fn max_topic_levels(mut self, max: usize) -> Self {
+        self.config.max_topic_levels = max.max(1);
+        self
+    }
+
     /// The longest keep alive (seconds) a 5.0 client may use: one asking for more, or for
     /// 0 (none), gets this value back as Server Keep Alive in its CONNACK and is held to it
     /// (1.5 × it without a packet closes the connection). 3.x clients, who cannot be told,
@@ -446,62 +605,149 @@ impl BrokerBuilder {
         self
     }
 
+    /// How many QoS 1 and 2 PUBLISHes a 5.0 client may have unacknowledged at once
+    /// (65,535 by default, the most there can be): announced as Receive Maximum in the
+    /// CONNACK when lower; a client that sends more gets DISCONNECT 0x93 Receive Maximum
+    /// exceeded [MQTT-3.3.4-7]. A QoS 1 PUBLISH counts until its PUBACK is sent, a QoS 2
+    /// one until its PUBCOMP (one refused with a PUBREC of 0x80 or above does not count).
+    /// 3.x clients, who cannot be told, are not limited.
+    pub fn receive_maximum(mut self, max: std::num::NonZeroU16) -> Self {
+        self.config.receive_maximum = max;
+        self
+    }
+
+    /// The highest QoS the broker accepts (QoS 2, all of them, by default). Announced to
+    /// 5.0 clients as Maximum QoS in the CONNACK [MQTT-3.2.2-9]; a PUBLISH above it closes
+    /// the connection (5.0: DISCONNECT 0x9B QoS not supported [MQTT-3.2.2-11]), a will
+    /// above it refuses the CONNECT (5.0: CONNACK 0x9B [MQTT-3.2.2-12]; 3.x: closed without
+    /// a CONNACK, as mosquitto does). Subscriptions asking for more are granted this QoS
+    /// on every version [MQTT-3.2.2-10], [MQTT-3.8.4-7].
+    pub fn maximum_qos(mut self, qos: mqtt_proto::QoS) -> Self {
+        self.config.maximum_qos = qos;
+        self
+    }
+
+    /// Whether 5.0 clients may give a SUBSCRIBE a Subscription Identifier (yes by
+    /// default). When they may, each subscription keeps its identifier and every PUBLISH
+    /// it causes carries it [MQTT-3.3.4-3]; when not, Subscription Identifiers Available
+    /// is 0 in the CONNACK and a SUBSCRIBE carrying one gets DISCONNECT 0xA1.
+    pub fn subscription_identifiers(mut self, available: bool) -> Self {
+        self.config.subscription_identifiers = available;
+        self
+    }
+
+    /// Assign topic aliases to 5.0 clients that accept them (a Topic Alias Maximum above
+    /// 0 in their CONNECT; off by default). Per connection, the first PUBLISH on a topic
+    /// carries the topic and a new alias, later ones an empty topic and the alias, until
+    /// the client's maximum is used up (then topics without an alias get none); aliases
+    /// never exceed that maximum [MQTT-3.3.2-11] and start afresh on each connection
+    /// [MQTT-3.3.2-7].
+    pub fn assign_topic_aliases(mut self, assign: bool) -> Self {
+        self.config.assign_topic_aliases = assign;
+        self
+    }
+
     /// Bind and start accepting connections.
     pub async fn start(self) -> io::Result<Broker> {
-        let listener = TcpListener::bind(self.addr).await?;
-        let local_addr = listener.local_addr()?;
+        let handshake_timeout = self.config.connect_timeout;
+        let tcp = TcpListener::bind(self.addr).await?;
+        let local_addr = tcp.local_addr()?;
         let tls = match &self.tls {
-            Some((addr, config)) => {
-                let acceptor = tokio_rustls::TlsAcceptor::from(config.server_config()?);
+            Some((addr, config)) => Some(tls_listener(*addr, config, handshake_timeout).await?),
+            None => None,
+        };
+        let tls_addr = tls.as_ref().map(|(_, addr)| *addr);
+        let ws = match self.ws {
+            Some(addr) => {
                 let listener = TcpListener::bind(addr).await?;
-                let tls_addr = listener.local_addr()?;
-                tracing::info!(%tls_addr, "broker listening (TLS)");
-                Some(accept::Tls {
+                Some(accept::Ws {
                     listener,
-                    acceptor,
-                    handshake_timeout: self.config.connect_timeout,
+                    handshake_timeout,
                 })
             }
             None => None,
         };
-        let tls_addr = match &tls {
-            Some(tls) => Some(tls.listener.local_addr()?),
+        let ws_addr = match &ws {
+            Some(ws) => Some(ws.listener.local_addr()?),
             None => None,
         };
-        let ws = match self.ws {
-            Some(addr) => {
-                let listener = TcpListener::bind(addr).await?;
-                let ws_addr = listener.local_addr()?;
-                tracing::info!(%ws_addr, "broker listening (WebSocket)");
-                Some((
-                    accept::Ws {
-                        listener,
-                        handshake_timeout: self.config.connect_timeout,
-                    },
-                    ws_addr,
-                ))
-            }
+        let wss = match &self.wss {
+            Some((addr, config)) => Some(tls_listener(*addr, config, handshake_timeout).await?),
             None => None,
         };
-        let ws_addr = ws.as_ref().map(|(_, addr)| *addr);
-        let ws = ws.map(|(ws, _)| ws);
+        let wss_addr = wss.as_ref().map(|(_, addr)| *addr);
+        let unix = match &self.unix {
+            Some(path) => Some(unix_listener(path)?),
+            None => None,
+        };
+        let unix_path = self.unix.clone();
         let shared = Arc::new(Mutex::new(State::new(self.config)));
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let task = tokio::spawn(accept::run(
-            listener,
-            tls,
+        let listeners = accept::Listeners {
+            tcp,
+            tls: tls.map(|(tls, _)| tls),
             ws,
-            Arc::clone(&shared),
-            shutdown_rx,
-        ));
+            wss: wss.map(|(wss, _)| wss),
+            unix,
+        };
+        let task = tokio::spawn(accept::run(listeners, Arc::clone(&shared), shutdown_rx));
         tracing::info!(%local_addr, "broker listening");
+        if let Some(tls_addr) = tls_addr {
+            tracing::info!(%tls_addr, "broker listening (TLS)");
+        }
+        if let Some(ws_addr) = ws_addr {
+            tracing::info!(%ws_addr, "broker listening (WebSocket)");
+        }
+        if let Some(wss_addr) = wss_addr {
+            tracing::info!(%wss_addr, "broker listening (secure WebSocket)");
+        }
+        if let Some(path) = &unix_path {
+            tracing::info!(path = %path.display(), "broker listening (unix socket)");
+        }
         Ok(Broker {
             local_addr,
             tls_addr,
             ws_addr,
+            wss_addr,
+            unix_path,
             shared,
             shutdown,
             task,
         })
     }
+}
+
+/// Bind a TLS listener (MQTT over TLS or secure WebSocket); fails if the configuration does.
+async fn tls_listener(
+    addr: SocketAddr,
+    config: &TlsConfig,
+    handshake_timeout: Duration,
+) -> io::Result<(accept::Tls, SocketAddr)> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(config.server_config()?);
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let tls = accept::Tls {
+        listener,
+        acceptor,
+        handshake_timeout,
+    };
+    Ok((tls, addr))
+}
+
+/// Bind the unix domain socket listener.
+#[cfg(unix)]
+fn unix_listener(path: &Path) -> io::Result<accept::Unix> {
+    Ok(accept::Unix {
+        listener: tokio::net::UnixListener::bind(path)?,
+        path: path.to_owned(),
+    })
+}
+
+/// No unix domain sockets on this platform.
+#[cfg(not(unix))]
+fn unix_listener(_path: &Path) -> io::Result<accept::Unix> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "unix domain sockets are not available on this platform",
+    ))
 }

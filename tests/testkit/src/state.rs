@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
-use mqtt_proto::{PacketId, Publish, QoS, QosPid, Subscription, TopicFilter};
+use mqtt_proto::{PacketId, Publish, QoS, QosPid, Subscription, SubscriptionId, TopicFilter};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -26,10 +26,26 @@ pub(crate) struct Config {
     pub(crate) deny_subscribe: Vec<String>,
     /// Topic filter patterns no client may publish to.
     pub(crate) deny_publish: Vec<String>,
+    /// More deny patterns, by user name (the CONNECT's).
+    pub(crate) user_acls: HashMap<String, crate::Acl>,
+    /// The most subscriptions one session may hold.
+    pub(crate) max_subscriptions: usize,
+    /// The most clients connected at once (past CONNECT).
+    pub(crate) max_connections: usize,
+    /// The most levels a topic name or filter may have.
+    pub(crate) max_topic_levels: usize,
     /// The longest keep alive a 5.0 client may use (0 and longer become this).
     pub(crate) max_keep_alive: Option<u16>,
     /// The Topic Alias Maximum announced to 5.0 clients (0: aliases refused).
     pub(crate) topic_alias_maximum: u16,
+    /// The Receive Maximum announced to 5.0 clients and enforced on them.
+    pub(crate) receive_maximum: std::num::NonZeroU16,
+    /// The highest QoS accepted in a PUBLISH and granted to a subscription.
+    pub(crate) maximum_qos: QoS,
+    /// Whether 5.0 SUBSCRIBEs may carry a Subscription Identifier.
+    pub(crate) subscription_identifiers: bool,
+    /// Whether the broker assigns topic aliases to 5.0 clients that accept them.
+    pub(crate) assign_topic_aliases: bool,
 }
 
 /// Why a CONNECT fails authentication.
@@ -60,21 +76,39 @@ impl Config {
         }
     }
 
-    /// The deny pattern that forbids subscribing to `filter`, if any. Patterns are matched
-    /// against the filter string as it was sent (`a/#` denies `a/+`, `a/b/#`...).
-    pub(crate) fn subscribe_denied(&self, filter: &str) -> Option<&str> {
+    /// The deny pattern that forbids `user` (the CONNECT's user name) subscribing to
+    /// `filter`, if any: a global one, then the user's own. Patterns are matched against
+    /// the filter string as it was sent (`a/#` denies `a/+`, `a/b/#`...).
+    pub(crate) fn subscribe_denied(&self, user: Option<&str>, filter: &str) -> Option<&str> {
         self.deny_subscribe
             .iter()
             .find(|pattern| mqtt_proto::topic::matches(pattern, filter))
             .map(String::as_str)
+            .or_else(|| self.user_acl(user)?.subscribe_denied(filter))
     }
 
-    /// The deny pattern that forbids publishing to `topic`, if any.
-    pub(crate) fn publish_denied(&self, topic: &str) -> Option<&str> {
+    /// The deny pattern that forbids `user` publishing to `topic`, if any: a global one,
+    /// then the user's own.
+    pub(crate) fn publish_denied(&self, user: Option<&str>, topic: &str) -> Option<&str> {
         self.deny_publish
             .iter()
             .find(|pattern| mqtt_proto::topic::matches(pattern, topic))
             .map(String::as_str)
+            .or_else(|| self.user_acl(user)?.publish_denied(topic))
+    }
+
+    fn user_acl(&self, user: Option<&str>) -> Option<&crate::Acl> {
+        self.user_acls.get(user?)
+    }
+
+    /// Whether a topic name or filter has more levels than allowed.
+    pub(crate) fn too_many_levels(&self, topic: &str) -> bool {
+        // Levels are separated by '/': n separators, n + 1 levels. Counting stops early.
+        topic
+            .bytes()
+            .filter(|b| *b == b'/')
+            .nth(self.max_topic_levels.saturating_sub(1))
+            .is_some()
     }
 }
 
@@ -91,6 +125,8 @@ pub(crate) enum ConnCmd {
     Send(Box<mqtt_proto::Packet>),
     /// A fault: write these bytes now.
     SendRaw(bytes::Bytes),
+    /// A fault: close (no DISCONNECT) at this time, if a close timer rule is still armed.
+    CloseTimer(Instant),
 }
 
 /// The live connection that owns a session.
@@ -128,6 +164,47 @@ pub(crate) struct Inflight {
     pub(crate) publish: Publish,
     pub(crate) pid: PacketId,
     pub(crate) state: OutState,
+    /// When it was first sent: a resend carries the Message Expiry Interval left.
+    pub(crate) sent_at: Instant,
+}
+
+impl Inflight {
+    /// The PUBLISH to resend after a reconnect, with DUP set. Onward delivery has started,
+    /// so it is resent even if its Message Expiry Interval has passed ([MQTT-3.3.2-5] is
+    /// about copies not yet sent; [MQTT-4.4.0-1] requires the resend), carrying the time
+    /// left, 0 once none is [MQTT-3.3.2-6].
+    pub(crate) fn resend(&self) -> Publish {
+        let mut publish = self.publish.clone();
+        publish.dup = true;
+        if let Some(expiry) = publish.properties().message_expiry_interval {
+            let waited = u32::try_from(self.sent_at.elapsed().as_secs()).unwrap_or(u32::MAX);
+            publish.properties_mut().message_expiry_interval = Some(expiry.saturating_sub(waited));
+        }
+        publish
+    }
+}
+
+/// A retained message, and when it was stored (for its Message Expiry Interval).
+#[derive(Debug, Clone)]
+pub(crate) struct Retained {
+    /// The message as published (QoS kept; RETAIN and DUP as stored).
+    pub(crate) publish: Publish,
+    pub(crate) stored_at: Instant,
+}
+
+impl Retained {
+    /// The message with the Message Expiry Interval left [MQTT-3.3.2-6], or `None` if it
+    /// expired [MQTT-3.3.2-5].
+    pub(crate) fn current(&self) -> Option<Publish> {
+        let mut publish = self.publish.clone();
+        if let Some(expiry) = publish.properties().message_expiry_interval {
+            let waited = self.stored_at.elapsed().as_secs();
+            let left = u64::from(expiry).checked_sub(waited).filter(|l| *l > 0)?;
+            publish.properties_mut().message_expiry_interval =
+                Some(u32::try_from(left).unwrap_or(expiry));
+        }
+        Some(publish)
+    }
 }
 
 /// The server side of a session (3.1.1 §4.1, 5.0 §4.1).
@@ -137,6 +214,9 @@ pub(crate) struct Session {
     pub(crate) persistent: bool,
     /// Subscriptions in the order they were made; one per filter [MQTT-3.8.4-3].
     pub(crate) subscriptions: Vec<Subscription>,
+    /// 5.0 Subscription Identifiers by topic filter (as subscribed), for the subscriptions
+    /// that have one.
+    pub(crate) subscription_ids: HashMap<String, SubscriptionId>,
     /// Messages not sent yet, in order.
     pub(crate) pending: VecDeque<Queued>,
     /// Messages sent and not fully acknowledged, in the order they were first sent.
@@ -164,6 +244,7 @@ impl Session {
         Self {
             persistent,
             subscriptions: Vec::new(),
+            subscription_ids: HashMap::new(),
             pending: VecDeque::new(),
             inflight: VecDeque::new(),
             inbound_qos2: HashSet::new(),
@@ -236,10 +317,33 @@ impl Session {
                 publish: publish.clone(),
                 pid,
                 state,
+                sent_at: Instant::now(),
             });
             out.push(publish);
         }
         out
+    }
+}
+
+/// A session a message is routed to, with what its matching subscriptions ask for.
+#[derive(Debug, Clone)]
+struct Target {
+    client_id: String,
+    /// The highest QoS of the matching subscriptions.
+    qos: QoS,
+    /// Retain As Published of the subscription that gave that QoS.
+    retain_as_published: bool,
+    /// The Subscription Identifiers of the matching subscriptions that have one.
+    ids: Vec<SubscriptionId>,
+}
+
+/// Replace the Subscription Identifiers of an outbound PUBLISH (a client never sends any
+/// [MQTT-3.3.4-6], and a will has none).
+fn set_subscription_ids(publish: &mut Publish, ids: Vec<SubscriptionId>) {
+    if !ids.is_empty() {
+        publish.properties_mut().subscription_identifiers = ids;
+    } else if let Some(p) = publish.properties.as_mut() {
+        p.subscription_identifiers.clear();
     }
 }
 
@@ -249,11 +353,11 @@ pub(crate) struct State {
     pub(crate) config: Config,
     pub(crate) sessions: BTreeMap<String, Session>,
     /// Retained messages by topic (with the QoS they were published at).
-    pub(crate) retained: BTreeMap<String, Publish>,
+    pub(crate) retained: BTreeMap<String, Retained>,
     /// Round-robin position per shared subscription (`$share/group/filter`).
     share_cursor: HashMap<String, usize>,
-    /// Armed fault rules by client identifier, in the order they were armed.
-    pub(crate) faults: HashMap<String, Vec<crate::fault::Rule>>,
+    /// Armed fault rules by client identifier or connection, in the order they were armed.
+    pub(crate) faults: HashMap<crate::fault::Scope, Vec<crate::fault::Rule>>,
     events: Vec<mpsc::UnboundedSender<Event>>,
     next_conn_id: u64,
     next_client_id: u64,
@@ -312,6 +416,10 @@ impl State {
                 // [MQTT-3.3.1-5]: replaces any earlier retained message on the topic.
                 let mut stored = publish.clone();
                 stored.dup = false;
+                let stored = Retained {
+                    publish: stored,
+                    stored_at: Instant::now(),
+                };
                 self.retained
                     .insert(publish.topic.as_str().to_owned(), stored);
             }
@@ -323,12 +431,13 @@ impl State {
         });
         let topic = &publish.topic;
 
-        // Ordinary subscriptions: once per session at the highest matching QoS.
-        let mut targets: Vec<(String, QoS, bool)> = Vec::new();
+        // Ordinary subscriptions: once per session at the highest matching QoS, carrying
+        // the identifiers of all of them [MQTT-3.3.4-2], [MQTT-3.3.4-3], [MQTT-3.3.4-4].
+        let mut targets: Vec<Target> = Vec::new();
         // Shared subscriptions: members of each group, in client id order.
-        let mut groups: BTreeMap<String, Vec<(String, QoS, bool)>> = BTreeMap::new();
+        let mut groups: BTreeMap<String, Vec<Target>> = BTreeMap::new();
         for (client_id, session) in &self.sessions {
-            let mut best: Option<(QoS, bool)> = None;
+            let mut best: Option<Target> = None;
             for sub in &session.subscriptions {
                 if !sub.filter.matches(topic) {
                     continue;
@@ -337,27 +446,45 @@ impl State {
                 if sub.options.no_local && client_id == from {
                     continue;
                 }
-                let entry = (sub.options.qos, sub.options.retain_as_published);
+                let id = session.subscription_ids.get(sub.filter.as_str()).copied();
                 if sub.filter.is_shared() {
+                    // A copy of its own, with its own identifier [MQTT-3.3.4-5].
                     groups
                         .entry(sub.filter.as_str().to_owned())
                         .or_default()
-                        .push((client_id.clone(), entry.0, entry.1));
-                } else if best.is_none_or(|(q, _)| entry.0 > q) {
-                    best = Some(entry);
+                        .push(Target {
+                            client_id: client_id.clone(),
+                            qos: sub.options.qos,
+                            retain_as_published: sub.options.retain_as_published,
+                            ids: id.into_iter().collect(),
+                        });
+                    continue;
                 }
+                let best = best.get_or_insert_with(|| Target {
+                    client_id: client_id.clone(),
+                    qos: sub.options.qos,
+                    retain_as_published: sub.options.retain_as_published,
+                    ids: Vec::new(),
+                });
+                if sub.options.qos > best.qos {
+                    best.qos = sub.options.qos;
+                    best.retain_as_published = sub.options.retain_as_published;
+                }
+                best.ids.extend(id);
             }
-            if let Some((q, rap)) = best {
-                targets.push((client_id.clone(), q, rap));
-            }
+            targets.extend(best);
         }
         for (group, members) in groups {
             // Prefer connected members; fall back to any (a persistent session queues).
-            let online: Vec<&(String, QoS, bool)> = members
+            let online: Vec<&Target> = members
                 .iter()
-                .filter(|(id, ..)| self.sessions.get(id).is_some_and(|s| s.conn.is_some()))
+                .filter(|t| {
+                    self.sessions
+                        .get(&t.client_id)
+                        .is_some_and(|s| s.conn.is_some())
+                })
                 .collect();
-            let pool: Vec<&(String, QoS, bool)> = if online.is_empty() {
+            let pool: Vec<&Target> = if online.is_empty() {
                 members.iter().collect()
             } else {
                 online
@@ -369,13 +496,14 @@ impl State {
             *cursor = cursor.wrapping_add(1);
         }
 
-        for (client_id, sub_qos, retain_as_published) in targets {
+        for target in targets {
             let mut out = publish.clone();
             out.dup = false;
             out.qos = QosPid::AtMostOnce;
             // [MQTT-3.3.1-9] (3.1.1), 5.0 Retain As Published.
-            out.retain = publish.retain && retain_as_published;
-            self.enqueue(&client_id, out, qos.min(sub_qos));
+            out.retain = publish.retain && target.retain_as_published;
+            set_subscription_ids(&mut out, target.ids);
+            self.enqueue(&target.client_id, out, qos.min(target.qos));
         }
     }
 
@@ -414,20 +542,47 @@ impl State {
     }
 
     /// Queue the retained messages matching `filter` for a new subscription, with RETAIN set
-    /// [MQTT-3.3.1-8], at most at `max_qos`.
-    pub(crate) fn send_retained(&mut self, client_id: &str, filter: &TopicFilter, max_qos: QoS) {
-        let matching: Vec<Publish> = self
-            .retained
-            .values()
-            .filter(|p| filter.matches(&p.topic))
-            .cloned()
-            .collect();
+    /// [MQTT-3.3.1-8], at most at `max_qos`, carrying the subscription's identifier. Expired
+    /// ones are removed instead [MQTT-3.3.2-5]; the others carry the interval left
+    /// [MQTT-3.3.2-6].
+    pub(crate) fn send_retained(
+        &mut self,
+        client_id: &str,
+        filter: &TopicFilter,
+        max_qos: QoS,
+        id: Option<SubscriptionId>,
+    ) {
+        let mut matching = Vec::new();
+        let mut expired = Vec::new();
+        for (topic, retained) in &self.retained {
+            if !filter.matches(&retained.publish.topic) {
+                continue;
+            }
+            match retained.current() {
+                Some(publish) => matching.push(publish),
+                None => expired.push(topic.clone()),
+            }
+        }
+        for topic in expired {
+            tracing::debug!(topic, "retained message expired");
+            self.retained.remove(&topic);
+        }
         for mut publish in matching {
             let qos = publish.qos.qos().min(max_qos);
             publish.qos = QosPid::AtMostOnce;
             publish.retain = true;
+            set_subscription_ids(&mut publish, id.into_iter().collect());
             self.enqueue(client_id, publish, qos);
         }
+    }
+
+    /// The retained message on `topic`, unless it expired (then it is removed).
+    pub(crate) fn retained_message(&mut self, topic: &str) -> Option<Publish> {
+        let current = self.retained.get(topic)?.current();
+        if current.is_none() {
+            self.retained.remove(topic);
+        }
+        current
     }
 
     /// A will timer or a session expiry timer started when connection `left_by` ended

@@ -5,13 +5,11 @@
 //! packets: two copy loops over an in-memory pipe, one per direction, so that neither
 //! direction can hold the other up.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
 use tokio::sync::watch;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -19,6 +17,7 @@ use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, 
 use tokio_tungstenite::tungstenite::http::header::SEC_WEBSOCKET_PROTOCOL;
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 
+use crate::accept::Peer;
 use crate::conn;
 
 /// The only subprotocol accepted (MQTT 3.1.1 §6, 5.0 §6).
@@ -30,12 +29,12 @@ const PIPE_CAPACITY: usize = 64 * 1024;
 /// How long the closing handshake may take once the connection has ended.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Complete the WebSocket upgrade, then serve MQTT over it. A failed, refused or timed out
-/// upgrade closes this connection only.
-pub(crate) async fn handshake(
+/// Complete the WebSocket upgrade over `stream` (TCP, or a TLS session for `wss://`), then
+/// serve MQTT over it. A failed, refused or timed out upgrade closes this connection only.
+pub(crate) async fn handshake<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     timeout: Duration,
-    stream: TcpStream,
-    peer: SocketAddr,
+    stream: S,
+    peer: Peer,
     shared: conn::Shared,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -91,7 +90,7 @@ fn negotiate(request: &Request, mut response: Response) -> Result<Response, Erro
 /// Copy binary messages into the pipe and the pipe's bytes out as binary messages until
 /// either side ends; then close the WebSocket (within [`CLOSE_TIMEOUT`]). Dropping the pipe
 /// ends the connection task's stream.
-async fn bridge(ws: WebSocketStream<TcpStream>, pipe: DuplexStream) {
+async fn bridge<S: AsyncRead + AsyncWrite + Unpin>(ws: WebSocketStream<S>, pipe: DuplexStream) {
     let (mut sink, mut source) = ws.split();
     let (mut from_conn, mut to_conn) = tokio::io::split(pipe);
     let inbound = async {

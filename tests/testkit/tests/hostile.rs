@@ -134,7 +134,13 @@ async fn two_hundred_fifty_six_mib_announced_is_refused_from_the_fixed_header() 
 
 #[tokio::test]
 async fn ten_thousand_topic_levels_are_routed() {
-    let broker = Broker::start().await.unwrap();
+    // Above the default limit of 1,000 levels: raised for this test (one more level is
+    // published below).
+    let broker = Broker::builder()
+        .max_topic_levels(10_001)
+        .start()
+        .await
+        .unwrap();
     let mut good = good_client(&broker).await;
     let deep = vec!["a"; 10_000].join("/");
     let deep_filter = vec!["+"; 10_000].join("/");
@@ -213,5 +219,194 @@ async fn two_hundred_connects_in_a_burst_are_all_answered() {
     for c in &mut clients {
         c.ping().await;
     }
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn subscriptions_beyond_the_maximum_are_refused_with_quota_exceeded() {
+    let broker = Broker::builder()
+        .max_subscriptions(3)
+        .start()
+        .await
+        .unwrap();
+    let mut good = good_client(&broker).await;
+    for version in [V311, V5] {
+        let refused = if version.is_v5() {
+            SubAckReason::QuotaExceeded
+        } else {
+            SubAckReason::UnspecifiedError
+        };
+        let mut c = RawClient::connect(broker.local_addr(), version, "greedy").await;
+        let subscriptions = ["q/1", "q/2", "q/1", "q/3", "q/4", "q/5"]
+            .iter()
+            .map(|f| Subscription::new(filter(f), QoS::AtLeastOnce))
+            .collect();
+        c.send(Subscribe::new(pid(1), subscriptions)).await;
+        // Replacing q/1 does not count; q/4 and q/5 are one too many.
+        assert_eq!(
+            c.suback().await.reasons,
+            vec![
+                SubAckReason::GrantedQoS1,
+                SubAckReason::GrantedQoS1,
+                SubAckReason::GrantedQoS1,
+                SubAckReason::GrantedQoS1,
+                refused,
+                refused,
+            ]
+        );
+        // A replacement is still granted at the limit; after an UNSUBSCRIBE there is room.
+        let ack = c.subscribe(2, "q/2", QoS::AtMostOnce).await;
+        assert_eq!(ack.reasons, vec![SubAckReason::GrantedQoS0]);
+        c.unsubscribe(3, &["q/3"]).await;
+        let ack = c.subscribe(4, "q/4", QoS::AtMostOnce).await;
+        assert_eq!(ack.reasons, vec![SubAckReason::GrantedQoS0]);
+        let ack = c.subscribe(5, "q/5", QoS::AtMostOnce).await;
+        assert_eq!(ack.reasons, vec![refused]);
+        // The refused filter gets nothing; the granted one does.
+        let mut publisher = RawClient::connect(broker.local_addr(), V5, "pub").await;
+        publisher
+            .publish(publish("q/5", QosPid::AtMostOnce, b"refused"))
+            .await;
+        publisher
+            .publish(publish("q/4", QosPid::AtMostOnce, b"granted"))
+            .await;
+        assert_eq!(&c.recv_publish().await.payload[..], b"granted");
+    }
+    still_served(&mut good, 1).await;
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn connections_beyond_the_maximum_are_refused() {
+    let broker = Broker::builder().max_connections(2).start().await.unwrap();
+    let addr = broker.local_addr();
+    let mut events = broker.events();
+    let mut good = good_client(&broker).await;
+    let second = RawClient::connect(addr, V311, "second").await;
+
+    for (version, code) in [
+        (V5, ConnectReason::QuotaExceeded),
+        (V311, ConnectReason::ServerUnavailable),
+    ] {
+        let mut connect = Connect::new(version, "third");
+        connect.keep_alive = 0;
+        let (mut third, ack) = RawClient::connect_with(addr, connect).await;
+        assert_eq!(ack.reason, code);
+        assert!(third.closed().await.is_empty());
+        // A refused CONNECT leaves the connection without a client identifier.
+        let refused = Event::Disconnected {
+            client_id: None,
+            reason: CloseReason::Refused(code),
+        };
+        within(events.wait_for(|e| *e == refused)).await.unwrap();
+    }
+    // Taking over a connected client's session is not one more client.
+    let mut again = RawClient::connect(addr, V311, "second").await;
+    again.ping().await;
+    // When one leaves, there is room again.
+    drop(second);
+    drop(again);
+    // Both connections of "second" end (in either order): the first taken over, the
+    // second lost.
+    let mut reasons = vec![
+        closed_reason(&mut events, "second").await,
+        closed_reason(&mut events, "second").await,
+    ];
+    reasons.sort_by_key(|r| format!("{r:?}"));
+    assert_eq!(
+        reasons,
+        [CloseReason::ConnectionLost, CloseReason::TakenOver]
+    );
+    let mut third = RawClient::connect(addr, V5, "third").await;
+    third.ping().await;
+    still_served(&mut good, 1).await;
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn topics_deeper_than_the_maximum_are_refused() {
+    let broker = Broker::builder().max_topic_levels(4).start().await.unwrap();
+    let addr = broker.local_addr();
+    let mut events = broker.events();
+    let mut good = good_client(&broker).await;
+    let mut sub = RawClient::connect(addr, V5, "sub").await;
+
+    // Filters: 4 levels granted, 5 refused (5.0: 0x8F; 3.x: 0x80), in one SUBSCRIBE.
+    sub.send(Subscribe::new(
+        pid(1),
+        vec![
+            Subscription::new(filter("a/+/c/#"), QoS::AtMostOnce),
+            Subscription::new(filter("a/b/c/d/#"), QoS::AtMostOnce),
+        ],
+    ))
+    .await;
+    assert_eq!(
+        sub.suback().await.reasons,
+        vec![SubAckReason::GrantedQoS0, SubAckReason::TopicFilterInvalid]
+    );
+    let mut sub3 = RawClient::connect(addr, V311, "sub3").await;
+    let ack = sub3.subscribe(1, "a/b/c/d/e", QoS::AtMostOnce).await;
+    assert_eq!(ack.reasons, vec![SubAckReason::UnspecifiedError]);
+
+    // A PUBLISH at the limit is routed; one level more closes the connection.
+    for version in [V5, V311] {
+        let id = format!("deep-{version:?}");
+        let mut publisher = RawClient::connect(addr, version, &id).await;
+        publisher
+            .publish(publish("a/b/c/d", QosPid::AtMostOnce, b"ok"))
+            .await;
+        assert_eq!(sub.recv_publish().await.topic.as_str(), "a/b/c/d");
+        publisher
+            .send(publish("a/b/c/d/e", QosPid::AtLeastOnce(pid(1)), b"deep"))
+            .await;
+        let got = publisher.closed().await;
+        if version.is_v5() {
+            match &got[..] {
+                [Packet::Disconnect(d)] => {
+                    assert_eq!(d.reason, DisconnectReason::TopicNameInvalid);
+                }
+                other => panic!("expected DISCONNECT 0x90, got {other:?}"),
+            }
+        } else {
+            assert!(got.is_empty(), "{got:?}");
+        }
+        assert!(matches!(
+            closed_reason(&mut events, &id).await,
+            CloseReason::LimitExceeded(_)
+        ));
+    }
+
+    // A will topic deeper than the limit refuses the CONNECT.
+    let mut connect = Connect::new(V5, "deep-will");
+    connect.will = Some(mqtt_proto::Will::new(
+        TopicName::new("w/x/y/z/deep").unwrap(),
+        &b"will"[..],
+    ));
+    let (mut c, ack) = RawClient::connect_with(addr, connect).await;
+    assert_eq!(ack.reason, ConnectReason::TopicNameInvalid);
+    assert!(c.closed().await.is_empty());
+    sub.ping().await;
+    still_served(&mut good, 1).await;
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_default_caps_refuse_a_thousand_and_one_levels() {
+    let broker = Broker::start().await.unwrap();
+    let mut c = RawClient::connect(broker.local_addr(), V5, "c").await;
+    let at_limit = vec!["+"; 1_000].join("/");
+    let beyond = vec!["+"; 1_001].join("/");
+    c.send(Subscribe::new(
+        pid(1),
+        vec![
+            Subscription::new(filter(&at_limit), QoS::AtMostOnce),
+            Subscription::new(filter(&beyond), QoS::AtMostOnce),
+        ],
+    ))
+    .await;
+    assert_eq!(
+        c.suback().await.reasons,
+        vec![SubAckReason::GrantedQoS0, SubAckReason::TopicFilterInvalid]
+    );
     broker.shutdown().await;
 }

@@ -339,7 +339,11 @@ async fn publish_events_report_what_was_routed() {
 
 #[tokio::test]
 async fn subscription_identifiers_are_refused_as_announced() {
-    let broker = Broker::start().await.unwrap();
+    let broker = Broker::builder()
+        .subscription_identifiers(false)
+        .start()
+        .await
+        .unwrap();
     let (mut c, ack) = RawClient::connect_with(broker.local_addr(), Connect::new(V5, "s")).await;
     assert_eq!(
         ack.properties.subscription_identifier_available,

@@ -1,0 +1,66 @@
+//! Per-user authorisation: deny lists of topic filter patterns, for
+//! [`BrokerBuilder::user_acl`](crate::BrokerBuilder::user_acl).
+
+/// What one user may not do: topic filter patterns it may not subscribe to or publish to,
+/// on top of the broker's global deny lists
+/// ([`BrokerBuilder::deny_subscribe`](crate::BrokerBuilder::deny_subscribe),
+/// [`BrokerBuilder::deny_publish`](crate::BrokerBuilder::deny_publish)). Patterns are matched
+/// and refusals reported exactly as the global ones are.
+///
+/// ```
+/// use mqtt_testkit::{Acl, Broker};
+///
+/// let builder = Broker::builder()
+///     .user("alice", "secret")
+///     .user_acl("alice", Acl::new().deny_subscribe("admin/#").deny_publish("$SYS/#"));
+/// # let _ = builder;
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Acl {
+    deny_subscribe: Vec<String>,
+    deny_publish: Vec<String>,
+}
+
+impl Acl {
+    /// An ACL that denies nothing.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Also refuse subscriptions whose topic filter matches `pattern` (a topic filter,
+    /// matched against the subscribed filter string; a shared subscription is also checked
+    /// by its inner filter).
+    pub fn deny_subscribe(mut self, pattern: impl Into<String>) -> Self {
+        self.deny_subscribe.push(pattern.into());
+        self
+    }
+
+    /// Also refuse publishing (and wills) to topics matching `pattern` (a topic filter).
+    pub fn deny_publish(mut self, pattern: impl Into<String>) -> Self {
+        self.deny_publish.push(pattern.into());
+        self
+    }
+
+    /// Add another ACL's patterns to this one's.
+    pub(crate) fn extend(&mut self, other: Self) {
+        self.deny_subscribe.extend(other.deny_subscribe);
+        self.deny_publish.extend(other.deny_publish);
+    }
+
+    /// The pattern that forbids subscribing to `filter`, if any.
+    pub(crate) fn subscribe_denied(&self, filter: &str) -> Option<&str> {
+        first_match(&self.deny_subscribe, filter)
+    }
+
+    /// The pattern that forbids publishing to `topic`, if any.
+    pub(crate) fn publish_denied(&self, topic: &str) -> Option<&str> {
+        first_match(&self.deny_publish, topic)
+    }
+}
+
+fn first_match<'a>(patterns: &'a [String], name: &str) -> Option<&'a str> {
+    patterns
+        .iter()
+        .find(|pattern| mqtt_proto::topic::matches(pattern, name))
+        .map(String::as_str)
+}

@@ -18,7 +18,7 @@ use mqtt_proto::client::{
 };
 use mqtt_proto::{
     ConnectReason, Disconnect, PubAckReason, Publish, SubscribeProperties, Subscription,
-    SubscriptionId, TopicFilter, UnsubscribeProperties,
+    SubscriptionId, TopicFilter, TopicName, UnsubscribeProperties,
 };
 use std::future::Future;
 
@@ -38,6 +38,13 @@ const READ_CHUNK: usize = 64 * 1024;
 const WRITE_HIGH_WATER: usize = 1024 * 1024;
 /// Requests taken from the channel in one go before encoding them into one write.
 const BATCH: usize = 512;
+/// While a message stream is full the socket is read on only if we await an
+/// acknowledgement (PUBACK, PUBREC, PUBCOMP, SUBACK, UNSUBACK), and for at most this many
+/// bytes: the acknowledgement may be queued behind messages that nobody reads yet, and a
+/// task that awaits it while holding a full subscription would otherwise wait for ever
+/// (rumqttc #1025). The bound keeps memory bounded; it is well above what socket buffers
+/// hold, so an acknowledgement already on its way is reached.
+const BACKLOG_READ_MAX: usize = 16 * 1024 * 1024;
 
 /// A request from a [`Client`] handle.
 pub(crate) enum Command {
@@ -113,13 +120,21 @@ pub(crate) struct Driver {
     ack_rx: mpsc::UnboundedReceiver<AckToken>,
     status: watch::Sender<ConnectionStatus>,
     pending: HashMap<u64, Pending>,
+    /// Every change to `routes` (or their filters) must clear `route_cache`.
     routes: Vec<Route>,
+    /// The routes matched by the last topic routed by filter: consecutive messages mostly
+    /// share a topic, and comparing it is cheaper than matching every filter again.
+    route_cache: Option<(TopicName, Vec<usize>)>,
+    /// Scratch for [`Driver::route`], kept to avoid an allocation per message.
+    route_targets: Vec<usize>,
     next_route: u64,
     next_subscription_id: u32,
     catch_all: mpsc::Sender<Message>,
     /// Messages waiting for room in a full stream, in arrival order; while any wait the
     /// socket is not read.
     backlog: VecDeque<(mpsc::Sender<Message>, Message)>,
+    /// Bytes read while the backlog was not empty (see [`BACKLOG_READ_MAX`]).
+    backlog_read: usize,
     /// QoS 0 publishes complete once their bytes are written.
     after_write: Vec<oneshot::Sender<Result<PublishAck, RequestError>>>,
     closing: Option<Closing>,
@@ -169,10 +184,13 @@ pub(crate) async fn start(mut opts: Options) -> Result<(Client, Messages), Conne
         status: status_tx,
         pending: HashMap::new(),
         routes: Vec::new(),
+        route_cache: None,
+        route_targets: Vec::new(),
         next_route: 1,
         next_subscription_id: 1,
         catch_all: catch_tx,
         backlog: VecDeque::new(),
+        backlog_read: 0,
         after_write: Vec::new(),
         closing: None,
         first: Some(first_tx),
@@ -180,7 +198,13 @@ pub(crate) async fn start(mut opts: Options) -> Result<(Client, Messages), Conne
         last_event_error: None,
     };
     let (id_tx, id_rx) = oneshot::channel();
-    tokio::spawn(driver.run(id_tx));
+    // Every log line of the task carries the client id and the endpoint.
+    let span = tracing::info_span!(
+        "mqtt_client",
+        client_id = %driver.opts.mqtt.client_id,
+        endpoint = %driver.opts.endpoint
+    );
+    tokio::spawn(tracing::Instrument::instrument(driver.run(id_tx), span));
     match first_rx.await {
         Ok(Ok(_session_present)) => {}
         Ok(Err(e)) => return Err(e),
@@ -416,10 +440,23 @@ impl Driver {
             }
             if self.state.state() == ConnectionState::Disconnected {
                 // Write what is left (a DISCONNECT on 5.0), briefly, then close.
+                let ours = self.closing.is_some()
+                    && matches!(self.last_event_error, Some(ConnectionError::ClientDisconnect));
                 let _ = tokio::time::timeout(Duration::from_secs(1), async {
                     io.write_all(&wbuf).await?;
                     io.flush().await?;
-                    io.shutdown().await
+                    io.shutdown().await?;
+                    if ours {
+                        // After our DISCONNECT, wait (within the same second) for the broker
+                        // to close its side: it has then processed everything we sent
+                        // before it. Otherwise a reconnection with the same client id right
+                        // after disconnect() can take the session over while the broker has
+                        // not read the old connection's last acknowledgements yet, and the
+                        // messages they acknowledged are delivered again.
+                        let mut sink = [0u8; 512];
+                        while io.read(&mut sink).await? > 0 {}
+                    }
+                    Ok::<(), io::Error>(())
                 })
                 .await;
                 self.written();
@@ -431,9 +468,26 @@ impl Driver {
                     return End::Shutdown;
                 }
                 return End::Failed {
-                    up_for: self.connected_at.map(|t| t.elapsed()),
+                    // Measured on tokio's clock, like `connected_at` (not `Instant::elapsed`,
+                    // which reads the OS clock: with tokio's clock paused the connection
+                    // never looked stable and the backoff never reset).
+                    up_for: self.connected_at.map(|t| now().saturating_duration_since(t)),
                     error: ConnectError::from(error),
                 };
+            }
+            if self.closing.is_some() {
+                // Acknowledgements the application made before disconnect() may still wait
+                // in their channel when the Disconnect command wins the select: apply them
+                // now, so that their PUBACK / PUBREC go out before the DISCONNECT (else the
+                // broker redelivers messages that were handled).
+                let mut acked = false;
+                while let Ok(token) = self.ack_rx.try_recv() {
+                    self.state.ack(token);
+                    acked = true;
+                }
+                if acked {
+                    continue;
+                }
             }
             if let Some(closing) = &self.closing {
                 let drained = self.state.inflight() == 0
@@ -457,7 +511,13 @@ impl Driver {
                 }
                 armed = deadline;
             }
-            let reading = self.backlog.is_empty();
+            if self.backlog.is_empty() {
+                self.backlog_read = 0;
+            }
+            // With a stream full, read on only to reach an acknowledgement we await.
+            let reading = self.backlog.is_empty()
+                || (self.backlog_read < BACKLOG_READ_MAX && self.awaiting_ack());
+            let unread = rbuf.len();
             let accepting = self.cmd_open
                 && wbuf.len() < WRITE_HIGH_WATER
                 && self.state.queued() < self.opts.request_queue;
@@ -468,6 +528,9 @@ impl Driver {
                     let t = now();
                     match ev {
                         IoEvent::Read => {
+                            if !self.backlog.is_empty() {
+                                self.backlog_read += rbuf.len().saturating_sub(unread);
+                            }
                             if let Some(tracer) = &mut tracer {
                                 tracer.received(&rbuf);
                             }
@@ -491,7 +554,7 @@ impl Driver {
                         self.state.ack(token);
                     }
                 }
-                permit = reserve(backlog_tx), if !reading => {
+                permit = reserve(backlog_tx), if !self.backlog.is_empty() => {
                     if let Some(permit) = permit {
                         if let Some((_, m)) = self.backlog.pop_front() {
                             permit.send(m);
@@ -542,6 +605,15 @@ impl Driver {
         }
     }
 
+    /// Whether an acknowledgement from the broker is awaited: a QoS 1/2 publish in flight
+    /// (publishes queued behind it wait for it too), a subscribe or an unsubscribe.
+    fn awaiting_ack(&self) -> bool {
+        self.state.inflight() > 0
+            || self.pending.values().any(|p| {
+                matches!(p, Pending::Subscribe { .. } | Pending::Unsubscribe { .. })
+            })
+    }
+
     /// Requests still in the channel.
     fn pending_publishes(&self) -> usize {
         self.cmd_rx.len()
@@ -581,7 +653,12 @@ impl Driver {
                 let v5 = self.opts.mqtt.protocol.is_v5();
                 let subscription_id = match properties.subscription_identifier {
                     Some(id) => Some(id.get()),
-                    None if v5 && self.state.server().subscription_identifiers => {
+                    // Only when allowed (`Options::auto_subscription_ids`; mqsub turns it
+                    // off so that its SUBSCRIBE and output match mosquitto_sub's).
+                    None if v5
+                        && self.opts.auto_subscription_ids
+                        && self.state.server().subscription_identifiers =>
+                    {
                         let id = self.next_subscription_id;
                         self.next_subscription_id =
                             if id >= SubscriptionId::MAX { 1 } else { id + 1 };
@@ -596,6 +673,7 @@ impl Driver {
                     Ok(id) => {
                         let route = self.next_route;
                         self.next_route += 1;
+                        self.route_cache = None;
                         self.routes.push(Route {
                             id: route,
                             filters,
@@ -677,6 +755,7 @@ impl Driver {
                     if let Some(Pending::Subscribe { reply, route }) =
                         self.pending.remove(&id.get())
                     {
+                        self.route_cache = None;
                         match &result {
                             Ok(ack) => {
                                 // Refused filters route nothing.
@@ -699,6 +778,7 @@ impl Driver {
                         self.pending.remove(&id.get())
                     {
                         if result.is_ok() {
+                            self.route_cache = None;
                             for r in &mut self.routes {
                                 r.filters.retain(|f| !filters.contains(f));
                             }
@@ -728,7 +808,8 @@ impl Driver {
         publish: Publish,
         ack: Option<(AckToken, mpsc::UnboundedSender<AckToken>)>,
     ) {
-        let mut targets: Vec<usize> = Vec::new();
+        let mut targets = std::mem::take(&mut self.route_targets);
+        targets.clear();
         let ids = &publish.properties().subscription_identifiers;
         if !ids.is_empty() {
             for id in ids {
@@ -744,9 +825,17 @@ impl Driver {
             }
         }
         if targets.is_empty() {
-            for (i, r) in self.routes.iter().enumerate() {
-                if r.filters.iter().any(|f| f.matches(&publish.topic)) {
-                    targets.push(i);
+            match &self.route_cache {
+                Some((topic, cached)) if *topic == publish.topic => {
+                    targets.extend_from_slice(cached);
+                }
+                _ => {
+                    for (i, r) in self.routes.iter().enumerate() {
+                        if r.filters.iter().any(|f| f.matches(&publish.topic)) {
+                            targets.push(i);
+                        }
+                    }
+                    self.route_cache = Some((publish.topic.clone(), targets.clone()));
                 }
             }
         }
@@ -755,12 +844,12 @@ impl Driver {
         let last = targets.len();
         if last == 0 {
             if let Some(m) = message.take() {
-                self.deliver(self.catch_all.clone(), m);
+                if let Some(m) = offer(&mut self.backlog, &self.catch_all, m) {
+                    self.undeliverable_route(m);
+                }
             }
-            return;
         }
-        for (n, i) in targets.into_iter().enumerate() {
-            let tx = self.routes[i].tx.clone();
+        for (n, &i) in targets.iter().enumerate() {
             let m = if n + 1 == last {
                 message.take()
             } else {
@@ -770,25 +859,12 @@ impl Driver {
                 })
             };
             if let Some(m) = m {
-                self.deliver(tx, m);
+                if let Some(m) = offer(&mut self.backlog, &self.routes[i].tx, m) {
+                    self.undeliverable_route(m);
+                }
             }
         }
-    }
-
-    fn deliver(&mut self, tx: mpsc::Sender<Message>, m: Message) {
-        if !self.backlog.is_empty() {
-            // Order: nothing overtakes a message already waiting.
-            self.backlog.push_back((tx, m));
-            return;
-        }
-        match tx.try_send(m) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(m)) => {
-                trace!("message stream full: reading paused");
-                self.backlog.push_back((tx, m));
-            }
-            Err(mpsc::error::TrySendError::Closed(m)) => self.undeliverable_route(m),
-        }
+        self.route_targets = targets;
     }
 
     /// A stream closed under a message: the catch-all takes it, else it is dropped, loudly
@@ -814,27 +890,50 @@ impl Driver {
 
     /// Deliver what the backlog holds while there is room.
     fn flush_backlog(&mut self) {
-        while let Some((tx, _)) = self.backlog.front() {
-            let tx = tx.clone();
-            match tx.try_reserve_owned() {
+        while let Some((tx, m)) = self.backlog.pop_front() {
+            let closed = match tx.try_reserve() {
                 Ok(permit) => {
-                    if let Some((_, m)) = self.backlog.pop_front() {
-                        permit.send(m);
-                    }
+                    permit.send(m);
+                    continue;
                 }
-                Err(mpsc::error::TrySendError::Full(_)) => return,
-                Err(mpsc::error::TrySendError::Closed(_)) => {
-                    if let Some((_, mut m)) = self.backlog.pop_front() {
-                        if self.catch_all.is_closed() {
-                            warn!(topic = m.topic(), "no stream takes this message: discarded");
-                            m.ack();
-                        } else {
-                            self.undeliverable_route(m);
-                        }
-                    }
-                }
+                Err(mpsc::error::TrySendError::Full(())) => false,
+                Err(mpsc::error::TrySendError::Closed(())) => true,
+            };
+            if !closed {
+                self.backlog.push_front((tx, m));
+                return;
+            }
+            let mut m = m;
+            if self.catch_all.is_closed() {
+                warn!(topic = m.topic(), "no stream takes this message: discarded");
+                m.ack();
+            } else {
+                self.undeliverable_route(m);
             }
         }
+    }
+}
+
+/// Hand `m` to `tx`, behind whatever the backlog holds (a full stream puts it in the
+/// backlog). Returns it if the stream is closed.
+fn offer(
+    backlog: &mut VecDeque<(mpsc::Sender<Message>, Message)>,
+    tx: &mpsc::Sender<Message>,
+    m: Message,
+) -> Option<Message> {
+    if !backlog.is_empty() {
+        // Order: nothing overtakes a message already waiting.
+        backlog.push_back((tx.clone(), m));
+        return None;
+    }
+    match tx.try_send(m) {
+        Ok(()) => None,
+        Err(mpsc::error::TrySendError::Full(m)) => {
+            trace!("message stream full: reading paused");
+            backlog.push_back((tx.clone(), m));
+            None
+        }
+        Err(mpsc::error::TrySendError::Closed(m)) => Some(m),
     }
 }
 

@@ -95,11 +95,13 @@ pub use options::{
     Options, PacketTrace, Reconnect, generated_client_id,
 };
 #[cfg(feature = "tls")]
-pub use tls::{CaSource, ClientCert, TlsOptions};
+pub use tls::{CaSource, ClientCert, TlsOptions, TlsVersion};
 
+// ConnectionError is what `ConnectError::Connection` carries: re-exported so that callers
+// can match on it without depending on mqtt-proto.
 pub use mqtt_proto::client::{
-    LostPublish, PublishAck, PublishRequest, RequestError, SessionLossPolicy, SubscribeAck,
-    UnsubscribeAck,
+    ConnectionError, LostPublish, PublishAck, PublishRequest, RequestError, SessionLossPolicy,
+    SubscribeAck, UnsubscribeAck,
 };
 pub use mqtt_proto::{
     ConnectReason, Disconnect, DisconnectReason, ProtocolVersion, PubAckReason, PublishProperties,

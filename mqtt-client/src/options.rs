@@ -169,6 +169,8 @@ pub struct Options {
     /// On 5.0, if the broker refuses the protocol version on the first connection, connect
     /// again with 3.1.1 (off by default).
     pub fallback_to_v311: bool,
+    /// The local address to connect from (mosquitto's `-A`); any port.
+    pub bind_address: Option<std::net::IpAddr>,
     /// TCP_NODELAY (default true: MQTT packets are small and latency matters; writes are
     /// batched by the client anyway).
     pub tcp_nodelay: bool,
@@ -193,6 +195,12 @@ pub struct Options {
     pub message_queue: usize,
     /// Called with every packet sent or received (see [`PacketTrace`]).
     pub packet_trace: Option<PacketTrace>,
+    /// On 5.0, give each SUBSCRIBE without one a Subscription Identifier of the client's
+    /// own choosing (when the server supports them), to route messages to their
+    /// subscription's stream without matching filters (default true). Tools that must send
+    /// exactly what the user asked for (mqsub, like mosquitto_sub) turn it off; routing then
+    /// matches topic filters.
+    pub auto_subscription_ids: bool,
 }
 
 impl fmt::Debug for Options {
@@ -220,6 +228,7 @@ impl Options {
             endpoint,
             mqtt,
             fallback_to_v311: false,
+            bind_address: None,
             tcp_nodelay: true,
             transport_timeout: Duration::from_secs(30),
             #[cfg(feature = "tls")]
@@ -230,6 +239,7 @@ impl Options {
             request_queue: 1024,
             message_queue: 1024,
             packet_trace: None,
+            auto_subscription_ids: true,
         }
     }
 

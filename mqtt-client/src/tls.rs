@@ -78,6 +78,16 @@ impl fmt::Debug for ClientCert {
     }
 }
 
+/// A TLS protocol version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsVersion {
+    /// TLS 1.2.
+    Tls12,
+    /// TLS 1.3.
+    Tls13,
+}
+
 /// TLS settings for `mqtts://` and `wss://`. The default verifies the server against the
 /// webpki roots, with the host name of the URL.
 #[derive(Clone, Default)]
@@ -95,6 +105,12 @@ pub struct TlsOptions {
     /// Accept any server certificate: no authentication of the server at all. For tests
     /// against self-signed brokers only.
     pub dangerous_skip_verification: bool,
+    /// Verify the certificate chain but accept a certificate issued for another name
+    /// (mosquitto's `--insecure`). Anyone holding a certificate from a trusted CA can then
+    /// pose as the broker.
+    pub dangerous_skip_hostname_verification: bool,
+    /// Allow only this TLS version (default: TLS 1.2 and 1.3).
+    pub only_version: Option<TlsVersion>,
     /// A complete rustls configuration, overriding every other field.
     pub config: Option<Arc<ClientConfig>>,
 }
@@ -110,6 +126,11 @@ impl fmt::Debug for TlsOptions {
                 "dangerous_skip_verification",
                 &self.dangerous_skip_verification,
             )
+            .field(
+                "dangerous_skip_hostname_verification",
+                &self.dangerous_skip_hostname_verification,
+            )
+            .field("only_version", &self.only_version)
             .field("config", &self.config.is_some())
             .finish()
     }
@@ -166,9 +187,13 @@ impl TlsOptions {
             return Ok(c.clone());
         }
         let provider = Arc::new(provider());
-        let builder = ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .map_err(invalid)?;
+        let builder = ClientConfig::builder_with_provider(provider.clone());
+        let builder = match self.only_version {
+            None => builder.with_safe_default_protocol_versions(),
+            Some(TlsVersion::Tls12) => builder.with_protocol_versions(&[&rustls::version::TLS12]),
+            Some(TlsVersion::Tls13) => builder.with_protocol_versions(&[&rustls::version::TLS13]),
+        }
+        .map_err(invalid)?;
         let builder = if self.dangerous_skip_verification {
             builder
                 .dangerous()
@@ -190,7 +215,19 @@ impl TlsOptions {
                     }
                 }
             }
-            builder.with_root_certificates(roots)
+            if self.dangerous_skip_hostname_verification {
+                let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                )
+                .build()
+                .map_err(invalid)?;
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(AnyName(inner)))
+            } else {
+                builder.with_root_certificates(roots)
+            }
         };
         let mut config = match &self.client_cert {
             None => builder.with_no_client_auth(),
@@ -260,6 +297,54 @@ fn add_pem(roots: &mut RootCertStore, pem: &[u8], what: &str) -> Result<(), Conn
         )));
     }
     Ok(())
+}
+
+/// Verifies the chain as usual but accepts a certificate issued for another name.
+#[derive(Debug)]
+struct AnyName(Arc<rustls::client::WebPkiServerVerifier>);
+
+impl ServerCertVerifier for AnyName {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForName
+                | rustls::CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
 }
 
 /// Accepts every server certificate but still checks the handshake signatures (so the

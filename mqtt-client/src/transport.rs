@@ -74,13 +74,41 @@ fn unreachable(endpoint: &Endpoint, e: &io::Error) -> ConnectError {
 }
 
 async fn tcp(opts: &Options, host: &str, port: u16) -> Result<TcpStream, ConnectError> {
-    let stream = TcpStream::connect((host, port))
-        .await
-        .map_err(|e| unreachable(&opts.endpoint, &e))?;
+    let stream = match opts.bind_address {
+        None => TcpStream::connect((host, port)).await,
+        Some(local) => connect_from(local, host, port).await,
+    }
+    .map_err(|e| unreachable(&opts.endpoint, &e))?;
     stream
         .set_nodelay(opts.tcp_nodelay)
         .map_err(|e| unreachable(&opts.endpoint, &e))?;
     Ok(stream)
+}
+
+/// Connect from a chosen local address: the first resolved address of the same family.
+async fn connect_from(local: std::net::IpAddr, host: &str, port: u16) -> io::Result<TcpStream> {
+    let mut last = None;
+    for addr in tokio::net::lookup_host((host, port)).await? {
+        if addr.is_ipv4() != local.is_ipv4() {
+            continue;
+        }
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.bind(std::net::SocketAddr::new(local, 0))?;
+        match socket.connect(addr).await {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            "no address of the bind address's family",
+        )
+    }))
 }
 
 #[cfg(feature = "tls")]

@@ -1,0 +1,426 @@
+//! What `mqpub` and `mqsub` share once their command lines are parsed: client options from
+//! [`ConnArgs`], mosquitto's messages and exit codes for connection failures, and the `-d`
+//! lines.
+
+use std::io::Write;
+use std::num::{NonZeroU16, NonZeroU32};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use bytestring::ByteString;
+use mqtt_client::{
+    CaSource, ClientCert, ConnectError, Direction, Endpoint, Options, TlsOptions, TlsVersion,
+};
+use mqtt_proto::client::ConnectionError;
+use mqtt_proto::{ConnectReason, Packet, ProtocolVersion, RetainHandling, Will};
+
+use crate::args::{ConnArgs, TlsArgs, Tool, Transport};
+use crate::debug;
+use crate::format::MessageView;
+
+/// Why a tool stops: what to print on stderr and the exit status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The text for stderr, newline included (empty: print nothing).
+    pub stderr: String,
+    /// The exit status.
+    pub code: u8,
+}
+
+impl Failure {
+    /// `Error: <text>` and status 1.
+    pub fn error(text: impl std::fmt::Display) -> Self {
+        Self {
+            stderr: format!("Error: {text}\n"),
+            code: 1,
+        }
+    }
+}
+
+/// A few random alphanumerics (for generated client ids).
+pub fn random_alnum(n: usize) -> String {
+    const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let id = mqtt_client::generated_client_id();
+    // The generated id ends in 16 random hexadecimal digits: 64 random bits.
+    let mut x = u64::from_str_radix(id.rsplit('-').next().unwrap_or("1"), 16).unwrap_or(1);
+    (0..n)
+        .map(|_| {
+            let c = CHARS[(x % CHARS.len() as u64) as usize];
+            x /= CHARS.len() as u64;
+            char::from(c)
+        })
+        .collect()
+}
+
+/// The client identifier a run uses.
+pub fn client_id(tool: Tool, conn: &ConnArgs) -> String {
+    conn.client_id
+        .resolve(tool, std::process::id(), &random_alnum(8))
+}
+
+/// Client options for these arguments.
+pub fn options(tool: Tool, conn: &ConnArgs, client_id: &str) -> Result<Options, Failure> {
+    if conn.proxy.is_some() {
+        return Err(Failure::error("--proxy is not supported by this build."));
+    }
+    let endpoint = match (&conn.transport, conn.tls.is_some()) {
+        (Transport::Tcp, false) => Endpoint::Tcp {
+            host: conn.host.clone(),
+            port: conn.port,
+        },
+        (Transport::Tcp, true) => Endpoint::Tls {
+            host: conn.host.clone(),
+            port: conn.port,
+        },
+        (Transport::WebSocket { path }, false) => Endpoint::WebSocket {
+            host: conn.host.clone(),
+            port: conn.port,
+            path: path.clone(),
+        },
+        (Transport::WebSocket { path }, true) => Endpoint::SecureWebSocket {
+            host: conn.host.clone(),
+            port: conn.port,
+            path: path.clone(),
+        },
+        (Transport::Unix { path }, _) => Endpoint::Unix { path: path.clone() },
+    };
+    let mut o = Options::new(endpoint)
+        .with_protocol(conn.protocol)
+        .with_client_id(client_id);
+    o.mqtt.clean_start = conn.clean_session;
+    o.mqtt.keep_alive = Duration::from_secs(u64::from(conn.keepalive));
+    o.mqtt.connect_timeout = Duration::from_secs(u64::from(
+        conn.connect_timeout
+            .unwrap_or(u32::from(conn.keepalive).max(1)),
+    ));
+    o.mqtt.username = conn.username.clone().map(ByteString::from);
+    o.mqtt.password = conn.password.clone().map(Bytes::from);
+    o.mqtt.max_inflight = NonZeroU16::new(u16::try_from(conn.max_inflight).unwrap_or(u16::MAX))
+        .unwrap_or(NonZeroU16::MIN);
+    let p = &conn.properties.connect;
+    o.mqtt.session_expiry_interval = p.session_expiry_interval.unwrap_or(0);
+    if let Some(r) = p.receive_maximum {
+        o.mqtt.receive_maximum = r;
+    }
+    if let Some(m) = p.maximum_packet_size {
+        o.mqtt.max_packet_size = m;
+    }
+    if let Some(t) = p.topic_alias_maximum {
+        o.mqtt.topic_alias_maximum = t;
+    }
+    o.mqtt.request_response_information = p.request_response_information.unwrap_or(false);
+    o.mqtt.request_problem_information = p.request_problem_information;
+    o.mqtt.user_properties.clone_from(&p.user_properties);
+    if p.authentication_method.is_some() {
+        return Err(Failure::error(
+            "-D connect authentication-method is not supported by this build.",
+        ));
+    }
+    if let Some(w) = &conn.will {
+        o.mqtt.will = Some(Will {
+            topic: w.topic.clone(),
+            payload: Bytes::from(w.payload.clone()),
+            qos: w.qos,
+            retain: w.retain,
+            properties: w.properties.clone(),
+        });
+    }
+    if let Some(addr) = &conn.bind_address {
+        o.bind_address = Some(
+            addr.parse()
+                .map_err(|_| Failure::error(format!("Invalid bind address given: {addr}")))?,
+        );
+    }
+    o.tcp_nodelay = true;
+    if let Some(tls) = &conn.tls {
+        o.tls = tls_options(tls)?;
+    }
+    if conn.debug {
+        let id = if client_id.is_empty() {
+            "(null)".to_string()
+        } else {
+            client_id.to_string()
+        };
+        let _ = tool;
+        let v5 = conn.protocol.is_v5();
+        // libmosquitto numbers every outgoing PUBLISH, QoS 0 included (`m1`, `m2`…, a mid
+        // that never goes on the wire); the QoS 0 packet itself has none.
+        let qos0_mid = std::sync::atomic::AtomicU16::new(0);
+        o.packet_trace = Some(Arc::new(move |d, p: &Packet| {
+            let lines = match p {
+                Packet::Publish(pb) if d == Direction::Sent && pb.qos.packet_id().is_none() => {
+                    let mid = qos0_mid
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                        .wrapping_add(1);
+                    let view = MessageView {
+                        qos: 0,
+                        retain: pb.retain,
+                        mid: Some(mid),
+                        ..MessageView::new(pb.topic.as_str(), &pb.payload)
+                    };
+                    vec![debug::publish(&id, true, pb.dup, &view)]
+                }
+                _ => debug_lines(&id, v5, d, p),
+            };
+            let mut out = std::io::stdout().lock();
+            for l in lines {
+                // A closed stdout ends the tool elsewhere; nothing to do here.
+                let _ = writeln!(out, "{l}");
+            }
+            let _ = out.flush();
+        }));
+    }
+    Ok(o)
+}
+
+fn tls_options(t: &TlsArgs) -> Result<TlsOptions, Failure> {
+    let mut o = TlsOptions::default();
+    if let Some(f) = &t.cafile {
+        if !f.exists() {
+            return Err(Failure::error(
+                "Problem setting TLS options: File not found.",
+            ));
+        }
+        o.ca = CaSource::PemFile(f.clone());
+    } else if let Some(dir) = &t.capath {
+        let mut pem = Vec::new();
+        let entries = std::fs::read_dir(dir)
+            .map_err(|_| Failure::error("Problem setting TLS options: File not found."))?;
+        for e in entries.flatten() {
+            let path = e.path();
+            let ext = path.extension().and_then(|x| x.to_str()).unwrap_or("");
+            if matches!(ext, "pem" | "crt" | "0" | "1") || ext.parse::<u32>().is_ok() {
+                if let Ok(bytes) = std::fs::read(&path) {
+                    pem.extend_from_slice(&bytes);
+                    pem.push(b'\n');
+                }
+            }
+        }
+        o.ca = CaSource::Pem(pem);
+    }
+    match (&t.cert, &t.key) {
+        (Some(cert), Some(key)) => {
+            o.client_cert = Some(ClientCert::PemFiles {
+                cert_chain: cert.clone(),
+                key: key.clone(),
+            });
+        }
+        (None, None) => {}
+        _ => {
+            return Err(Failure::error(
+                "Both certfile and keyfile must be provided if one of them is set.",
+            ));
+        }
+    }
+    o.dangerous_skip_hostname_verification = t.insecure;
+    if let Some(alpn) = &t.alpn {
+        o.alpn = vec![alpn.as_bytes().to_vec()];
+    }
+    o.only_version = t.version.map(|v| match v {
+        crate::args::TlsVersion::Tls12 => TlsVersion::Tls12,
+        crate::args::TlsVersion::Tls13 => TlsVersion::Tls13,
+    });
+    if t.keylog.is_some() {
+        return Err(Failure::error(
+            "--tls-keylog is not supported by this build.",
+        ));
+    }
+    Ok(o)
+}
+
+/// The message and exit status for a connection that could not be made (mosquitto's, with
+/// the fixes D9 and D10). `pub_tool` adds mosquitto_pub's second line for refusals.
+pub fn connect_failure(
+    e: &ConnectError,
+    protocol: ProtocolVersion,
+    pub_tool: bool,
+    connect_timeout: Duration,
+) -> Failure {
+    match e {
+        ConnectError::Unreachable { kind, message, .. } => {
+            let text = match kind {
+                std::io::ErrorKind::ConnectionRefused => "Connection refused".to_string(),
+                std::io::ErrorKind::NotFound => "No such file or directory".to_string(),
+                _ if message.contains("lookup") || message.contains("resolve") => {
+                    return Failure {
+                        stderr: "Unable to connect (Lookup error.).\n".into(),
+                        code: 1,
+                    };
+                }
+                _ => strerror(message),
+            };
+            Failure::error(text)
+        }
+        ConnectError::Timeout(_) => Failure::error("Connection timed out"),
+        ConnectError::Tls { message, .. } => Failure {
+            // D10: always this message, the reason on a second line, exit 8.
+            stderr: format!("Error: A TLS error occurred.\n{message}\n"),
+            code: 8,
+        },
+        ConnectError::WebSocket { message, .. } => {
+            Failure::error(format!("WebSocket upgrade failed: {message}"))
+        }
+        ConnectError::Refused { reason, .. } => refused(*reason, protocol, pub_tool),
+        ConnectError::Connection(ConnectionError::ConnectTimeout) => Failure {
+            // D9 (mosquitto: "Error: Unknown error.").
+            stderr: format!(
+                "Error: No CONNACK received within keep-alive ({} s).\n",
+                connect_timeout.as_secs()
+            ),
+            code: 19,
+        },
+        ConnectError::Connection(ConnectionError::Decode(_) | ConnectionError::Protocol(_)) => {
+            Failure {
+                // D9 (mosquitto: "Error: Success").
+                stderr: "Error: Protocol error: server did not speak MQTT.\n".into(),
+                code: 14,
+            }
+        }
+        ConnectError::Connection(_) => Failure {
+            stderr: "Error: The connection was lost.\n".into(),
+            code: 7,
+        },
+        ConnectError::InvalidOptions(m) | ConnectError::InvalidUrl(m) => Failure::error(m),
+        other => Failure::error(other),
+    }
+}
+
+/// mosquitto's text for an I/O error: strerror without Rust's ` (os error N)`.
+fn strerror(message: &str) -> String {
+    match message.find(" (os error") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+fn refused(reason: ConnectReason, protocol: ProtocolVersion, pub_tool: bool) -> Failure {
+    if protocol.is_v5() {
+        let mut text = reason.description().to_string();
+        if reason == ConnectReason::UnsupportedProtocolVersion {
+            text.push_str(". Try connecting to an MQTT v5 broker, or use MQTT v3.x mode.");
+        }
+        let mut stderr = format!("Connection error: {text}\n");
+        if pub_tool {
+            stderr.push_str(
+                "Error: A network protocol error occurred when communicating with the broker.\n",
+            );
+        }
+        return Failure {
+            stderr,
+            code: reason.code(),
+        };
+    }
+    let code = reason.to_v3().unwrap_or(3);
+    let text = match code {
+        1 => "unacceptable protocol version",
+        2 => "identifier rejected",
+        3 => "broker unavailable",
+        4 => "bad user name or password",
+        _ => "not authorised",
+    };
+    let mut stderr = format!("Connection error: Connection Refused: {text}.\n");
+    if pub_tool {
+        stderr.push_str("Error: The connection was refused.\n");
+    }
+    Failure { stderr, code }
+}
+
+/// The `-d` lines for one packet.
+pub fn debug_lines(id: &str, v5: bool, d: Direction, p: &Packet) -> Vec<String> {
+    let sent = d == Direction::Sent;
+    let one = |s: String| vec![s];
+    match p {
+        Packet::Connect(_) => one(debug::sending_connect(id)),
+        Packet::ConnAck(c) => {
+            let rc = if v5 {
+                c.reason.code()
+            } else {
+                c.reason.to_v3().unwrap_or(c.reason.code())
+            };
+            one(debug::received_connack(id, rc))
+        }
+        Packet::Publish(p) => {
+            let view = MessageView {
+                qos: p.qos.qos() as u8,
+                retain: p.retain,
+                mid: p.qos.packet_id().map(|m| m.get()),
+                ..MessageView::new(p.topic.as_str(), &p.payload)
+            };
+            one(debug::publish(id, sent, p.dup, &view))
+        }
+        Packet::PubAck(a) if sent => one(debug::sending_ack(
+            id,
+            "PUBACK",
+            a.packet_id.get(),
+            a.reason.code(),
+        )),
+        Packet::PubAck(a) => one(debug::received_ack(
+            id,
+            "PUBACK",
+            a.packet_id.get(),
+            a.reason.code(),
+        )),
+        Packet::PubRec(a) if sent => one(debug::sending_ack(
+            id,
+            "PUBREC",
+            a.packet_id.get(),
+            a.reason.code(),
+        )),
+        Packet::PubRec(a) => one(debug::received_mid(id, "PUBREC", a.packet_id.get())),
+        Packet::PubRel(a) if sent => one(debug::sending_mid(id, "PUBREL", a.packet_id.get())),
+        Packet::PubRel(a) => one(debug::received_mid(id, "PUBREL", a.packet_id.get())),
+        Packet::PubComp(a) if sent => one(debug::sending_mid(id, "PUBCOMP", a.packet_id.get())),
+        Packet::PubComp(a) => one(debug::received_ack(
+            id,
+            "PUBCOMP",
+            a.packet_id.get(),
+            a.reason.code(),
+        )),
+        Packet::Subscribe(s) => s
+            .subscriptions
+            .iter()
+            .map(|sub| {
+                let o = &sub.options;
+                let rh = o.retain_handling as u8;
+                let options = (u8::from(o.no_local) << 2)
+                    | (u8::from(o.retain_as_published) << 3)
+                    | (rh << 4);
+                debug::sending_subscribe(
+                    id,
+                    s.packet_id.get(),
+                    sub.filter.as_str(),
+                    o.qos as u8,
+                    options,
+                )
+            })
+            .collect(),
+        Packet::SubAck(_) => one(debug::received(id, "SUBACK")),
+        Packet::Unsubscribe(u) => u
+            .filters
+            .iter()
+            .map(|f| debug::sending_unsubscribe(id, u.packet_id.get(), f.as_str()))
+            .collect(),
+        Packet::UnsubAck(_) => one(debug::received(id, "UNSUBACK")),
+        Packet::PingReq => one(debug::sending(id, "PINGREQ")),
+        Packet::PingResp => one(debug::received(id, "PINGRESP")),
+        Packet::Disconnect(_) if sent => one(debug::sending(id, "DISCONNECT")),
+        Packet::Disconnect(d) => one(debug::received_disconnect(d.reason.code())),
+        Packet::Auth(_) if sent => one(debug::sending(id, "AUTH")),
+        Packet::Auth(_) => one(debug::received(id, "AUTH")),
+    }
+}
+
+/// Whether a v5 subscription's options need the 5.0 retain handling (for `-R`).
+pub fn retain_handling(no_retained: bool, chosen: RetainHandling) -> RetainHandling {
+    if no_retained && chosen == RetainHandling::SendAtSubscribe {
+        RetainHandling::DoNotSend
+    } else {
+        chosen
+    }
+}
+
+/// The largest packet accepted: mosquitto has no limit below the protocol's.
+pub fn max_packet() -> NonZeroU32 {
+    NonZeroU32::new(mqtt_proto::MAX_PACKET_SIZE).unwrap_or(NonZeroU32::MAX)
+}

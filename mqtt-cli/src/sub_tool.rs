@@ -1,0 +1,372 @@
+//! `mqsub`: connect, subscribe, print messages the way mosquitto_sub does, until `-C`, `-W`,
+//! `-E`, `--retained-only`, a signal or a closed stdout ends it. Exit statuses and messages
+//! are mosquitto_sub's, with the fixes listed in `DIFFERENCES.md`.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mqtt_client::{
+    Client, ClientError, ConnectionStatus, Message, PublishRequest, RequestError,
+    SubscriptionOptions, SubscriptionRequest,
+};
+use mqtt_proto::{Disconnect, DisconnectReason, QoS};
+
+use crate::args::{self, Parsed, Reconnect, SubArgs, Tool};
+use crate::config::Environment;
+use crate::format::{self, MessageView};
+use crate::session::{self, Failure};
+use crate::time::SystemClock;
+
+/// Print what parsing produced (help, version or an error) and return the exit status.
+pub(crate) fn print_parsed<T>(p: Parsed<T>) -> u8 {
+    match p {
+        Parsed::Run(_) => 0,
+        Parsed::Help(text) | Parsed::Version(text) => {
+            let _ = std::io::stdout().write_all(text.as_bytes());
+            0
+        }
+        Parsed::Error(e) => {
+            let _ = std::io::stdout().write_all(e.stdout.as_bytes());
+            let _ = std::io::stderr().write_all(e.stderr.as_bytes());
+            e.exit_code
+        }
+    }
+}
+
+/// Run `mqsub` with these arguments (without the program name); returns the exit status.
+pub fn main(argv: Vec<OsString>) -> u8 {
+    let env = Environment::from_process();
+    let args = match args::parse_sub(argv, &env) {
+        Parsed::Run(a) => a,
+        other => return print_parsed(other),
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "Error: {e}");
+            return 1;
+        }
+    };
+    let quiet = args.conn.quiet;
+    let limit = args.timeout.map(|s| Duration::from_secs(u64::from(s)));
+    // The connected client, so that -W can still send DISCONNECT as mosquitto_sub does.
+    let connected: ClientSlot = Arc::default();
+    let result = rt.block_on(async {
+        match limit {
+            // -W is a hard limit, from start-up (D12: also before CONNACK).
+            Some(limit) => match tokio::time::timeout(limit, run(args, connected.clone())).await {
+                Ok(r) => r,
+                Err(_) => {
+                    // After CONNACK mosquitto_sub disconnects cleanly on -W (`sending
+                    // DISCONNECT` with -d); take the client out before awaiting.
+                    let client = connected.lock().ok().and_then(|mut c| c.take());
+                    if let Some(client) = client {
+                        let _ = client.disconnect(Duration::from_secs(1)).await;
+                    }
+                    Err(Failure {
+                        stderr: "Timed out\n".into(),
+                        code: 27,
+                    })
+                }
+            },
+            None => run(args, connected.clone()).await,
+        }
+    });
+    // The connection task may still hold the socket: the runtime ends it.
+    drop(rt);
+    match result {
+        Ok(code) => code,
+        Err(f) => {
+            if !quiet || f.code == 27 {
+                let _ = std::io::stderr().write_all(f.stderr.as_bytes());
+            }
+            f.code
+        }
+    }
+}
+
+/// Where `run` leaves the connected client for `main` (see -W).
+type ClientSlot = Arc<Mutex<Option<Client>>>;
+
+enum Next {
+    Message(Message),
+    Signal,
+    Closed,
+}
+
+async fn run(args: SubArgs, connected: ClientSlot) -> Result<u8, Failure> {
+    let id = session::client_id(Tool::Sub, &args.conn);
+    let mut options = session::options(Tool::Sub, &args.conn, &id)?;
+    match args.reconnect {
+        Reconnect::Forever => {}
+        Reconnect::Max(n) => options.reconnect.max_attempts = Some(n),
+        Reconnect::Never => options.reconnect.enabled = false,
+    }
+    // mosquitto_sub retries about once a second.
+    options.reconnect.min_delay = Duration::from_millis(500);
+    options.reconnect.max_delay = Duration::from_secs(2);
+    // mosquitto_sub sends a Subscription Identifier only when asked (`-D subscribe
+    // subscription-identifier N`); one added by the client would show in %S and %j.
+    options.auto_subscription_ids = false;
+    let connect_timeout = options.mqtt.connect_timeout;
+    let protocol = options.mqtt.protocol;
+    let (client, mut all) = Client::connect(options)
+        .await
+        .map_err(|e| session::connect_failure(&e, protocol, false, connect_timeout))?;
+    if let Ok(mut slot) = connected.lock() {
+        *slot = Some(client.clone());
+    }
+    // Handle SIGINT/SIGTERM from CONNACK on (exit 0), not only once subscribed: a signal
+    // that arrives while subscribing would otherwise kill the process (status 130).
+    let mut signals = Signals::new()?;
+    if !args.conn.quiet {
+        tokio::spawn(report_reconnects(client.status()));
+    }
+
+    let subscriptions: Vec<SubscriptionRequest> = args
+        .topics
+        .iter()
+        .map(|f| {
+            let mut o = SubscriptionOptions::new(args.qos);
+            // The 5.0 subscription options only on 5.0: on 3.x mosquitto_sub ignores
+            // --retain-as-published and applies -R client-side only (a 3.1.1 SUBSCRIBE
+            // cannot carry them, and the client refused it: `-R` failed with exit 7).
+            if protocol.is_v5() {
+                o.retain_as_published = args.retain_as_published;
+                o.retain_handling =
+                    session::retain_handling(args.no_retained, args.retain_handling);
+            }
+            SubscriptionRequest {
+                filter: f.clone(),
+                options: o,
+            }
+        })
+        .collect();
+    let sub = client
+        .subscribe_many(subscriptions, args.conn.properties.subscribe.clone())
+        .await;
+    let mut sub = match sub {
+        Ok(s) => {
+            if args.conn.debug && !args.conn.quiet {
+                let granted: Vec<u8> = s.ack().results.iter().map(|(_, r)| r.code()).collect();
+                println_out(&crate::debug::subscribed(s.ack().packet_id.get(), &granted));
+            }
+            s
+        }
+        Err(ClientError::Request(RequestError::SubscribeRefused(ack))) => {
+            if args.conn.debug && !args.conn.quiet {
+                let granted: Vec<u8> = ack.results.iter().map(|(_, r)| r.code()).collect();
+                println_out(&crate::debug::subscribed(ack.packet_id.get(), &granted));
+            }
+            if !args.conn.quiet {
+                let _ = writeln!(std::io::stderr(), "All subscription requests were denied.");
+            }
+            let _ = client.disconnect(Duration::from_secs(1)).await;
+            return Ok(if args.conn.strict_exit { 128 } else { 0 });
+        }
+        Err(_) => {
+            return Err(Failure {
+                stderr: "Error: The connection was lost.\n".into(),
+                code: 7,
+            });
+        }
+    };
+    if !args.unsubscribe.is_empty() {
+        let _ = client
+            .unsubscribe_many(
+                args.unsubscribe.clone(),
+                args.conn.properties.unsubscribe.clone(),
+            )
+            .await;
+    }
+    if args.exit_after_sub {
+        let _ = client.disconnect(Duration::from_secs(1)).await;
+        return Ok(0);
+    }
+
+    let clock = SystemClock::local();
+    let mut count: u32 = 0;
+    let mut stdout = std::io::stdout();
+    let mut stderr = std::io::stderr();
+    let mut rng = Rng::new();
+    loop {
+        let next = tokio::select! {
+            m = sub.recv() => m.map_or(Next::Closed, Next::Message),
+            m = all.recv() => m.map_or(Next::Closed, Next::Message),
+            () = signals.recv() => Next::Signal,
+        };
+        let message = match next {
+            Next::Message(m) => m,
+            Next::Closed => {
+                // Reconnection gave up (D11) or the client stopped.
+                let reason = match &*client.status().borrow() {
+                    ConnectionStatus::Disconnected { reason: Some(r) } => r.to_string(),
+                    _ => "the connection was closed".into(),
+                };
+                return Err(Failure {
+                    stderr: format!("Error: The connection was lost ({reason}).\n"),
+                    code: 7,
+                });
+            }
+            Next::Signal => {
+                // mosquitto_sub disconnects with 0x04 (so a 5.0 broker publishes the will);
+                // on 3.1.1 the DISCONNECT suppresses it.
+                let _ = client
+                    .disconnect_with(
+                        Duration::from_secs(1),
+                        Disconnect::new(DisconnectReason::DisconnectWithWillMessage),
+                    )
+                    .await;
+                return Ok(0);
+            }
+        };
+        let retained = message.retain();
+        if args.retained_only && !retained {
+            let _ = client.disconnect(Duration::from_secs(1)).await;
+            return Ok(0);
+        }
+        if args.remove_retained && retained && !message.payload().is_empty() {
+            // D4: also with -R.
+            if let Ok(topic) = mqtt_proto::TopicName::new(message.topic()) {
+                let _ = client
+                    .publish_with(PublishRequest::new(topic, QoS::AtLeastOnce, "").retain(true))
+                    .await;
+            }
+        }
+        if args.no_retained && retained {
+            continue;
+        }
+        let topic = message.topic();
+        if args
+            .filter_out
+            .iter()
+            .any(|f| mqtt_proto::topic::matches(f.filter(), topic))
+        {
+            continue;
+        }
+        if let Some(pct) = args.random_filter {
+            // D3: a real percentage, and dropped messages do not count for -C.
+            if rng.percent() >= pct {
+                continue;
+            }
+        }
+        let publish = message.publish();
+        let view = MessageView {
+            qos: publish.qos.qos() as u8,
+            retain: publish.retain,
+            mid: publish.qos.packet_id().map(|p| p.get()),
+            properties: publish.properties.as_deref(),
+            ..MessageView::new(topic, publish.payload.as_ref())
+        };
+        if let Err(e) = format::write_message(&mut stdout, &mut stderr, &args.output, &view, &clock)
+        {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                // `mqsub ... | head`: stdout closed, exit quietly.
+                return Ok(0);
+            }
+            return Err(Failure::error(e));
+        }
+        count += 1;
+        if args.msg_count.is_some_and(|n| count >= n) {
+            let _ = client.disconnect(Duration::from_secs(1)).await;
+            return Ok(0);
+        }
+    }
+}
+
+fn println_out(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// D11: say on stderr when the connection is lost and when it is back.
+async fn report_reconnects(mut status: tokio::sync::watch::Receiver<ConnectionStatus>) {
+    let mut lost = false;
+    while status.changed().await.is_ok() {
+        let s = status.borrow_and_update().clone();
+        match s {
+            ConnectionStatus::Reconnecting {
+                attempt,
+                last_error,
+            } if !lost || attempt == 1 => {
+                lost = true;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "Connection lost: {last_error}; reconnecting…"
+                );
+            }
+            ConnectionStatus::Connected { .. } if lost => {
+                lost = false;
+                let _ = writeln!(std::io::stderr(), "Reconnected.");
+            }
+            _ => {}
+        }
+    }
+}
+
+/// SIGINT and SIGTERM, handled once connected.
+struct Signals {
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Self, Failure> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                int: signal(SignalKind::interrupt()).map_err(Failure::error)?,
+                term: signal(SignalKind::terminate()).map_err(Failure::error)?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Self {})
+        }
+    }
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.int.recv() => {}
+                _ = self.term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// A small random source for `--random-filter`.
+struct Rng(u64);
+
+impl Rng {
+    fn new() -> Self {
+        let seed = session::random_alnum(12)
+            .bytes()
+            .fold(0x9E37_79B9_7F4A_7C15u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x100_0000_01B3)
+            });
+        Self(seed | 1)
+    }
+
+    /// Uniform in [0, 100).
+    fn percent(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64 * 100.0
+    }
+}

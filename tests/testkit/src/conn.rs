@@ -1393,7 +1393,8 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
                     let Some(session) = state.sessions.get_mut(id) else {
                         break;
                     };
-                    let replaces = session.subscriptions.iter().any(|s| s.filter == sub.filter);
+                    let index = session.subscription_index.get(sub.filter.as_str()).copied();
+                    let replaces = index.is_some();
                     if !replaces && session.subscriptions.len() >= max_subscriptions {
                         tracing::warn!(
                             client_id = id,
@@ -1415,14 +1416,15 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
                     sub.options.qos = sub.options.qos.min(maximum_qos);
                     // [MQTT-3.8.4-3]: a subscription to the same filter replaces the old one,
                     // its Subscription Identifier included.
-                    let existed = if let Some(old) = session
-                        .subscriptions
-                        .iter_mut()
-                        .find(|s| s.filter == sub.filter)
+                    let existed = if let Some(old) =
+                        index.and_then(|i| session.subscriptions.get_mut(i))
                     {
                         *old = sub.clone();
                         true
                     } else {
+                        session
+                            .subscription_index
+                            .insert(sub.filter.as_str().to_owned(), session.subscriptions.len());
                         session.subscriptions.push(sub.clone());
                         false
                     };
@@ -1470,7 +1472,15 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
                         .iter()
                         .map(|f| {
                             let before = session.subscriptions.len();
-                            session.subscriptions.retain(|s| &s.filter != f);
+                            if session.subscription_index.remove(f.as_str()).is_some() {
+                                session.subscriptions.retain(|s| &s.filter != f);
+                                session.subscription_index = session
+                                    .subscriptions
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(i, s)| (s.filter.as_str().to_owned(), i))
+                                    .collect();
+                            }
                             session.subscription_ids.remove(f.as_str());
                             if session.subscriptions.len() < before {
                                 UnsubAckReason::Success

@@ -214,6 +214,9 @@ pub(crate) struct Session {
     pub(crate) persistent: bool,
     /// Subscriptions in the order they were made; one per filter [MQTT-3.8.4-3].
     pub(crate) subscriptions: Vec<Subscription>,
+    /// Where each filter is in `subscriptions`, so that a SUBSCRIBE of thousands of
+    /// filters costs a lookup per filter rather than a scan (the state lock is held).
+    pub(crate) subscription_index: HashMap<String, usize>,
     /// 5.0 Subscription Identifiers by topic filter (as subscribed), for the subscriptions
     /// that have one.
     pub(crate) subscription_ids: HashMap<String, SubscriptionId>,
@@ -244,6 +247,7 @@ impl Session {
         Self {
             persistent,
             subscriptions: Vec::new(),
+            subscription_index: HashMap::new(),
             subscription_ids: HashMap::new(),
             pending: VecDeque::new(),
             inflight: VecDeque::new(),

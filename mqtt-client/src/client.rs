@@ -117,9 +117,15 @@ impl Client {
         &self.client_id
     }
 
-    /// A watch of the connection status.
+    /// A watch of the connection status. Its current value counts as seen, so
+    /// `changed()` waits for the next change (use `wait_for` for a state that may already
+    /// have been reached).
     pub fn status(&self) -> watch::Receiver<ConnectionStatus> {
-        self.status.clone()
+        // A clone inherits the seen version of the handle's own receiver, which never reads:
+        // without this, `changed()` would return at once once the status had ever changed.
+        let mut rx = self.status.clone();
+        rx.mark_unchanged();
+        rx
     }
 
     /// Publish. Waits only for room in the request queue, then returns a

@@ -4,6 +4,7 @@
 //! [`ClientState`] and routes events to callers.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
@@ -45,6 +46,27 @@ const BATCH: usize = 512;
 /// (rumqttc #1025). The bound keeps memory bounded; it is well above what socket buffers
 /// hold, so an acknowledgement already on its way is reached.
 const BACKLOG_READ_MAX: usize = 16 * 1024 * 1024;
+
+/// Hashes the request ids keying `Driver::pending` (a counter, never chosen by the peer):
+/// one multiplication instead of SipHash on every publish and acknowledgement.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
 
 /// A request from a [`Client`] handle.
 pub(crate) enum Command {
@@ -119,7 +141,7 @@ pub(crate) struct Driver {
     ack_tx: mpsc::UnboundedSender<AckToken>,
     ack_rx: mpsc::UnboundedReceiver<AckToken>,
     status: watch::Sender<ConnectionStatus>,
-    pending: HashMap<u64, Pending>,
+    pending: HashMap<u64, Pending, BuildHasherDefault<IdHasher>>,
     /// Every change to `routes` (or their filters) must clear `route_cache`.
     routes: Vec<Route>,
     /// The routes matched by the last topic routed by filter: consecutive messages mostly
@@ -131,7 +153,7 @@ pub(crate) struct Driver {
     next_subscription_id: u32,
     catch_all: mpsc::Sender<Message>,
     /// Messages waiting for room in a full stream, in arrival order; while any wait the
-    /// socket is not read.
+    /// socket is read only to reach an acknowledgement we await (see [`BACKLOG_READ_MAX`]).
     backlog: VecDeque<(mpsc::Sender<Message>, Message)>,
     /// Bytes read while the backlog was not empty (see [`BACKLOG_READ_MAX`]).
     backlog_read: usize,
@@ -182,7 +204,7 @@ pub(crate) async fn start(mut opts: Options) -> Result<(Client, Messages), Conne
         ack_tx: ack_tx.clone(),
         ack_rx,
         status: status_tx,
-        pending: HashMap::new(),
+        pending: HashMap::default(),
         routes: Vec::new(),
         route_cache: None,
         route_targets: Vec::new(),
@@ -350,28 +372,39 @@ impl Driver {
         &mut self,
         id_tx: &mut Option<oneshot::Sender<(mqtt_proto::ProtocolVersion, String)>>,
     ) -> End {
-        if let Some(hook) = &self.opts.credentials {
-            match hook().await {
-                Ok(c) => self
-                    .state
-                    .set_credentials(c.username.map(bytestring::ByteString::from), c.password),
-                Err(e) => {
-                    return End::Failed {
-                        error: ConnectError::Credentials(e),
-                        up_for: None,
-                    };
-                }
-            }
-        }
-        // Requests keep being taken while the transport opens (they wait in the session);
-        // a disconnect ends the attempt.
+        // Requests keep being taken while the credentials hook runs and the transport
+        // opens (they wait in the session); a disconnect ends the attempt. The hook runs
+        // inside this select too: one that never answers must not hold up a disconnect.
         let opts = self.opts.clone();
-        let open = async move { transport::open(&opts).await };
+        let open = async move {
+            let credentials = match &opts.credentials {
+                // Bounded like the transport: a hook that never answers fails the attempt
+                // (and the first connect) instead of hanging.
+                Some(hook) => Some(
+                    tokio::time::timeout(opts.transport_timeout, hook())
+                        .await
+                        .map_err(|_| {
+                            ConnectError::Credentials("the credentials hook timed out".into())
+                        })?
+                        .map_err(ConnectError::Credentials)?,
+                ),
+                None => None,
+            };
+            Ok::<_, ConnectError>((credentials, transport::open(&opts).await?))
+        };
         tokio::pin!(open);
         let io = loop {
             tokio::select! {
                 r = &mut open => match r {
-                    Ok(io) => break io,
+                    Ok((credentials, io)) => {
+                        if let Some(c) = credentials {
+                            self.state.set_credentials(
+                                c.username.map(bytestring::ByteString::from),
+                                c.password,
+                            );
+                        }
+                        break io;
+                    }
                     Err(error) => return End::Failed { error, up_for: None },
                 },
                 Some(token) = self.ack_rx.recv() => self.state.ack(token),
@@ -413,6 +446,7 @@ impl Driver {
         let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
         let mut wbuf = BytesMut::with_capacity(READ_CHUNK);
         let mut flushing = false;
+        let mut cmds: Vec<Command> = Vec::with_capacity(BATCH);
         let mut tracer = self
             .opts
             .packet_trace
@@ -441,7 +475,10 @@ impl Driver {
             if self.state.state() == ConnectionState::Disconnected {
                 // Write what is left (a DISCONNECT on 5.0), briefly, then close.
                 let ours = self.closing.is_some()
-                    && matches!(self.last_event_error, Some(ConnectionError::ClientDisconnect));
+                    && matches!(
+                        self.last_event_error,
+                        Some(ConnectionError::ClientDisconnect)
+                    );
                 let _ = tokio::time::timeout(Duration::from_secs(1), async {
                     io.write_all(&wbuf).await?;
                     io.flush().await?;
@@ -471,7 +508,9 @@ impl Driver {
                     // Measured on tokio's clock, like `connected_at` (not `Instant::elapsed`,
                     // which reads the OS clock: with tokio's clock paused the connection
                     // never looked stable and the backoff never reset).
-                    up_for: self.connected_at.map(|t| now().saturating_duration_since(t)),
+                    up_for: self
+                        .connected_at
+                        .map(|t| now().saturating_duration_since(t)),
                     error: ConnectError::from(error),
                 };
             }
@@ -569,19 +608,19 @@ impl Driver {
                         self.state.handle_peer_alive(now());
                     }
                 }
-                cmd = self.cmd_rx.recv(), if accepting => {
-                    match cmd {
-                        Some(cmd) => {
-                            self.command(cmd);
-                            for _ in 0..BATCH {
-                                if self.state.queued() >= self.opts.request_queue { break; }
-                                match self.cmd_rx.try_recv() {
-                                    Ok(cmd) => self.command(cmd),
-                                    Err(_) => break,
-                                }
+                // At most what the state machine may still queue (each request adds at
+                // most one): taken in one go, the channel's permits released at once.
+                n = self.cmd_rx.recv_many(
+                    &mut cmds,
+                    self.opts.request_queue.saturating_sub(self.state.queued()).clamp(1, BATCH),
+                ), if accepting => {
+                    match n {
+                        1.. => {
+                            for cmd in cmds.drain(..) {
+                                self.command(cmd);
                             }
                         }
-                        None => {
+                        0 => {
                             // Every handle is gone: nobody can see anything any more.
                             self.cmd_open = false;
                             self.closing = Some(Closing {
@@ -609,9 +648,10 @@ impl Driver {
     /// (publishes queued behind it wait for it too), a subscribe or an unsubscribe.
     fn awaiting_ack(&self) -> bool {
         self.state.inflight() > 0
-            || self.pending.values().any(|p| {
-                matches!(p, Pending::Subscribe { .. } | Pending::Unsubscribe { .. })
-            })
+            || self
+                .pending
+                .values()
+                .any(|p| matches!(p, Pending::Subscribe { .. } | Pending::Unsubscribe { .. }))
     }
 
     /// Requests still in the channel.
@@ -820,6 +860,22 @@ impl Driver {
                 {
                     if !targets.contains(&i) {
                         targets.push(i);
+                    }
+                }
+            }
+        }
+        if !targets.is_empty() {
+            // Two subscribe calls with the same filter share one subscription at the broker,
+            // which keeps only the latest identifier: the earlier call's stream gets its
+            // copy too, as it does by filter matching on 3.1.1.
+            let named = targets.len();
+            for k in 0..named {
+                let i = targets[k];
+                for (j, r) in self.routes.iter().enumerate() {
+                    if !targets.contains(&j)
+                        && r.filters.iter().any(|f| self.routes[i].filters.contains(f))
+                    {
+                        targets.push(j);
                     }
                 }
             }

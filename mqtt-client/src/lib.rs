@@ -51,7 +51,10 @@
 //! - **Backpressure, never silent loss.** The request queue is bounded:
 //!   [`Client::publish`] waits for room, [`Client::try_publish`] fails fast. Message
 //!   streams are bounded: when one is full the client stops reading the socket (TCP
-//!   pushes back on the broker) but keeps the connection alive.
+//!   pushes back on the broker) but keeps the connection alive. One exception keeps a task
+//!   that publishes while holding an unread subscription from deadlocking (rumqttc
+//!   #1025): while an acknowledgement is awaited the client reads on, up to 16 MiB of
+//!   messages held back, to reach it.
 //! - **Batched writes.** Every packet ready is encoded into one buffer and written with one
 //!   call.
 //! - **Defaults that do not bite**: packets up to 8 MiB (announced on 5.0), TLS verified

@@ -111,6 +111,12 @@ pub struct TlsOptions {
     pub dangerous_skip_hostname_verification: bool,
     /// Allow only this TLS version (default: TLS 1.2 and 1.3).
     pub only_version: Option<TlsVersion>,
+    /// Append the TLS secrets of every connection to this file, one NSS key-log line each
+    /// (`LABEL <client_random hex> <secret hex>`), for decrypting packet captures
+    /// (Wireshark's "(Pre)-Master-Secret log filename"). The file is created if missing and
+    /// opened when the connection is set up. Anyone who can read it can decrypt the
+    /// traffic. Ignored when [`config`](Self::config) is given.
+    pub key_log_file: Option<PathBuf>,
     /// A complete rustls configuration, overriding every other field.
     pub config: Option<Arc<ClientConfig>>,
 }
@@ -131,6 +137,7 @@ impl fmt::Debug for TlsOptions {
                 &self.dangerous_skip_hostname_verification,
             )
             .field("only_version", &self.only_version)
+            .field("key_log_file", &self.key_log_file)
             .field("config", &self.config.is_some())
             .finish()
     }
@@ -171,6 +178,13 @@ impl TlsOptions {
     /// Verify the server (and send SNI) under this name instead of the URL's host.
     pub fn with_server_name(mut self, name: impl Into<String>) -> Self {
         self.server_name = Some(name.into());
+        self
+    }
+
+    /// Append the TLS secrets to this NSS key-log file (see
+    /// [`key_log_file`](Self::key_log_file)).
+    pub fn with_key_log_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.key_log_file = Some(path.into());
         self
     }
 
@@ -252,6 +266,9 @@ impl TlsOptions {
             }
         };
         config.alpn_protocols.clone_from(&self.alpn);
+        if let Some(path) = &self.key_log_file {
+            config.key_log = Arc::new(KeyLogFile::open(path)?);
+        }
         Ok(Arc::new(config))
     }
 
@@ -297,6 +314,62 @@ fn add_pem(roots: &mut RootCertStore, pem: &[u8], what: &str) -> Result<(), Conn
         )));
     }
     Ok(())
+}
+
+/// Appends NSS key-log lines (`LABEL <client_random> <secret>`, lowercase hex) to a file.
+struct KeyLogFile {
+    path: PathBuf,
+    file: std::sync::Mutex<std::fs::File>,
+}
+
+impl KeyLogFile {
+    fn open(path: &std::path::Path) -> Result<Self, ConnectError> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| {
+                ConnectError::InvalidOptions(format!(
+                    "cannot open the TLS key log file {}: {e}",
+                    path.display()
+                ))
+            })?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            file: std::sync::Mutex::new(file),
+        })
+    }
+}
+
+impl fmt::Debug for KeyLogFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyLogFile({})", self.path.display())
+    }
+}
+
+impl rustls::KeyLog for KeyLogFile {
+    fn log(&self, label: &str, client_random: &[u8], secret: &[u8]) {
+        use std::fmt::Write as _;
+        use std::io::Write as _;
+
+        let mut line =
+            String::with_capacity(label.len() + 2 * (client_random.len() + secret.len()) + 3);
+        line.push_str(label);
+        line.push(' ');
+        for b in client_random {
+            let _ = write!(line, "{b:02x}");
+        }
+        line.push(' ');
+        for b in secret {
+            let _ = write!(line, "{b:02x}");
+        }
+        line.push('\n');
+        // One write per line, so that lines of concurrent connections do not interleave.
+        // A key log is a debugging aid: a failed write must not break the connection.
+        if let Ok(mut file) = self.file.lock() {
+            let _ = file.write_all(line.as_bytes());
+        }
+    }
 }
 
 /// Verifies the chain as usual but accepts a certificate issued for another name.

@@ -1318,7 +1318,11 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
             })
             .unwrap_or(false);
         let mut comp = PubComp::new(pid);
-        if !known {
+        let v5 = self.client.as_ref().is_some_and(|c| c.version.is_v5());
+        if !known && v5 {
+            // 5.0 says which id it did not know; 3.x has no reason code, and a PUBREL for
+            // an id already released (a resend after reconnecting) is completed all the
+            // same [MQTT-4.3.3-11]: the client's flow must end.
             comp.reason = PubRelReason::PacketIdentifierNotFound;
         }
         self.send(&comp.into());

@@ -33,7 +33,8 @@
 //!
 //! Additions (new long options only): `-o FILE`, `--no-tls`, `--tls-keylog FILE`, `--ws`,
 //! `ws://`/`wss://` URLs, `--retain-handling`, `--connect-timeout`, `--pw-file`,
-//! `$MQTT_PASSWORD`, `--json`.
+//! `$MQTT_PASSWORD`, `--pw-prompt`, `--json`, `--json-props`, `--color`,
+//! `--payload-format`, `--output`, `--output-dir`, `--message-rate`, `-w`/`--watch`.
 
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
@@ -42,7 +43,7 @@ use std::time::Duration;
 use mqtt_proto::{ProtocolVersion, QoS, RetainHandling, TopicFilter, TopicName, WillProperties};
 
 use crate::config::{self, Environment};
-use crate::format::{Format, OutputOptions};
+use crate::format::{ColorChoice, Format, OutputOptions, PayloadFormat};
 use crate::props::{self, PropertyPacket, V5Properties};
 use crate::url::{self, ProxyUrl};
 
@@ -148,6 +149,9 @@ pub struct ConnArgs {
     pub username: Option<String>,
     /// `-P`, the `-L` password, `--pw-file` or `$MQTT_PASSWORD`.
     pub password: Option<Vec<u8>>,
+    /// `--pw-prompt` (addition) and no `-P`/`-L` password: the runtime reads the password
+    /// from the terminal, without echo, before connecting (`password` is then `None`).
+    pub password_prompt: bool,
     /// `--will-*`, with the `-D will` properties.
     pub will: Option<WillArgs>,
     /// TLS, when turned on (see [`TlsArgs`]).
@@ -369,6 +373,32 @@ pub struct SubArgs {
     pub random_filter: Option<f64>,
     /// **D11**.
     pub reconnect: Reconnect,
+    /// `--output FILE` (addition): append the printed messages to FILE instead of stdout.
+    pub output_file: Option<PathBuf>,
+    /// `--output-dir DIR` (addition): write each message to its own file in DIR
+    /// (see [`message_file_name`]).
+    pub output_dir: Option<PathBuf>,
+    /// `--message-rate` (addition, a mosquitto 2.1 name): print the number of messages
+    /// received per second on stderr, once a second, instead of the messages.
+    pub message_rate: bool,
+    /// `-w`/`--watch` (addition, mosquitto 2.1 names): instead of printing each message,
+    /// keep redrawing a table of the latest message of every topic.
+    pub watch: bool,
+}
+
+/// The name of the file `--output-dir` writes the `counter`-th message (from 1) to: the
+/// topic with every `/` replaced by `_`, a `-`, and the counter (`a/b` → `a_b-1`). A
+/// topic that starts with `.` gets a `_` in front (no hidden files, no `..`); a NUL (not
+/// valid in a file name) becomes `_`.
+pub fn message_file_name(topic: &str, counter: u64) -> String {
+    let mut name: String = topic
+        .chars()
+        .map(|c| if c == '/' || c == '\0' { '_' } else { c })
+        .collect();
+    if name.starts_with('.') {
+        name.insert(0, '_');
+    }
+    format!("{name}-{counter}")
 }
 
 /// Parses `mqpub`'s arguments (without the program name), reading the options file named
@@ -554,6 +584,10 @@ fn takes_value(w: &str) -> bool {
             | "--connect-timeout"
             | "--pw-file"
             | "--reconnect-max"
+            | "--color"
+            | "--payload-format"
+            | "--output"
+            | "--output-dir"
     )
 }
 
@@ -739,6 +773,7 @@ struct State {
     username: Option<String>,
     password: Option<Vec<u8>>,
     pw_file: Option<PathBuf>,
+    pw_prompt: bool,
     qos: u8,
     will_topic: Option<TopicName>,
     will_payload: Option<Vec<u8>>,
@@ -771,6 +806,13 @@ struct State {
     retain_handling: Option<RetainHandling>,
     random_filter: Option<f64>,
     reconnect: Reconnect,
+    color: ColorChoice,
+    payload_format: PayloadFormat,
+    json_props: bool,
+    output_file: Option<PathBuf>,
+    output_dir: Option<PathBuf>,
+    message_rate: bool,
+    watch: bool,
 }
 
 impl State {
@@ -813,6 +855,7 @@ impl State {
             username: None,
             password: None,
             pw_file: None,
+            pw_prompt: false,
             qos: 0,
             will_topic: None,
             will_payload: None,
@@ -843,6 +886,13 @@ impl State {
             retain_handling: None,
             random_filter: None,
             reconnect: Reconnect::Forever,
+            color: ColorChoice::Auto,
+            payload_format: PayloadFormat::Raw,
+            json_props: false,
+            output_file: None,
+            output_dir: None,
+            message_rate: false,
+            watch: false,
         }
     }
 
@@ -1391,6 +1441,52 @@ impl State {
                     self.format = Some(Format::parse(b"%j").map_err(|e| format!("{e}\n"))?);
                     takes = 0;
                 }
+                "--json-props" if is_sub => {
+                    self.json_props = true;
+                    takes = 0;
+                }
+                "--pw-prompt" => {
+                    self.pw_prompt = true;
+                    takes = 0;
+                }
+                "--color" if is_sub => {
+                    let v = value("Error: --color argument given but no value specified.\n\n")?;
+                    let v = v.to_string_lossy();
+                    self.color = ColorChoice::parse(&v).ok_or_else(|| {
+                        format!(
+                            "Error: Invalid --color value '{v}', it must be one of 'auto', 'always' or 'never'.\n\n"
+                        )
+                    })?;
+                }
+                "--payload-format" if is_sub => {
+                    let v = value(
+                        "Error: --payload-format argument given but no format specified.\n\n",
+                    )?;
+                    let v = v.to_string_lossy();
+                    self.payload_format = PayloadFormat::parse(&v).ok_or_else(|| {
+                        format!(
+                            "Error: Invalid --payload-format value '{v}', it must be one of 'raw', 'hex', 'base64' or 'text'.\n\n"
+                        )
+                    })?;
+                }
+                "--output" if is_sub => {
+                    let v = value("Error: --output argument given but no file specified.\n\n")?;
+                    self.output_file = Some(v.into());
+                }
+                "--output-dir" if is_sub => {
+                    let v = value(
+                        "Error: --output-dir argument given but no directory specified.\n\n",
+                    )?;
+                    self.output_dir = Some(v.into());
+                }
+                "--message-rate" if is_sub => {
+                    self.message_rate = true;
+                    takes = 0;
+                }
+                "-w" | "--watch" if is_sub => {
+                    self.watch = true;
+                    takes = 0;
+                }
                 _ => return Err(Self::unknown(&w[i])),
             }
             i += 1 + takes;
@@ -1500,7 +1596,12 @@ impl State {
     fn conn(&mut self, env: &Environment) -> Result<ConnArgs, ParseError> {
         let err = |m: &str| plain(m.to_owned());
         let v3 = self.protocol != ProtocolVersion::V5;
-        if let Some(path) = &self.pw_file {
+        // -P (or the -L password) wins over --pw-prompt, which wins over --pw-file, which
+        // wins over $MQTT_PASSWORD.
+        let password_prompt = self.pw_prompt && self.password.is_none();
+        // (--pw-prompt is read at run time, by the tool.)
+        let from_file = self.password.is_none() && !password_prompt;
+        if let Some(path) = self.pw_file.as_ref().filter(|_| from_file) {
             let mut b = std::fs::read(path).map_err(|e| {
                 plain(format!(
                     "Error: Unable to read password file \"{}\": {}.\n",
@@ -1516,10 +1617,10 @@ impl State {
             }
             self.password = Some(b);
         }
-        if self.password.is_none() {
+        if self.password.is_none() && !password_prompt {
             self.password = env.mqtt_password.as_deref().map(os_to_bytes);
         }
-        if v3 && self.password.is_some() && self.username.is_none() {
+        if v3 && (self.password.is_some() || password_prompt) && self.username.is_none() {
             // [MQTT-3.1.2-22]; libmosquitto refuses it for 3.x.
             return Err(err("Error: Problem setting username and/or password.\n"));
         }
@@ -1615,6 +1716,7 @@ impl State {
             clean_session: self.clean_session,
             username: self.username.clone(),
             password: self.password.clone(),
+            password_prompt,
             will,
             tls,
             proxy: self.proxy.clone(),
@@ -1655,6 +1757,20 @@ impl State {
                 "\nError: Combining '-R' and '--retained-only' makes no sense.\n".to_owned(),
             ));
         }
+        if self.output_file.is_some() && self.output_dir.is_some() {
+            return Err(with_use(
+                self.tool,
+                "Error: --output and --output-dir cannot be used together.\n",
+            ));
+        }
+        if self.watch
+            && (self.output_file.is_some() || self.output_dir.is_some() || self.message_rate)
+        {
+            return Err(with_use(
+                self.tool,
+                "Error: --watch cannot be used with --output, --output-dir or --message-rate.\n",
+            ));
+        }
         if let Some(n) = self.msg_count.filter(|n| *n < 20) {
             if self.protocol == ProtocolVersion::V5 && self.props.connect.receive_maximum.is_none()
             {
@@ -1679,6 +1795,9 @@ impl State {
                 verbose: self.verbose,
                 eol: self.eol,
                 pretty: self.pretty,
+                color: self.color,
+                payload_format: self.payload_format,
+                json_props: self.json_props,
             },
             msg_count: self.msg_count,
             timeout: self.timeout,
@@ -1690,6 +1809,10 @@ impl State {
             retain_handling,
             random_filter: self.random_filter,
             reconnect: self.reconnect,
+            output_file: self.output_file,
+            output_dir: self.output_dir,
+            message_rate: self.message_rate,
+            watch: self.watch,
         }))
     }
 }

@@ -569,6 +569,70 @@ const OPTIONS: &[Spec] = &[
         For::Sub,
         "One JSON object per message (-F %j)",
     ),
+    (
+        None,
+        Some("json-props"),
+        "",
+        false,
+        For::Sub,
+        "Always include properties in JSON output",
+    ),
+    (
+        None,
+        Some("pw-prompt"),
+        "",
+        false,
+        For::Both,
+        "Ask for the password on the terminal",
+    ),
+    (
+        None,
+        Some("color"),
+        "WHEN",
+        false,
+        For::Sub,
+        "Colour the topic: auto, always or never",
+    ),
+    (
+        None,
+        Some("payload-format"),
+        "FORMAT",
+        false,
+        For::Sub,
+        "Payload in -v/default mode: raw, hex, base64 or text",
+    ),
+    (
+        None,
+        Some("output"),
+        "FILE",
+        false,
+        For::Sub,
+        "Append the messages to FILE instead of stdout",
+    ),
+    (
+        None,
+        Some("output-dir"),
+        "DIR",
+        false,
+        For::Sub,
+        "Write each message to its own file in DIR",
+    ),
+    (
+        None,
+        Some("message-rate"),
+        "",
+        false,
+        For::Sub,
+        "Print messages per second on stderr instead of the messages",
+    ),
+    (
+        Some('w'),
+        Some("watch"),
+        "",
+        false,
+        For::Sub,
+        "Show the latest message of every topic in a redrawn table",
+    ),
     (None, Some("help"), "", false, For::Both, "Print help"),
     (
         None,
@@ -635,6 +699,13 @@ pub fn command(tool: Tool) -> Command {
                     ArgAction::Set
                 })
         };
+        // Fixed value sets, for completions.
+        arg = match long {
+            Some("color") => arg.value_parser(["auto", "always", "never"]),
+            Some("payload-format") => arg.value_parser(["raw", "hex", "base64", "text"]),
+            Some("retain-handling") => arg.value_parser(["always", "new", "never"]),
+            _ => arg,
+        };
         cmd = cmd.arg(arg);
     }
     cmd
@@ -642,12 +713,31 @@ pub fn command(tool: Tool) -> Command {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
     fn commands_are_well_formed() {
         command(Tool::Pub).debug_assert();
         command(Tool::Sub).debug_assert();
+    }
+
+    #[test]
+    fn value_sets_for_completions() {
+        let sub = command(Tool::Sub);
+        let values = |name: &str| -> Vec<String> {
+            sub.get_arguments()
+                .find(|a| a.get_long() == Some(name))
+                .unwrap()
+                .get_possible_values()
+                .iter()
+                .map(|v| v.get_name().to_owned())
+                .collect()
+        };
+        assert_eq!(values("color"), ["auto", "always", "never"]);
+        assert_eq!(values("payload-format"), ["raw", "hex", "base64", "text"]);
+        assert_eq!(values("retain-handling"), ["always", "new", "never"]);
     }
 
     /// D16: the help text describes every option.

@@ -76,6 +76,15 @@ pub struct OutputOptions {
     pub eol: bool,
     /// `--pretty`: pretty-print `%j`/`%J`.
     pub pretty: bool,
+    /// `--color` (addition): colour the topic in `-v` mode. The formatter colours only for
+    /// [`ColorChoice::Always`]; the runtime turns `Auto` into `Always` or `Never` depending
+    /// on whether the output is a terminal ([`ColorChoice::resolve`]).
+    pub color: ColorChoice,
+    /// `--payload-format` (addition): how `-v` and the default mode print the payload.
+    pub payload_format: PayloadFormat,
+    /// `--json-props` (addition): `%j`/`%J` always have a `properties` object (`{}` when
+    /// the message has none).
+    pub json_props: bool,
 }
 
 impl Default for OutputOptions {
@@ -85,9 +94,142 @@ impl Default for OutputOptions {
             verbose: false,
             eol: true,
             pretty: false,
+            color: ColorChoice::Auto,
+            payload_format: PayloadFormat::Raw,
+            json_props: false,
         }
     }
 }
+
+/// `--color auto|always|never`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ColorChoice {
+    /// Colour when the output is a terminal (the default).
+    #[default]
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+impl ColorChoice {
+    /// Parses `auto`, `always` or `never`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "auto" => Some(Self::Auto),
+            "always" => Some(Self::Always),
+            "never" => Some(Self::Never),
+            _ => None,
+        }
+    }
+
+    /// `Always` or `Never`: `Auto` becomes `Always` when the output is a terminal.
+    pub fn resolve(self, terminal: bool) -> Self {
+        match self {
+            Self::Auto if terminal => Self::Always,
+            Self::Auto => Self::Never,
+            other => other,
+        }
+    }
+}
+
+/// `--payload-format raw|hex|base64|text`: the payload in `-v` and the default mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PayloadFormat {
+    /// The bytes as received (mosquitto's output; the default).
+    #[default]
+    Raw,
+    /// Lowercase hexadecimal, two digits per byte (like `%x`).
+    Hex,
+    /// Standard base64 with padding.
+    Base64,
+    /// UTF-8 text with everything non-printable escaped: `\\`, `\n`, `\r`, `\t`, other
+    /// control characters and invalid UTF-8 bytes as `\xNN` (C1 controls and other
+    /// non-ASCII control characters as `\u{NNNN}`). One message is always one line.
+    Text,
+}
+
+impl PayloadFormat {
+    /// Parses `raw`, `hex`, `base64` or `text`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "raw" => Some(Self::Raw),
+            "hex" => Some(Self::Hex),
+            "base64" => Some(Self::Base64),
+            "text" => Some(Self::Text),
+            _ => None,
+        }
+    }
+
+    /// `payload` in this format.
+    pub fn encode(self, payload: &[u8]) -> Vec<u8> {
+        let mut v = Vec::with_capacity(payload.len() * 2);
+        self.put(&mut v, payload);
+        v
+    }
+
+    /// Appends `payload` in this format.
+    fn put(self, buf: &mut Vec<u8>, payload: &[u8]) {
+        match self {
+            Self::Raw => buf.extend_from_slice(payload),
+            Self::Hex => {
+                const DIGITS: &[u8; 16] = b"0123456789abcdef";
+                for b in payload {
+                    buf.push(DIGITS[usize::from(b >> 4)]);
+                    buf.push(DIGITS[usize::from(b & 15)]);
+                }
+            }
+            Self::Base64 => buf.extend_from_slice(base64(payload).as_bytes()),
+            Self::Text => escape_text(buf, payload),
+        }
+    }
+}
+
+/// [`PayloadFormat::Text`].
+fn escape_text(buf: &mut Vec<u8>, payload: &[u8]) {
+    let mut rest = payload;
+    while !rest.is_empty() {
+        let (valid, bad) = match std::str::from_utf8(rest) {
+            Ok(s) => (s, &rest[rest.len()..]),
+            Err(e) => {
+                let (v, b) = rest.split_at(e.valid_up_to());
+                // The prefix is valid UTF-8 by construction.
+                (std::str::from_utf8(v).unwrap_or_default(), b)
+            }
+        };
+        for c in valid.chars() {
+            match c {
+                '\\' => buf.extend_from_slice(b"\\\\"),
+                '\n' => buf.extend_from_slice(b"\\n"),
+                '\r' => buf.extend_from_slice(b"\\r"),
+                '\t' => buf.extend_from_slice(b"\\t"),
+                c if c.is_ascii_control() => {
+                    buf.extend_from_slice(format!("\\x{:02x}", u32::from(c)).as_bytes());
+                }
+                c if c.is_control() => {
+                    buf.extend_from_slice(format!("\\u{{{:04x}}}", u32::from(c)).as_bytes());
+                }
+                c => {
+                    let mut tmp = [0u8; 4];
+                    buf.extend_from_slice(c.encode_utf8(&mut tmp).as_bytes());
+                }
+            }
+        }
+        if let Some((b, tail)) = bad.split_first() {
+            buf.extend_from_slice(format!("\\x{b:02x}").as_bytes());
+            rest = tail;
+        } else {
+            rest = bad;
+        }
+    }
+}
+
+/// Bold cyan, for the topic with `--color`.
+pub(crate) const TOPIC_ON: &[u8] = b"\x1b[1;36m";
+/// Dim, for `(null)` with `--color`.
+const META_ON: &[u8] = b"\x1b[2m";
+pub(crate) const COLOR_OFF: &[u8] = b"\x1b[0m";
 
 /// A `-F` format string, checked when parsed (mosquitto checks it at start-up).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -307,7 +449,7 @@ pub fn write_message<W: Write + ?Sized, E: Write + ?Sized>(
                     buf.extend_from_slice(format!("{:09}", t.nanos).as_bytes());
                 }
                 Item::Field(spec) => {
-                    if let Err(e) = field(&mut buf, spec, msg, opts.pretty, &mut now, clock) {
+                    if let Err(e) = field(&mut buf, spec, msg, opts, &mut now, clock) {
                         err.write_all(e.as_bytes())?;
                     }
                 }
@@ -317,19 +459,37 @@ pub fn write_message<W: Write + ?Sized, E: Write + ?Sized>(
             buf.push(b'\n');
         }
     } else if opts.verbose {
+        let color = opts.color == ColorChoice::Always;
+        let topic = |buf: &mut Vec<u8>| {
+            if color {
+                buf.extend_from_slice(TOPIC_ON);
+                buf.extend_from_slice(msg.topic.as_bytes());
+                buf.extend_from_slice(COLOR_OFF);
+            } else {
+                buf.extend_from_slice(msg.topic.as_bytes());
+            }
+        };
         if !msg.payload.is_empty() {
-            buf.extend_from_slice(msg.topic.as_bytes());
+            topic(&mut buf);
             buf.push(b' ');
-            buf.extend_from_slice(msg.payload);
+            opts.payload_format.put(&mut buf, msg.payload);
             if opts.eol {
                 buf.push(b'\n');
             }
         } else if opts.eol {
-            buf.extend_from_slice(msg.topic.as_bytes());
-            buf.extend_from_slice(b" (null)\n");
+            topic(&mut buf);
+            if color {
+                buf.push(b' ');
+                buf.extend_from_slice(META_ON);
+                buf.extend_from_slice(b"(null)");
+                buf.extend_from_slice(COLOR_OFF);
+                buf.push(b'\n');
+            } else {
+                buf.extend_from_slice(b" (null)\n");
+            }
         }
     } else if !msg.payload.is_empty() {
-        buf.extend_from_slice(msg.payload);
+        opts.payload_format.put(&mut buf, msg.payload);
         if opts.eol {
             buf.push(b'\n');
         }
@@ -431,7 +591,7 @@ fn field(
     buf: &mut Vec<u8>,
     spec: &Spec,
     msg: &MessageView<'_>,
-    pretty: bool,
+    opts: &OutputOptions,
     now: &mut Option<Timestamp>,
     clock: &dyn Clock,
 ) -> Result<(), String> {
@@ -496,13 +656,14 @@ fn field(
         }
         b'j' | b'J' => {
             let t = *now.get_or_insert_with(|| clock.now());
-            let json = message_json(msg, &t, spec.code == b'j').ok_or_else(|| {
-                format!(
-                    "Error: Message payload is not valid JSON on topic {}.\n",
-                    msg.topic
-                )
-            })?;
-            buf.extend_from_slice(json.print(pretty).as_bytes());
+            let json =
+                message_json(msg, &t, spec.code == b'j', opts.json_props).ok_or_else(|| {
+                    format!(
+                        "Error: Message payload is not valid JSON on topic {}.\n",
+                        msg.topic
+                    )
+                })?;
+            buf.extend_from_slice(json.print(opts.pretty).as_bytes());
         }
         // `%%` is a literal; every other code was rejected by `Format::parse`.
         _ => {}
@@ -562,7 +723,13 @@ fn json_timestamp(t: &Timestamp) -> String {
 }
 
 /// The JSON object of `%j` (`escaped`) or `%J`; `None` when `%J` gets a non-JSON payload.
-fn message_json(msg: &MessageView<'_>, t: &Timestamp, escaped: bool) -> Option<Json> {
+/// With `all_props` (`--json-props`), `properties` is always present.
+fn message_json(
+    msg: &MessageView<'_>,
+    t: &Timestamp,
+    escaped: bool,
+    all_props: bool,
+) -> Option<Json> {
     let mut root = vec![
         ("tst".to_owned(), Json::String(json_timestamp(t))),
         ("topic".to_owned(), Json::String(msg.topic.to_owned())),
@@ -584,6 +751,8 @@ fn message_json(msg: &MessageView<'_>, t: &Timestamp, escaped: bool) -> Option<J
     }
     if let Some(p) = msg.properties.filter(|p| !p.is_empty()) {
         root.push(("properties".to_owned(), properties_json(p)));
+    } else if all_props {
+        root.push(("properties".to_owned(), Json::Object(Vec::new())));
     }
     if msg.payload.is_empty() {
         root.push(("payload".to_owned(), Json::Null));

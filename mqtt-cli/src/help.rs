@@ -41,6 +41,8 @@ const COMMON: &str =
              expense of more packets being sent.
  --pw-file : read the password from this file (a trailing newline is removed).
              The MQTT_PASSWORD environment variable is used when no password is given.
+ --pw-prompt : ask for the password on the terminal, without echo (-P wins over it,
+               it wins over --pw-file and MQTT_PASSWORD).
  --quiet : don't print error messages.
  --strict-exit : exit with the MQTT v5 reason code when the broker refuses a message or
                  every subscription.
@@ -93,7 +95,7 @@ Usage: mqpub {[-h host] [--unix path] [-p port] [-u username] [-P password] -t t
              [-d] [--quiet] [--strict-exit]
              [-M max_inflight]
              [-o options-file]
-             [-u username [-P password | --pw-file file]]
+             [-u username [-P password | --pw-file file | --pw-prompt]]
              [--will-topic [--will-payload payload] [--will-qos qos] [--will-retain]]
              [{--cafile file | --capath dir} [--cert file] [--key file]
                [--insecure] [--tls-alpn protocol] [--tls-version version]
@@ -121,7 +123,9 @@ mqsub version {version}.
 Usage: mqsub {[-h host] [--unix path] [-p port] [-u username] [-P password] -t topic | -L URL [-t topic]}
              [-c] [-k keepalive] [-q qos] [-x session-expiry-interval]
              [-C msg_count] [-E] [-R] [--retained-only] [--remove-retained] [-T filter_out] [-U topic ...]
-             [-F format] [-N] [--pretty] [--json] [-v] [-W timeout]
+             [-F format] [-N] [--pretty] [--json] [--json-props] [-v] [-W timeout]
+             [--color auto|always|never] [--payload-format raw|hex|base64|text]
+             [--output file | --output-dir dir] [--message-rate] [-w]
              [--random-filter chance] [--retain-as-published] [--retain-handling always|new|never]
              [--no-reconnect | --reconnect-max N]
              [-A bind_address] [--nodelay] [--ws]
@@ -129,7 +133,7 @@ Usage: mqsub {[-h host] [--unix path] [-p port] [-u username] [-P password] -t t
              [-d] [--quiet] [--strict-exit]
              [-M max_inflight]
              [-o options-file]
-             [-u username [-P password | --pw-file file]]
+             [-u username [-P password | --pw-file file | --pw-prompt]]
              [--will-topic [--will-payload payload] [--will-qos qos] [--will-retain]]
              [{--cafile file | --capath dir} [--cert file] [--key file]
                [--insecure] [--tls-alpn protocol] [--tls-version version]
@@ -148,9 +152,21 @@ Usage: mqsub {[-h host] [--unix path] [-p port] [-u username] [-P password] -t t
  -T : topic string to filter out of results. May be repeated.
  -U : unsubscribe from a topic. May be repeated.
  -v : print published messages verbosely.
+ -w : watch: instead of printing each message, keep redrawing a table of the latest
+      message of every topic (also --watch).
  -W : Specifies a timeout in seconds how long to process incoming MQTT messages.
+ --color : colour the topic with -v: auto (when stdout is a terminal, the default),
+           always or never.
  --json : print each message as one JSON object per line (same as -F %j).
+ --json-props : always include \"properties\" in %j/%J JSON output.
+ --message-rate : print the number of messages received per second on stderr, once a
+                  second, instead of the messages.
  --no-reconnect : exit when the connection is lost instead of reconnecting.
+ --output : append the messages to this file instead of printing them on stdout.
+ --output-dir : write each message to its own file in this directory, named after the
+                topic with / replaced by _, a dash and a counter (a/b gives a_b-1).
+ --payload-format : payload in -v and default mode: raw (the default), hex, base64, or
+                    text (non-printable characters escaped).
  --pretty : print formatted output rather than minimised output when using the
             JSON output format option.
  --random-filter : only print a percentage of received messages (0.1-100.0).

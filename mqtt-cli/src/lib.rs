@@ -47,6 +47,8 @@
 //! - [`format`](mod@format): mqsub's output: plain, `-v`, `-N`, `-F` codes, `%j`/`%J` JSON, `--pretty`.
 //! - [`time`]: the injectable clock and the `strftime` subset behind `@X`, `%I`, `%U`.
 //! - [`debug`]: the text of the `-d` lines.
+//! - [`output`]: where mqsub's messages go (stdout, `--output`, `--output-dir`,
+//!   `--message-rate`).
 //! - [`cli`]: a clap `Command` describing the options, for completions and man pages.
 //! - [`differences`]: every deliberate difference from mosquitto (docs only).
 
@@ -63,6 +65,7 @@ pub mod differences {
 pub mod format;
 mod help;
 mod json;
+pub mod output;
 pub mod props;
 pub mod pub_tool;
 pub mod session;

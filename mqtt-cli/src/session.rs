@@ -95,7 +95,11 @@ pub fn options(tool: Tool, conn: &ConnArgs, client_id: &str) -> Result<Options, 
             .unwrap_or(u32::from(conn.keepalive).max(1)),
     ));
     o.mqtt.username = conn.username.clone().map(ByteString::from);
-    o.mqtt.password = conn.password.clone().map(Bytes::from);
+    o.mqtt.password = match &conn.password {
+        Some(p) => Some(Bytes::from(p.clone())),
+        None if conn.password_prompt => Some(Bytes::from(prompt_password()?)),
+        None => None,
+    };
     o.mqtt.max_inflight = NonZeroU16::new(u16::try_from(conn.max_inflight).unwrap_or(u16::MAX))
         .unwrap_or(NonZeroU16::MIN);
     let p = &conn.properties.connect;
@@ -174,6 +178,30 @@ pub fn options(tool: Tool, conn: &ConnArgs, client_id: &str) -> Result<Options, 
     Ok(o)
 }
 
+/// `--pw-prompt`: `Password: ` on stderr, then one line read from the terminal
+/// (`/dev/tty`) without echo. The password is never printed, `-d` included.
+pub fn prompt_password() -> Result<Vec<u8>, Failure> {
+    let fail = |e: std::io::Error| {
+        Failure::error(format!(
+            "Unable to read the password: {}",
+            strerror(&e.to_string())
+        ))
+    };
+    // No prompt at all when there is no terminal to read from.
+    #[cfg(unix)]
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .map_err(fail)?;
+    let config = rpassword::ConfigBuilder::new()
+        .output_writer(std::io::stderr())
+        .build();
+    rpassword::prompt_password_with_config("Password: ", config)
+        .map(String::into_bytes)
+        .map_err(fail)
+}
+
 fn tls_options(t: &TlsArgs) -> Result<TlsOptions, Failure> {
     let mut o = TlsOptions::default();
     if let Some(f) = &t.cafile {
@@ -221,11 +249,8 @@ fn tls_options(t: &TlsArgs) -> Result<TlsOptions, Failure> {
         crate::args::TlsVersion::Tls12 => TlsVersion::Tls12,
         crate::args::TlsVersion::Tls13 => TlsVersion::Tls13,
     });
-    if t.keylog.is_some() {
-        return Err(Failure::error(
-            "--tls-keylog is not supported by this build.",
-        ));
-    }
+    // --tls-keylog (2.1): NSS key-log lines appended to the file.
+    o.key_log_file.clone_from(&t.keylog);
     Ok(o)
 }
 

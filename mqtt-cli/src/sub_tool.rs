@@ -15,7 +15,8 @@ use mqtt_proto::{Disconnect, DisconnectReason, QoS};
 
 use crate::args::{self, Parsed, Reconnect, SubArgs, Tool};
 use crate::config::Environment;
-use crate::format::{self, MessageView};
+use crate::format::MessageView;
+use crate::output::Sink;
 use crate::session::{self, Failure};
 use crate::time::SystemClock;
 
@@ -97,9 +98,13 @@ enum Next {
     Message(Message),
     Signal,
     Closed,
+    /// `--message-rate`: a second has passed.
+    Tick,
 }
 
 async fn run(args: SubArgs, connected: ClientSlot) -> Result<u8, Failure> {
+    // --output / --output-dir / --message-rate; fails before connecting.
+    let mut sink = Sink::open(&args)?;
     let id = session::client_id(Tool::Sub, &args.conn);
     let mut options = session::options(Tool::Sub, &args.conn, &id)?;
     match args.reconnect {
@@ -191,17 +196,40 @@ async fn run(args: SubArgs, connected: ClientSlot) -> Result<u8, Failure> {
 
     let clock = SystemClock::local();
     let mut count: u32 = 0;
-    let mut stdout = std::io::stdout();
     let mut stderr = std::io::stderr();
     let mut rng = Rng::new();
+    // --message-rate / --watch: periodic work.
+    let period = sink.tick_period();
+    let every = period.unwrap_or(Duration::from_secs(3600));
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    // The subscription's own stream ends when -U removed all its filters (`-t a -U a`):
+    // that is not a lost connection (it was exit 7); later messages come through `all`,
+    // whose end is.
+    let mut sub_open = true;
     loop {
         let next = tokio::select! {
-            m = sub.recv() => m.map_or(Next::Closed, Next::Message),
+            m = sub.recv(), if sub_open => match m {
+                Some(m) => Next::Message(m),
+                None => {
+                    sub_open = false;
+                    continue;
+                }
+            },
             m = all.recv() => m.map_or(Next::Closed, Next::Message),
             () = signals.recv() => Next::Signal,
+            _ = ticker.tick(), if period.is_some() => Next::Tick,
         };
         let message = match next {
             Next::Message(m) => m,
+            Next::Tick => {
+                if let Err(e) = sink.tick() {
+                    if e.kind() == std::io::ErrorKind::BrokenPipe {
+                        return Ok(0);
+                    }
+                    return Err(Failure::error(e));
+                }
+                continue;
+            }
             Next::Closed => {
                 // Reconnection gave up (D11) or the client stopped.
                 let reason = match &*client.status().borrow() {
@@ -263,8 +291,7 @@ async fn run(args: SubArgs, connected: ClientSlot) -> Result<u8, Failure> {
             properties: publish.properties.as_deref(),
             ..MessageView::new(topic, publish.payload.as_ref())
         };
-        if let Err(e) = format::write_message(&mut stdout, &mut stderr, &args.output, &view, &clock)
-        {
+        if let Err(e) = sink.write(&mut stderr, &view, &clock) {
             if e.kind() == std::io::ErrorKind::BrokenPipe {
                 // `mqsub ... | head`: stdout closed, exit quietly.
                 return Ok(0);

@@ -970,3 +970,72 @@ fn misc_flags() {
         format!("Error: Invalid connect timeout \"0\".\n\n{HELPS}")
     );
 }
+
+#[test]
+fn pw_prompt_precedence() {
+    let env = Environment {
+        mqtt_password: Some("envpw".into()),
+        ..Environment::empty()
+    };
+    // --pw-prompt wins over $MQTT_PASSWORD and --pw-file (which is then not even read).
+    let a = parse_pub_with(
+        &os(&[
+            "-t",
+            "t",
+            "-n",
+            "-u",
+            "me",
+            "--pw-file",
+            "/nonexistent/pw",
+            "--pw-prompt",
+        ]),
+        None,
+        &env,
+    )
+    .run()
+    .unwrap();
+    assert!(a.conn.password_prompt);
+    assert_eq!(a.conn.password, None);
+    // -P wins over --pw-prompt, in either order.
+    for args in [
+        ["-t", "t", "-n", "-u", "me", "-P", "cli", "--pw-prompt"],
+        ["-t", "t", "-n", "-u", "me", "--pw-prompt", "-P", "cli"],
+    ] {
+        let a = parse_pub_with(&os(&args), None, &env).run().unwrap();
+        assert!(!a.conn.password_prompt);
+        assert_eq!(a.conn.password.as_deref(), Some(&b"cli"[..]));
+    }
+    // So does the password of a -L URL.
+    let a = ok(&["-L", "mqtt://me:url@h/t", "-n", "--pw-prompt"]);
+    assert!(!a.conn.password_prompt);
+    assert_eq!(a.conn.password.as_deref(), Some(&b"url"[..]));
+    // Without it, nothing to prompt for.
+    assert!(!ok(&["-t", "t", "-n"]).conn.password_prompt);
+    // v3.x needs a username for a password, prompted or not.
+    assert_eq!(
+        err(&["-t", "t", "-n", "--pw-prompt"]).stderr,
+        "Error: Problem setting username and/or password.\n"
+    );
+    assert!(
+        ok(&["-t", "t", "-n", "--pw-prompt", "-V", "5"])
+            .conn
+            .password_prompt
+    );
+}
+
+#[test]
+fn pw_file_does_not_override_p() {
+    // DIFFERENCES.md: -P wins over --pw-file (which is then not read).
+    let a = ok(&[
+        "-t",
+        "t",
+        "-n",
+        "-u",
+        "me",
+        "-P",
+        "cli",
+        "--pw-file",
+        "/nonexistent/pw",
+    ]);
+    assert_eq!(a.conn.password.as_deref(), Some(&b"cli"[..]));
+}

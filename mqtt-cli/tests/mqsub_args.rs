@@ -299,7 +299,6 @@ fn pub_only_options_are_unknown() {
         "--repeat-delay",
         "-e",
         "-S",
-        "-w",
     ] {
         assert_eq!(
             stderr(&[opt, "x"]),
@@ -317,4 +316,151 @@ fn help_mentions_format_codes() {
     assert!(h.starts_with("mqsub is a simple mqtt client"));
     assert!(h.contains("Output format (-F):"));
     assert!(h.contains("mqsub- followed by 8 random"));
+}
+
+#[test]
+fn additions_color_payload_format_json_props() {
+    use mqtt_cli::format::{ColorChoice, PayloadFormat};
+
+    let a = ok(&["-t", "t"]);
+    assert_eq!(a.output.color, ColorChoice::Auto);
+    assert_eq!(a.output.payload_format, PayloadFormat::Raw);
+    assert!(!a.output.json_props);
+    let a = ok(&[
+        "-t",
+        "t",
+        "--color",
+        "always",
+        "--payload-format",
+        "base64",
+        "--json-props",
+    ]);
+    assert_eq!(a.output.color, ColorChoice::Always);
+    assert_eq!(a.output.payload_format, PayloadFormat::Base64);
+    assert!(a.output.json_props);
+    // Later wins.
+    let a = ok(&["-t", "t", "--color", "always", "--color", "never"]);
+    assert_eq!(a.output.color, ColorChoice::Never);
+    for (v, want) in [
+        ("raw", PayloadFormat::Raw),
+        ("hex", PayloadFormat::Hex),
+        ("base64", PayloadFormat::Base64),
+        ("text", PayloadFormat::Text),
+    ] {
+        assert_eq!(
+            ok(&["-t", "t", "--payload-format", v])
+                .output
+                .payload_format,
+            want
+        );
+    }
+    assert_eq!(
+        stderr(&["-t", "t", "--color", "sometimes"]),
+        format!(
+            "Error: Invalid --color value 'sometimes', it must be one of 'auto', 'always' or 'never'.\n\n{HELPS}"
+        )
+    );
+    assert_eq!(
+        stderr(&["-t", "t", "--payload-format", "HEX"]),
+        format!(
+            "Error: Invalid --payload-format value 'HEX', it must be one of 'raw', 'hex', 'base64' or 'text'.\n\n{HELPS}"
+        )
+    );
+    assert_eq!(
+        stderr(&["-t", "t", "--color"]),
+        format!("Error: --color argument given but no value specified.\n\n{HELPS}")
+    );
+    assert_eq!(
+        stderr(&["-t", "t", "--payload-format"]),
+        format!("Error: --payload-format argument given but no format specified.\n\n{HELPS}")
+    );
+    // The value is the next word, verbatim (so `--color -v` is an invalid colour).
+    assert!(stderr(&["-t", "t", "--color", "-v"]).starts_with("Error: Invalid --color value '-v'"));
+}
+
+#[test]
+fn additions_output_and_message_rate() {
+    let a = ok(&["-t", "t"]);
+    assert_eq!(a.output_file, None);
+    assert_eq!(a.output_dir, None);
+    assert!(!a.message_rate);
+    let a = ok(&["-t", "t", "--output", "-v", "--message-rate"]);
+    assert_eq!(a.output_file.as_deref(), Some(std::path::Path::new("-v")));
+    assert!(!a.output.verbose);
+    assert!(a.message_rate);
+    let a = ok(&["-t", "t", "--output-dir", "dir"]);
+    assert_eq!(a.output_dir.as_deref(), Some(std::path::Path::new("dir")));
+    assert_eq!(
+        stderr(&["-t", "t", "--output"]),
+        format!("Error: --output argument given but no file specified.\n\n{HELPS}")
+    );
+    assert_eq!(
+        stderr(&["-t", "t", "--output-dir"]),
+        format!("Error: --output-dir argument given but no directory specified.\n\n{HELPS}")
+    );
+    assert_eq!(
+        stderr(&["-t", "t", "--output", "f", "--output-dir", "d"]),
+        format!("Error: --output and --output-dir cannot be used together.\n{HELPS}")
+    );
+}
+
+#[test]
+fn additions_are_mqsub_only_except_pw_prompt() {
+    let a = ok(&["-t", "t", "-u", "me", "--pw-prompt"]);
+    assert!(a.conn.password_prompt);
+    assert_eq!(a.conn.password, None);
+    for opt in [
+        "--color",
+        "--payload-format",
+        "--json-props",
+        "--output",
+        "--output-dir",
+        "--message-rate",
+        "-w",
+        "--watch",
+    ] {
+        let e = mqtt_cli::args::parse_pub_with(
+            &[opt.into(), "x".into(), "-t".into(), "t".into(), "-n".into()],
+            None,
+            &Environment::empty(),
+        )
+        .error()
+        .unwrap();
+        assert_eq!(
+            e.stderr,
+            format!("Error: Unknown option '{opt}'.\n\nUse 'mqpub --help' to see usage.\n")
+        );
+    }
+}
+
+#[test]
+fn message_file_names() {
+    use mqtt_cli::args::message_file_name;
+
+    assert_eq!(message_file_name("a/b", 1), "a_b-1");
+    assert_eq!(message_file_name("/a//b/", 12), "_a__b_-12");
+    assert_eq!(message_file_name("..", 3), "_..-3");
+    assert_eq!(message_file_name(".hidden/x", 4), "_.hidden_x-4");
+    assert_eq!(message_file_name("sensors/temp °C", 5), "sensors_temp °C-5");
+}
+
+#[test]
+fn watch_option() {
+    assert!(!ok(&["-t", "t"]).watch);
+    assert!(ok(&["-t", "t", "-w"]).watch);
+    assert!(ok(&["-t", "t", "--watch", "-v"]).watch);
+    for other in [
+        &["--output", "f"][..],
+        &["--output-dir", "d"],
+        &["--message-rate"],
+    ] {
+        let mut args = vec!["-t", "t", "-w"];
+        args.extend_from_slice(other);
+        assert_eq!(
+            stderr(&args),
+            format!(
+                "Error: --watch cannot be used with --output, --output-dir or --message-rate.\n{HELPS}"
+            )
+        );
+    }
 }

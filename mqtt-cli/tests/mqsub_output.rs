@@ -97,6 +97,7 @@ fn format_overrides_verbose_and_honours_no_eol() {
         verbose: true,
         eol: false,
         pretty: false,
+        ..OutputOptions::default()
     };
     assert_eq!(
         format_message(&opts, &MessageView::new("t", b"p"), &FixedClock(T)).0,
@@ -429,4 +430,173 @@ fn clock_is_read_lazily() {
         &MessageView::new("t", b"p"),
         &Panics,
     );
+}
+
+// ---- Additions: --color, --payload-format, --json-props ----
+
+fn with(opts: OutputOptions, msg: &MessageView<'_>) -> Vec<u8> {
+    format_message(&opts, msg, &FixedClock(T)).0
+}
+
+#[test]
+fn color_applies_to_the_topic_of_verbose_mode_only() {
+    use mqtt_cli::format::ColorChoice;
+
+    let msg = MessageView::new("a/b", b"p\x1b");
+    let empty = MessageView::new("a/b", b"");
+    let color = |c: ColorChoice, verbose: bool, eol: bool, m: &MessageView<'_>| {
+        with(
+            OutputOptions {
+                verbose,
+                eol,
+                color: c,
+                ..OutputOptions::default()
+            },
+            m,
+        )
+    };
+    // Auto (unresolved) and Never: mosquitto's bytes, in every mode.
+    for c in [ColorChoice::Auto, ColorChoice::Never] {
+        for verbose in [false, true] {
+            for eol in [false, true] {
+                for m in [&msg, &empty] {
+                    assert_eq!(color(c, verbose, eol, m), mode(verbose, eol, m));
+                }
+            }
+        }
+    }
+    let a = ColorChoice::Always;
+    assert_eq!(color(a, true, true, &msg), b"\x1b[1;36ma/b\x1b[0m p\x1b\n");
+    assert_eq!(color(a, true, false, &msg), b"\x1b[1;36ma/b\x1b[0m p\x1b");
+    assert_eq!(
+        color(a, true, true, &empty),
+        b"\x1b[1;36ma/b\x1b[0m \x1b[2m(null)\x1b[0m\n"
+    );
+    assert_eq!(color(a, true, false, &empty), b"");
+    // The default mode has no topic: nothing to colour.
+    assert_eq!(color(a, false, true, &msg), b"p\x1b\n");
+    // -F and JSON are never coloured.
+    let opts = OutputOptions {
+        format: Some(Format::parse(b"%t %p").unwrap()),
+        color: a,
+        ..OutputOptions::default()
+    };
+    assert_eq!(with(opts, &msg), b"a/b p\x1b\n");
+}
+
+#[test]
+fn color_choice_resolution() {
+    use mqtt_cli::format::ColorChoice;
+
+    assert_eq!(ColorChoice::Auto.resolve(true), ColorChoice::Always);
+    assert_eq!(ColorChoice::Auto.resolve(false), ColorChoice::Never);
+    assert_eq!(ColorChoice::Never.resolve(true), ColorChoice::Never);
+    assert_eq!(ColorChoice::Always.resolve(false), ColorChoice::Always);
+    assert_eq!(ColorChoice::default(), ColorChoice::Auto);
+    assert_eq!(ColorChoice::parse("always"), Some(ColorChoice::Always));
+    assert_eq!(ColorChoice::parse("yes"), None);
+}
+
+#[test]
+fn payload_formats_in_verbose_and_default_mode() {
+    use mqtt_cli::format::PayloadFormat;
+
+    let payload: &[u8] = b"a\\b\n\r\t\x00\x7f\xff\xc3\xa9\xc2\x85~ z";
+    let msg = MessageView::new("t", payload);
+    let out = |pf: PayloadFormat, verbose: bool| {
+        String::from_utf8(with(
+            OutputOptions {
+                verbose,
+                payload_format: pf,
+                ..OutputOptions::default()
+            },
+            &msg,
+        ))
+        .unwrap_or_else(|e| format!("not UTF-8: {e}"))
+    };
+    assert_eq!(
+        with(
+            OutputOptions {
+                verbose: true,
+                payload_format: PayloadFormat::Raw,
+                ..OutputOptions::default()
+            },
+            &msg
+        ),
+        mode(true, true, &msg)
+    );
+    assert_eq!(
+        out(PayloadFormat::Hex, true),
+        "t 615c620a0d09007fffc3a9c2857e207a\n"
+    );
+    assert_eq!(
+        out(PayloadFormat::Hex, false),
+        "615c620a0d09007fffc3a9c2857e207a\n"
+    );
+    assert_eq!(
+        out(PayloadFormat::Base64, true),
+        "t YVxiCg0JAH//w6nChX4geg==\n"
+    );
+    assert_eq!(
+        out(PayloadFormat::Text, true),
+        "t a\\\\b\\n\\r\\t\\x00\\x7f\\xffé\\u{0085}~ z\n"
+    );
+    // An empty payload is handled as before, whatever the format.
+    let empty = MessageView::new("t", b"");
+    for pf in [
+        PayloadFormat::Hex,
+        PayloadFormat::Base64,
+        PayloadFormat::Text,
+    ] {
+        for (verbose, eol) in [(true, true), (true, false), (false, true)] {
+            let o = OutputOptions {
+                verbose,
+                eol,
+                payload_format: pf,
+                ..OutputOptions::default()
+            };
+            assert_eq!(with(o, &empty), mode(verbose, eol, &empty));
+        }
+    }
+    // Not applied to -F.
+    let o = OutputOptions {
+        format: Some(Format::parse(b"%p").unwrap()),
+        payload_format: PayloadFormat::Hex,
+        ..OutputOptions::default()
+    };
+    assert_eq!(with(o, &MessageView::new("t", b"ab")), b"ab\n");
+    assert_eq!(PayloadFormat::parse("base64"), Some(PayloadFormat::Base64));
+    assert_eq!(PayloadFormat::parse("b64"), None);
+}
+
+#[test]
+fn json_props_always_includes_properties() {
+    let msg = MessageView::new("t", b"x");
+    let opts = |f: &[u8], json_props: bool| OutputOptions {
+        format: Some(Format::parse(f).unwrap()),
+        json_props,
+        ..OutputOptions::default()
+    };
+    assert_eq!(
+        String::from_utf8(with(opts(b"%j", false), &msg)).unwrap(),
+        fmt("%j", &msg)
+    );
+    assert_eq!(
+        String::from_utf8(with(opts(b"%j", true), &msg)).unwrap(),
+        "{\"tst\":\"2026-11-22T02:06:45.294279+0000\",\"topic\":\"t\",\"qos\":0,\"retain\":0,\"payloadlen\":1,\"properties\":{},\"payload\":\"x\"}\n"
+    );
+    // Messages with properties print them as before.
+    let props = full_props();
+    let with_props = MessageView {
+        properties: Some(&props),
+        ..msg
+    };
+    assert_eq!(
+        String::from_utf8(with(opts(b"%j", true), &with_props)).unwrap(),
+        fmt("%j", &with_props)
+    );
+    // %J too.
+    let json = MessageView::new("t", b"[1]");
+    let s = String::from_utf8(with(opts(b"%J", true), &json)).unwrap();
+    assert!(s.ends_with(",\"properties\":{},\"payload\":[1]}\n"), "{s}");
 }

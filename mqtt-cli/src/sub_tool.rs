@@ -152,43 +152,58 @@ async fn run(args: SubArgs, connected: ClientSlot) -> Result<u8, Failure> {
             }
         })
         .collect();
-    let sub = client
-        .subscribe_many(subscriptions, args.conn.properties.subscribe.clone())
-        .await;
-    let mut sub = match sub {
-        Ok(s) => {
-            if args.conn.debug && !args.conn.quiet {
-                let granted: Vec<u8> = s.ack().results.iter().map(|(_, r)| r.code()).collect();
-                println_out(&crate::debug::subscribed(s.ack().packet_id.get(), &granted));
-            }
-            s
+    // SUBSCRIBE and UNSUBSCRIBE (-U) go out back to back, as mosquitto_sub sends them
+    // (the UNSUBSCRIBE does not wait for the SUBACK); `Subscribed (mid: N)` is printed when
+    // the SUBACK arrives. `-U` without `-t` (mosquitto 2.1) subscribes to nothing.
+    let debug = args.conn.debug && !args.conn.quiet;
+    let print_granted = |ack: &mqtt_client::SubscribeAck| {
+        if debug {
+            let granted: Vec<u8> = ack.results.iter().map(|(_, r)| r.code()).collect();
+            println_out(&crate::debug::subscribed(ack.packet_id.get(), &granted));
         }
-        Err(ClientError::Request(RequestError::SubscribeRefused(ack))) => {
-            if args.conn.debug && !args.conn.quiet {
-                let granted: Vec<u8> = ack.results.iter().map(|(_, r)| r.code()).collect();
-                println_out(&crate::debug::subscribed(ack.packet_id.get(), &granted));
-            }
+    };
+    let subscribe = async {
+        if subscriptions.is_empty() {
+            return None;
+        }
+        let r = client
+            .subscribe_many(subscriptions, args.conn.properties.subscribe.clone())
+            .await;
+        match &r {
+            Ok(s) => print_granted(s.ack()),
+            Err(ClientError::Request(RequestError::SubscribeRefused(ack))) => print_granted(ack),
+            Err(_) => {}
+        }
+        Some(r)
+    };
+    let unsubscribe = async {
+        if !args.unsubscribe.is_empty() {
+            let _ = client
+                .unsubscribe_many(
+                    args.unsubscribe.clone(),
+                    args.conn.properties.unsubscribe.clone(),
+                )
+                .await;
+        }
+    };
+    let (sub, ()) = tokio::join!(subscribe, unsubscribe);
+    let mut sub = match sub {
+        None => None,
+        Some(Ok(s)) => Some(s),
+        Some(Err(ClientError::Request(RequestError::SubscribeRefused(_)))) => {
             if !args.conn.quiet {
                 let _ = writeln!(std::io::stderr(), "All subscription requests were denied.");
             }
             let _ = client.disconnect(Duration::from_secs(1)).await;
             return Ok(if args.conn.strict_exit { 128 } else { 0 });
         }
-        Err(_) => {
+        Some(Err(_)) => {
             return Err(Failure {
                 stderr: "Error: The connection was lost.\n".into(),
                 code: 7,
             });
         }
     };
-    if !args.unsubscribe.is_empty() {
-        let _ = client
-            .unsubscribe_many(
-                args.unsubscribe.clone(),
-                args.conn.properties.unsubscribe.clone(),
-            )
-            .await;
-    }
     if args.exit_after_sub {
         let _ = client.disconnect(Duration::from_secs(1)).await;
         return Ok(0);
@@ -205,10 +220,10 @@ async fn run(args: SubArgs, connected: ClientSlot) -> Result<u8, Failure> {
     // The subscription's own stream ends when -U removed all its filters (`-t a -U a`):
     // that is not a lost connection (it was exit 7); later messages come through `all`,
     // whose end is.
-    let mut sub_open = true;
+    let mut sub_open = sub.is_some();
     loop {
         let next = tokio::select! {
-            m = sub.recv(), if sub_open => match m {
+            m = async { match &mut sub { Some(s) => s.recv().await, None => None } }, if sub_open => match m {
                 Some(m) => Next::Message(m),
                 None => {
                     sub_open = false;

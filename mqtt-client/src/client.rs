@@ -219,7 +219,7 @@ impl Client {
         let ack = rx.await.map_err(|_| ClientError::Closed)??;
         Ok(Subscription {
             ack,
-            rx: msg_rx,
+            rx: msg_rx.into(),
             _client: self.clone(),
         })
     }
@@ -386,7 +386,7 @@ impl Message {
 /// full (backpressure), so read it or drop it.
 #[derive(Debug)]
 pub struct Messages {
-    pub(crate) rx: mpsc::Receiver<Message>,
+    pub(crate) rx: MessageRx,
     pub(crate) _client: Option<Client>,
 }
 
@@ -398,7 +398,7 @@ impl Messages {
 
     /// The next message if one is waiting.
     pub fn try_recv(&mut self) -> Option<Message> {
-        self.rx.try_recv().ok()
+        self.rx.try_recv()
     }
 }
 
@@ -416,7 +416,7 @@ impl futures_core::Stream for Messages {
 #[derive(Debug)]
 pub struct Subscription {
     ack: SubscribeAck,
-    rx: mpsc::Receiver<Message>,
+    rx: MessageRx,
     _client: Client,
 }
 
@@ -433,7 +433,7 @@ impl Subscription {
 
     /// The next message if one is waiting.
     pub fn try_recv(&mut self) -> Option<Message> {
-        self.rx.try_recv().ok()
+        self.rx.try_recv()
     }
 }
 
@@ -442,6 +442,53 @@ impl futures_core::Stream for Subscription {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
         self.rx.poll_recv(cx)
+    }
+}
+
+/// Messages taken from the channel at once by [`MessageRx`].
+const RECV_BATCH: usize = 32;
+
+/// The receiving end of a message stream. It takes what the channel holds in batches (the
+/// channel's permits are released once per batch, not once per message) and hands the
+/// messages out one by one, in order. Only a receive in progress takes a batch, so a stream
+/// that is not read holds no more than its queue.
+#[derive(Debug)]
+pub(crate) struct MessageRx {
+    rx: mpsc::Receiver<Message>,
+    /// Taken from the channel, not yet handed out, in reverse order: the next is the last.
+    buf: Vec<Message>,
+}
+
+impl From<mpsc::Receiver<Message>> for MessageRx {
+    fn from(rx: mpsc::Receiver<Message>) -> Self {
+        Self {
+            rx,
+            buf: Vec::new(),
+        }
+    }
+}
+
+impl MessageRx {
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Message>> {
+        if let Some(m) = self.buf.pop() {
+            return Poll::Ready(Some(m));
+        }
+        match self.rx.poll_recv_many(cx, &mut self.buf, RECV_BATCH) {
+            Poll::Ready(0) => Poll::Ready(None),
+            Poll::Ready(_) => {
+                self.buf.reverse();
+                Poll::Ready(self.buf.pop())
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    async fn recv(&mut self) -> Option<Message> {
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    fn try_recv(&mut self) -> Option<Message> {
+        self.buf.pop().or_else(|| self.rx.try_recv().ok())
     }
 }
 

@@ -241,7 +241,7 @@ pub(crate) async fn start(mut opts: Options) -> Result<(Client, Messages), Conne
         message_queue,
     };
     let messages = Messages {
-        rx: catch_rx,
+        rx: catch_rx.into(),
         _client: Some(client.clone()),
     };
     Ok((client, messages))

@@ -191,7 +191,8 @@ pub struct Options {
     /// [`try_publish`](crate::Client::try_publish) fails.
     pub request_queue: usize,
     /// Messages each subscription stream (and the catch-all stream) holds before the client
-    /// stops reading the socket (default 1024).
+    /// stops reading the socket (default 1024). A stream being read also takes up to 32 at
+    /// a time from its queue into its own buffer, so up to 32 more may be held.
     pub message_queue: usize,
     /// Called with every packet sent or received (see [`PacketTrace`]).
     pub packet_trace: Option<PacketTrace>,

@@ -142,7 +142,11 @@ async fn packet_trace_sees_both_directions() {
         s.lock().unwrap().push((d, p.packet_type()));
     }));
     let (c, _all) = Client::connect(o).await.unwrap();
-    c.publish("t", QoS::ExactlyOnce, false, "x").await.unwrap().await.unwrap();
+    c.publish("t", QoS::ExactlyOnce, false, "x")
+        .await
+        .unwrap()
+        .await
+        .unwrap();
     c.disconnect(Duration::from_secs(1)).await.unwrap();
     use mqtt_client::Direction::{Received, Sent};
     use mqtt_proto::PacketType::*;

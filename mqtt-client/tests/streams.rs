@@ -234,8 +234,16 @@ async fn two_subscribe_calls_with_one_filter_both_get_copies_on_every_version() 
             .unwrap()
             .await
             .unwrap();
-        assert_eq!(first.recv().await.unwrap().payload().as_ref(), b"x", "{v:?}");
-        assert_eq!(second.recv().await.unwrap().payload().as_ref(), b"x", "{v:?}");
+        assert_eq!(
+            first.recv().await.unwrap().payload().as_ref(),
+            b"x",
+            "{v:?}"
+        );
+        assert_eq!(
+            second.recv().await.unwrap().payload().as_ref(),
+            b"x",
+            "{v:?}"
+        );
         assert!(all.try_recv().is_none(), "{v:?}");
         c.disconnect(Duration::from_secs(1)).await.unwrap();
     }

@@ -26,26 +26,8 @@ pub fn main(argv: Vec<OsString>) -> u8 {
         Parsed::Run(a) => a,
         other => return crate::sub_tool::print_parsed(other),
     };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            let _ = writeln!(std::io::stderr(), "Error: {e}");
-            return 1;
-        }
-    };
     let quiet = args.conn.quiet;
-    match rt.block_on(run(args)) {
-        Ok(code) => code,
-        Err(f) => {
-            if !quiet {
-                let _ = std::io::stderr().write_all(f.stderr.as_bytes());
-            }
-            f.code
-        }
-    }
+    session::run_main(quiet, None, run(args))
 }
 
 /// Read a `-f` file or `-s` stdin before connecting, as mosquitto does.

@@ -38,6 +38,37 @@ impl Failure {
     }
 }
 
+/// Run a tool's work on a current-thread runtime and turn its outcome into the exit status:
+/// a failure's text goes to stderr unless `quiet` (a failure whose status is `loud_code`
+/// is printed even so). The runtime is dropped (ending the connection task) before printing.
+pub fn run_main<F>(quiet: bool, loud_code: Option<u8>, work: F) -> u8
+where
+    F: std::future::Future<Output = Result<u8, Failure>>,
+{
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "Error: {e}");
+            return 1;
+        }
+    };
+    let result = rt.block_on(work);
+    // The connection task may still hold the socket: the runtime ends it.
+    drop(rt);
+    match result {
+        Ok(code) => code,
+        Err(f) => {
+            if !quiet || loud_code == Some(f.code) {
+                let _ = std::io::stderr().write_all(f.stderr.as_bytes());
+            }
+            f.code
+        }
+    }
+}
+
 /// A few random alphanumerics (for generated client ids).
 pub fn random_alnum(n: usize) -> String {
     const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";

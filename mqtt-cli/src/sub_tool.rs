@@ -43,21 +43,11 @@ pub fn main(argv: Vec<OsString>) -> u8 {
         Parsed::Run(a) => a,
         other => return print_parsed(other),
     };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            let _ = writeln!(std::io::stderr(), "Error: {e}");
-            return 1;
-        }
-    };
     let quiet = args.conn.quiet;
     let limit = args.timeout.map(|s| Duration::from_secs(u64::from(s)));
     // The connected client, so that -W can still send DISCONNECT as mosquitto_sub does.
     let connected: ClientSlot = Arc::default();
-    let result = rt.block_on(async {
+    let work = async {
         match limit {
             // -W is a hard limit, from start-up (D12: also before CONNACK).
             Some(limit) => match tokio::time::timeout(limit, run(args, connected.clone())).await {
@@ -77,18 +67,9 @@ pub fn main(argv: Vec<OsString>) -> u8 {
             },
             None => run(args, connected.clone()).await,
         }
-    });
-    // The connection task may still hold the socket: the runtime ends it.
-    drop(rt);
-    match result {
-        Ok(code) => code,
-        Err(f) => {
-            if !quiet || f.code == 27 {
-                let _ = std::io::stderr().write_all(f.stderr.as_bytes());
-            }
-            f.code
-        }
-    }
+    };
+    // A -W time-out is reported even with -q.
+    session::run_main(quiet, Some(27), work)
 }
 
 /// Where `run` leaves the connected client for `main` (see -W).

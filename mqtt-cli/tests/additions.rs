@@ -16,108 +16,17 @@
 )]
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use mqtt_testkit::Broker;
 use mqtt_testkit::certs::TestCa;
-use mqtt_testkit::{Broker, BrokerBuilder};
 
-const TIMEOUT: Duration = Duration::from_secs(10);
-const MQPUB: &str = env!("CARGO_BIN_EXE_mqpub");
-const MQSUB: &str = env!("CARGO_BIN_EXE_mqsub");
+mod common;
 
-/// The reference broker on its own thread (a current-thread runtime).
-struct TestBroker {
-    broker: Option<Broker>,
-    handle: tokio::runtime::Handle,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<thread::JoinHandle<()>>,
-}
-
-impl TestBroker {
-    fn start(builder: BrokerBuilder) -> Self {
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let thread = thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            tx.send(rt.handle().clone()).unwrap();
-            rt.block_on(async {
-                let _ = stopped.await;
-            });
-        });
-        let handle = rx.recv_timeout(TIMEOUT).unwrap();
-        let broker = handle.block_on(builder.start()).expect("start the broker");
-        Self {
-            broker: Some(broker),
-            handle,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-
-    fn port(&self) -> String {
-        self.broker
-            .as_ref()
-            .unwrap()
-            .local_addr()
-            .port()
-            .to_string()
-    }
-
-    fn tls_port(&self) -> String {
-        let b = self.broker.as_ref().unwrap();
-        b.tls_addr().unwrap().port().to_string()
-    }
-}
-
-impl Drop for TestBroker {
-    fn drop(&mut self) {
-        if let Some(b) = self.broker.take() {
-            let _ = self
-                .handle
-                .block_on(async { tokio::time::timeout(TIMEOUT, b.shutdown()).await });
-        }
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// A fresh directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "mqtt-cli-additions-{}-{}-{tag}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use common::broker::TestBroker;
+use common::{MQPUB, MQSUB, TIMEOUT, TempDir};
 
 #[derive(Debug)]
 struct Out {

@@ -20,20 +20,17 @@
     unreachable_pub
 )]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// How long any one child may run, and any one wait may last.
-const TIMEOUT: Duration = Duration::from_secs(10);
+mod common;
 
-const MQPUB: &str = env!("CARGO_BIN_EXE_mqpub");
-const MQSUB: &str = env!("CARGO_BIN_EXE_mqsub");
+use common::{MQPUB, MQSUB, Out, Proc, TIMEOUT, run, temp_dir};
 
 // ---------------------------------------------------------------------------------------------
 // Environment
@@ -78,19 +75,6 @@ fn available(test: &str) -> bool {
          mosquitto and mosquitto-clients; set MQTT_INTEROP=require to make this a failure)"
     );
     false
-}
-
-/// A fresh directory under the system temp dir, removed by its owner.
-fn temp_dir(tag: &str) -> PathBuf {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "mqtt-cli-diff-{}-{}-{tag}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// A loopback port nothing listens on (bound, then released).
@@ -249,142 +233,6 @@ impl Imp {
             Imp::Ours => MQSUB,
         }
     }
-}
-
-/// How a child ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-/// A running child whose output is collected by threads; killed if still running at drop.
-struct Proc {
-    name: String,
-    child: Child,
-    stdout: Arc<Mutex<Vec<u8>>>,
-    stdout_done: Option<thread::JoinHandle<()>>,
-    stderr_done: Option<thread::JoinHandle<Vec<u8>>>,
-}
-
-impl Proc {
-    fn spawn(prog: &str, args: &[&str], stdin: Option<&[u8]>) -> Self {
-        // No options file of the user's may change a run.
-        Self::spawn_with_config(prog, args, stdin, Path::new("/nonexistent-mqtt-cli-test"))
-    }
-
-    /// With `XDG_CONFIG_HOME=config` (where the options files are).
-    fn spawn_with_config(prog: &str, args: &[&str], stdin: Option<&[u8]>, config: &Path) -> Self {
-        let name = format!("{prog} {}", args.join(" "));
-        let mut child = Command::new(prog)
-            .args(args)
-            .env_remove("MQTT_PASSWORD")
-            .env("XDG_CONFIG_HOME", config)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
-        if let Some(input) = stdin {
-            let mut w = child.stdin.take().unwrap();
-            let input = input.to_vec();
-            thread::spawn(move || {
-                let _ = w.write_all(&input);
-            });
-        }
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        let mut out = child.stdout.take().unwrap();
-        let sink = stdout.clone();
-        let stdout_done = thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            loop {
-                match out.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => sink.lock().unwrap().extend_from_slice(&buf[..n]),
-                }
-            }
-        });
-        let mut err = child.stderr.take().unwrap();
-        let stderr_done = thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = err.read_to_end(&mut v);
-            v
-        });
-        Self {
-            name,
-            child,
-            stdout,
-            stdout_done: Some(stdout_done),
-            stderr_done: Some(stderr_done),
-        }
-    }
-
-    /// Wait until stdout holds `needle` (e.g. a `-d` line).
-    fn wait_stdout(&self, needle: &str) {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            if String::from_utf8_lossy(&self.stdout.lock().unwrap()).contains(needle) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{}: no {needle:?} on stdout",
-                self.name
-            );
-            thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Wait (bounded) for the exit and collect the output.
-    fn wait(mut self) -> Out {
-        let deadline = Instant::now() + TIMEOUT;
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            if Instant::now() >= deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!(
-                    "{} did not exit within {TIMEOUT:?}; stdout so far: {:?}",
-                    self.name,
-                    String::from_utf8_lossy(&self.stdout.lock().unwrap())
-                );
-            }
-            thread::sleep(Duration::from_millis(5));
-        };
-        self.stdout_done.take().unwrap().join().unwrap();
-        let stderr = self.stderr_done.take().unwrap().join().unwrap();
-        let stdout = std::mem::take(&mut *self.stdout.lock().unwrap());
-        Out {
-            code: status.code(),
-            stdout: String::from_utf8_lossy(&stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&stderr).into_owned(),
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if self.stdout_done.is_some() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// Run to completion (bounded).
-fn run(prog: &str, args: &[&str], stdin: Option<&[u8]>) -> Out {
-    Proc::spawn(prog, args, stdin).wait()
 }
 
 /// `-h 127.0.0.1 -p PORT` followed by `rest`.

@@ -390,25 +390,33 @@ pub struct Messages {
     pub(crate) _client: Option<Client>,
 }
 
-impl Messages {
-    /// The next message; `None` once the client has shut down.
-    pub async fn recv(&mut self) -> Option<Message> {
-        self.rx.recv().await
-    }
+/// `recv`, `try_recv` and `Stream` for a message stream type, read from its `rx`
+/// ([`MessageRx`]); `$end` says when `recv` returns `None`.
+macro_rules! message_stream {
+    ($ty:ident, $end:literal) => {
+        impl $ty {
+            #[doc = concat!("The next message; `None` once ", $end, ".")]
+            pub async fn recv(&mut self) -> Option<Message> {
+                self.rx.recv().await
+            }
 
-    /// The next message if one is waiting.
-    pub fn try_recv(&mut self) -> Option<Message> {
-        self.rx.try_recv()
-    }
+            /// The next message if one is waiting.
+            pub fn try_recv(&mut self) -> Option<Message> {
+                self.rx.try_recv()
+            }
+        }
+
+        impl futures_core::Stream for $ty {
+            type Item = Message;
+
+            fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
+                self.rx.poll_recv(cx)
+            }
+        }
+    };
 }
 
-impl futures_core::Stream for Messages {
-    type Item = Message;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
-        self.rx.poll_recv(cx)
-    }
-}
+message_stream!(Messages, "the client has shut down");
 
 /// The messages of one subscribe call, and its SUBACK. A stream; it ends when its filters
 /// are unsubscribed or the client shuts down. Dropping it does not unsubscribe: its
@@ -425,25 +433,9 @@ impl Subscription {
     pub fn ack(&self) -> &SubscribeAck {
         &self.ack
     }
-
-    /// The next message; `None` once the subscription has ended.
-    pub async fn recv(&mut self) -> Option<Message> {
-        self.rx.recv().await
-    }
-
-    /// The next message if one is waiting.
-    pub fn try_recv(&mut self) -> Option<Message> {
-        self.rx.try_recv()
-    }
 }
 
-impl futures_core::Stream for Subscription {
-    type Item = Message;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
-        self.rx.poll_recv(cx)
-    }
-}
+message_stream!(Subscription, "the subscription has ended");
 
 /// Messages taken from the channel at once by [`MessageRx`].
 const RECV_BATCH: usize = 32;

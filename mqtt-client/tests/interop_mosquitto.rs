@@ -14,7 +14,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::fs::File;
-use std::future::Future;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -27,16 +26,12 @@ use mqtt_client::{
 };
 use mqtt_testkit::certs::{TestCa, TestCert};
 
-/// Every test ends well within this, or fails instead of hanging.
-const LIMIT: Duration = Duration::from_secs(10);
+mod common;
+
+// Every test ends well within `common::LIMIT`, or fails instead of hanging.
+use common::{LIMIT, within_limit as within};
 
 const VERSIONS: [ProtocolVersion; 2] = [ProtocolVersion::V3_1_1, ProtocolVersion::V5];
-
-async fn within<T>(f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(LIMIT, f)
-        .await
-        .expect("the test did not finish in time")
-}
 
 /// The mosquitto binary, if there is one; panics if there is none and
 /// `MQTT_INTEROP=require`.

@@ -6,7 +6,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,14 +19,10 @@ use mqtt_testkit::Broker;
 use mqtt_testkit::certs::TestCa;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Every test ends well within this, or fails instead of hanging.
-const LIMIT: Duration = Duration::from_secs(10);
+mod common;
 
-async fn within<T>(f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(LIMIT, f)
-        .await
-        .expect("the test did not finish in time")
-}
+// Every test ends well within `common::LIMIT`, or fails instead of hanging.
+use common::within_limit as within;
 
 /// A fresh empty directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);

@@ -13,6 +13,17 @@ use mqtt_testkit::{Broker, Event, Events};
 /// time: a wait that can never end fails at once (the clock auto-advances when idle).
 pub const PATIENCE: Duration = Duration::from_secs(120);
 
+/// The bound of the tests on real sockets and processes (`transports`, `interop_mosquitto`):
+/// every such test ends well within this, or fails instead of hanging.
+pub const LIMIT: Duration = Duration::from_secs(10);
+
+/// Await `f`, failing the test if it takes longer than [`LIMIT`] (real time).
+pub async fn within_limit<T>(f: impl Future<Output = T>) -> T {
+    tokio::time::timeout(LIMIT, f)
+        .await
+        .expect("the test did not finish in time")
+}
+
 /// Persistent (5.0 Session Expiry Interval > 0 / 3.1.1 clean session 0) or clean.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Session {

@@ -7,6 +7,7 @@ mod common;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
+use common::events::closed_reason;
 use common::{ALL, RawClient, V5, V31, V311, publish, within};
 use mqtt_proto::{Connect, ConnectReason, DisconnectReason, Packet, ProtocolVersion, QosPid};
 use mqtt_testkit::{Broker, CloseReason, Event};
@@ -17,13 +18,6 @@ fn disconnect_reason(packets: &[Packet]) -> Option<DisconnectReason> {
         [Packet::Disconnect(d)] => Some(d.reason),
         [] => None,
         other => panic!("expected at most a DISCONNECT before the close, got {other:?}"),
-    }
-}
-
-async fn closed_reason(events: &mut mqtt_testkit::Events) -> CloseReason {
-    match within(events.wait_for(|e| matches!(e, Event::Disconnected { .. }))).await {
-        Some(Event::Disconnected { reason, .. }) => reason,
-        other => panic!("expected Disconnected, got {other:?}"),
     }
 }
 

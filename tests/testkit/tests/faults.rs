@@ -6,27 +6,14 @@ mod common;
 
 use std::time::Duration;
 
+use common::events::{closed_reason, fault_fired};
 use common::{RawClient, V5, V311, pid, publish, within};
 use mqtt_proto::{
     Connect, ConnectReason, Disconnect, DisconnectReason, Packet, PubAck, PubComp, PubRec, PubRel,
     QoS, QosPid,
 };
-use mqtt_testkit::{Broker, CloseReason, Direction, Event, Events, Fault, PacketType};
+use mqtt_testkit::{Broker, CloseReason, Direction, Event, Fault, PacketType};
 use tokio::time::Instant;
-
-async fn fault_fired(events: &mut Events) -> Fault {
-    match within(events.wait_for(|e| matches!(e, Event::FaultFired { .. }))).await {
-        Some(Event::FaultFired { fault, .. }) => fault,
-        other => panic!("expected FaultFired, got {other:?}"),
-    }
-}
-
-async fn closed_reason(events: &mut Events) -> CloseReason {
-    match within(events.wait_for(|e| matches!(e, Event::Disconnected { .. }))).await {
-        Some(Event::Disconnected { reason, .. }) => reason,
-        other => panic!("expected Disconnected, got {other:?}"),
-    }
-}
 
 #[tokio::test]
 async fn close_after_receiving_the_nth_publish_routes_it_but_acks_nothing() {

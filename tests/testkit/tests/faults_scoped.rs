@@ -8,26 +8,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::{RawClient, V5, V311, filter, pid, publish, within};
+use common::events::{closed_reason, fault_fired};
+use common::{RawClient, V5, V311, filter, pid, publish};
 use mqtt_proto::{
     Connect, ConnectReason, Packet, QoS, QosPid, SubAck, SubAckReason, Subscribe, Subscription,
 };
-use mqtt_testkit::{Broker, CloseReason, Direction, Event, Events, Fault, PacketType};
+use mqtt_testkit::{Broker, CloseReason, Direction, Fault, PacketType};
 use tokio::time::Instant;
-
-async fn fault_fired(events: &mut Events) -> Fault {
-    match within(events.wait_for(|e| matches!(e, Event::FaultFired { .. }))).await {
-        Some(Event::FaultFired { fault, .. }) => fault,
-        other => panic!("expected FaultFired, got {other:?}"),
-    }
-}
-
-async fn closed_reason(events: &mut Events) -> CloseReason {
-    match within(events.wait_for(|e| matches!(e, Event::Disconnected { .. }))).await {
-        Some(Event::Disconnected { reason, .. }) => reason,
-        other => panic!("expected Disconnected, got {other:?}"),
-    }
-}
 
 fn connect(version: mqtt_proto::ProtocolVersion, id: &str) -> Connect {
     let mut c = Connect::new(version, id);

@@ -8,6 +8,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::served::{good_client, still_served};
 use common::{RawClient, V5, V311, filter, pid, publish, within};
 use mqtt_proto::{
     Connect, ConnectReason, Disconnect, DisconnectReason, Packet, PubAck, QoS, QosPid,
@@ -15,27 +16,6 @@ use mqtt_proto::{
 };
 use mqtt_testkit::{Broker, CloseReason, Event, Events};
 use tokio::time::Instant;
-
-/// A client that keeps to the rules, subscribed to its own topic at QoS 1.
-async fn good_client(broker: &Broker) -> RawClient {
-    let mut good = RawClient::connect(broker.local_addr(), V5, "good").await;
-    good.subscribe(1, "good", QoS::AtLeastOnce).await;
-    good
-}
-
-/// A full QoS 1 round trip through the broker: publish, PUBACK, delivery, PUBACK back.
-async fn still_served(good: &mut RawClient, n: u16) {
-    good.send(publish("good", QosPid::AtLeastOnce(pid(n)), b"still here"))
-        .await;
-    assert_eq!(good.recv().await, Packet::PubAck(PubAck::new(pid(n))));
-    let delivered = good.recv_publish().await;
-    assert_eq!(&delivered.payload[..], b"still here");
-    let QosPid::AtLeastOnce(id) = delivered.qos else {
-        panic!("expected QoS 1, got {:?}", delivered.qos);
-    };
-    good.send(PubAck::new(id)).await;
-    good.ping().await;
-}
 
 async fn closed_reason(events: &mut Events, id: &str) -> CloseReason {
     let id = Some(id.to_owned());

@@ -9,22 +9,21 @@ mod common;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
+use common::ws::ws_pipe;
 use common::*;
-use futures_util::{SinkExt, StreamExt};
 use mqtt_proto::{Connect, ProtocolVersion, QoS, QosPid, SubAckReason};
 use mqtt_testkit::certs::{TestCa, TestCert};
 use mqtt_testkit::{Broker, Event};
 use rustls_pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::http::header::SEC_WEBSOCKET_PROTOCOL;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 /// A TLS session to `addr` as "localhost", with this client configuration.
 async fn tls_stream(
@@ -57,50 +56,6 @@ async fn wss_open(
         "mqtt"
     );
     Ok(ws)
-}
-
-/// A byte stream over a WebSocket client (each write a binary message), for [`RawClient`].
-fn ws_pipe<S>(ws: WebSocketStream<S>) -> DuplexStream
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let (ours, theirs) = tokio::io::duplex(64 * 1024);
-    tokio::spawn(async move {
-        let (mut sink, mut source) = ws.split();
-        let (mut rd, mut wr) = tokio::io::split(ours);
-        let inbound = async {
-            while let Some(Ok(m)) = source.next().await {
-                if let Message::Binary(data) = m {
-                    if wr.write_all(&data).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        };
-        let outbound = async {
-            let mut buf = BytesMut::new();
-            loop {
-                buf.reserve(8 * 1024);
-                match rd.read_buf(&mut buf).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => {
-                        if sink
-                            .send(Message::Binary(buf.split().freeze()))
-                            .await
-                            .is_err()
-                        {
-                            return;
-                        }
-                    }
-                }
-            }
-        };
-        tokio::select! {
-            () = inbound => {}
-            () = outbound => {}
-        }
-    });
-    theirs
 }
 
 async fn mqtt_over(stream: impl Stream + 'static, version: ProtocolVersion, id: &str) -> RawClient {

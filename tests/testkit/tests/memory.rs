@@ -24,6 +24,7 @@ use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use common::served::good_client;
 use common::{RawClient, V5, V311, filter, pid, publish, within};
 use mqtt_proto::{
     Connect, ConnectReason, Decoder, Encoder, Packet, ProtocolVersion, PubAck, QoS, QosPid,
@@ -128,26 +129,10 @@ impl Meter {
     }
 }
 
-/// A client that keeps to the rules, subscribed to its own topic at QoS 1.
-async fn good_client(broker: &Broker) -> RawClient {
-    let mut good = RawClient::connect(broker.local_addr(), V5, "good").await;
-    good.subscribe(1, "good", QoS::AtLeastOnce).await;
-    good
-}
-
-/// A full QoS 1 round trip through the broker: publish, PUBACK, delivery, PUBACK back.
+/// [`common::served::still_served`] with the next packet id (`n` counts them).
 async fn still_served(good: &mut RawClient, n: &mut u16) {
     *n += 1;
-    good.send(publish("good", QosPid::AtLeastOnce(pid(*n)), b"still here"))
-        .await;
-    assert_eq!(good.recv().await, Packet::PubAck(PubAck::new(pid(*n))));
-    let delivered = good.recv_publish().await;
-    assert_eq!(&delivered.payload[..], b"still here");
-    let QosPid::AtLeastOnce(id) = delivered.qos else {
-        panic!("expected QoS 1, got {:?}", delivered.qos);
-    };
-    good.send(PubAck::new(id)).await;
-    good.ping().await;
+    common::served::still_served(good, *n).await;
 }
 
 /// A connected socket (CONNECT sent, successful CONNACK read) to abuse: written to with

@@ -8,6 +8,7 @@ mod common;
 use std::net::SocketAddr;
 
 use bytes::{Bytes, BytesMut};
+use common::ws::ws_pipe;
 use common::*;
 use futures_util::{SinkExt, StreamExt};
 use mqtt_proto::{
@@ -15,7 +16,6 @@ use mqtt_proto::{
     SubAckReason, Subscribe, Subscription,
 };
 use mqtt_testkit::{Broker, Event};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -46,47 +46,6 @@ async fn ws_open(
         "mqtt"
     );
     Ok(ws)
-}
-
-/// A byte stream over a WebSocket client (each write a binary message), for [`RawClient`].
-fn ws_pipe(ws: WebSocketStream<TcpStream>) -> DuplexStream {
-    let (ours, theirs) = tokio::io::duplex(64 * 1024);
-    tokio::spawn(async move {
-        let (mut sink, mut source) = ws.split();
-        let (mut rd, mut wr) = tokio::io::split(ours);
-        let inbound = async {
-            while let Some(Ok(m)) = source.next().await {
-                if let Message::Binary(data) = m {
-                    if wr.write_all(&data).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        };
-        let outbound = async {
-            let mut buf = BytesMut::new();
-            loop {
-                buf.reserve(8 * 1024);
-                match rd.read_buf(&mut buf).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => {
-                        if sink
-                            .send(Message::Binary(buf.split().freeze()))
-                            .await
-                            .is_err()
-                        {
-                            return;
-                        }
-                    }
-                }
-            }
-        };
-        tokio::select! {
-            () = inbound => {}
-            () = outbound => {}
-        }
-    });
-    theirs
 }
 
 async fn ws_client(addr: SocketAddr, version: ProtocolVersion, id: &str) -> RawClient {

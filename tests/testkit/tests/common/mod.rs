@@ -4,6 +4,10 @@
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod events;
+pub mod served;
+pub mod ws;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 

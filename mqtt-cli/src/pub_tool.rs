@@ -73,8 +73,8 @@ async fn run(args: PubArgs) -> Result<u8, Failure> {
         .await
         .map_err(|e| session::connect_failure(&e, protocol, true, connect_timeout))?;
     drop(messages);
-    let mut pending: VecDeque<(u32, PublishHandle)> = VecDeque::new();
-    let mut mid: u32 = 0;
+    let mut pending: VecDeque<(u16, PublishHandle)> = VecDeque::new();
+    let mut mid: u16 = 0;
     let mut outcome = Outcome::default();
     let props = &args.conn.properties.publish;
     let request = |payload: Bytes| {
@@ -94,7 +94,7 @@ async fn run(args: PubArgs) -> Result<u8, Failure> {
                     .publish_with(request(payload.clone()))
                     .await
                     .map_err(|e| lost(&e))?;
-                mid += 1;
+                mid = next_mid(mid);
                 // mosquitto_pub sends the next --repeat message only once this one is
                 // delivered (PUBACK / PUBCOMP, or written for QoS 0), and --repeat-delay
                 // counts from there.
@@ -120,7 +120,7 @@ async fn run(args: PubArgs) -> Result<u8, Failure> {
                     .publish_with(request(Bytes::copy_from_slice(&line)))
                     .await
                     .map_err(|e| lost(&e))?;
-                mid += 1;
+                mid = next_mid(mid);
                 pending.push_back((mid, h));
                 while pending.len() > WINDOW {
                     if let Some((m, h)) = pending.pop_front() {
@@ -142,6 +142,12 @@ async fn run(args: PubArgs) -> Result<u8, Failure> {
     Ok(0)
 }
 
+/// The message id after `mid`, as libmosquitto numbers them (the N of `Warning: Publish N
+/// failed`): 16 bits, 0 skipped when it wraps.
+fn next_mid(mid: u16) -> u16 {
+    mid.checked_add(1).unwrap_or(1)
+}
+
 /// The connection ended under a request: mosquitto_pub's exit 7.
 fn lost(_e: &ClientError) -> Failure {
     Failure {
@@ -160,7 +166,7 @@ impl Outcome {
     /// makes it the status); a lost connection ends the run.
     fn settle(
         &mut self,
-        mid: u32,
+        mid: u16,
         r: Result<mqtt_client::PublishAck, ClientError>,
     ) -> Result<(), Failure> {
         match r {
@@ -182,5 +188,18 @@ impl Outcome {
             Err(ClientError::Request(RequestError::Encode(e))) => Err(Failure::error(e)),
             Err(e) => Err(lost(&e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_mid;
+
+    #[test]
+    fn message_ids_wrap_like_libmosquitto() {
+        assert_eq!(next_mid(0), 1);
+        assert_eq!(next_mid(41), 42);
+        // 4 billion `-l` lines no longer overflow a counter (a panic in debug builds).
+        assert_eq!(next_mid(u16::MAX), 1);
     }
 }

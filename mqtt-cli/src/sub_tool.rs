@@ -204,6 +204,12 @@ async fn run(args: SubArgs, connected: ClientSlot) -> Result<u8, Failure> {
     let mut sub_open = sub.is_some();
     loop {
         let next = tokio::select! {
+            // Biased: the subscription's messages before the end of `all` (when the client
+            // stops, both end at once; a random pick lost the messages still queued in
+            // `sub`). Signals and ticks first: they are rare, a flood must not starve them.
+            biased;
+            () = signals.recv() => Next::Signal,
+            _ = ticker.tick(), if period.is_some() => Next::Tick,
             m = async { match &mut sub { Some(s) => s.recv().await, None => None } }, if sub_open => match m {
                 Some(m) => Next::Message(m),
                 None => {
@@ -212,8 +218,6 @@ async fn run(args: SubArgs, connected: ClientSlot) -> Result<u8, Failure> {
                 }
             },
             m = all.recv() => m.map_or(Next::Closed, Next::Message),
-            () = signals.recv() => Next::Signal,
-            _ = ticker.tick(), if period.is_some() => Next::Tick,
         };
         let message = match next {
             Next::Message(m) => m,
@@ -254,23 +258,24 @@ async fn run(args: SubArgs, connected: ClientSlot) -> Result<u8, Failure> {
             let _ = client.disconnect(Duration::from_secs(1)).await;
             return Ok(0);
         }
+        let topic = message.topic();
+        // -T first: `--remove-retained -T keep` spares `keep`, as in mosquitto_sub.
+        if args
+            .filter_out
+            .iter()
+            .any(|f| mqtt_proto::topic::matches(f.filter(), topic))
+        {
+            continue;
+        }
         if args.remove_retained && retained && !message.payload().is_empty() {
             // D4: also with -R.
-            if let Ok(topic) = mqtt_proto::TopicName::new(message.topic()) {
+            if let Ok(topic) = mqtt_proto::TopicName::new(topic) {
                 let _ = client
                     .publish_with(PublishRequest::new(topic, QoS::AtLeastOnce, "").retain(true))
                     .await;
             }
         }
         if args.no_retained && retained {
-            continue;
-        }
-        let topic = message.topic();
-        if args
-            .filter_out
-            .iter()
-            .any(|f| mqtt_proto::topic::matches(f.filter(), topic))
-        {
             continue;
         }
         if let Some(pct) = args.random_filter {

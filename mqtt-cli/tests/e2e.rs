@@ -474,6 +474,30 @@ fn retained_and_null_message() {
     );
     assert_eq!(out.stdout, "r/b old\n", "{out:?}");
     assert_eq!(b.retained("r/b"), None);
+    // ... except what -T filters out (`--remove-retained --retained-only -T keep`).
+    publish(&args(&conn, &["-t", "r/keep", "-m", "k", "-r"]));
+    publish(&args(&conn, &["-t", "r/drop", "-m", "d", "-r"]));
+    let out = run(
+        MQSUB,
+        &args(
+            &conn,
+            &[
+                "-t",
+                "r/#",
+                "-v",
+                "--remove-retained",
+                "--retained-only",
+                "-T",
+                "r/keep",
+                "-W",
+                "1",
+            ],
+        ),
+        None,
+    );
+    assert_eq!(out.stdout, "r/drop d\n", "{out:?}");
+    assert_eq!(b.retained("r/drop"), None);
+    assert_eq!(b.retained("r/keep").as_deref(), Some(&b"k"[..]));
 }
 
 #[test]
@@ -990,4 +1014,25 @@ fn connection_lost_and_reconnect() {
         out.stderr.starts_with("Error: The connection was lost"),
         "{out:?}"
     );
+    // Every message received before the loss is printed before mqsub exits.
+    let sub = Proc::subscribed(&args(
+        &conn,
+        &["-i", "drain", "-t", "dr", "-d", "--no-reconnect"],
+    ));
+    b.faults().for_client("drain").close_after(
+        mqtt_testkit::Direction::Out,
+        PacketType::Publish,
+        300,
+    );
+    let lines: String = (1..=400).map(|i| format!("{i}\n")).collect();
+    let out = run(
+        MQPUB,
+        &args(&conn, &["-t", "dr", "-l", "-q", "1"]),
+        Some(lines.as_bytes()),
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let out = sub.wait();
+    assert_eq!(out.code, Some(7), "{out:?}");
+    let expected: Vec<String> = (1..=300).map(|i| i.to_string()).collect();
+    assert_eq!(messages(&out.stdout), expected, "{out:?}");
 }

@@ -40,7 +40,7 @@ pub(crate) fn delay(policy: &Reconnect, attempt: u32) -> Duration {
     if nanos == 0 {
         return Duration::ZERO;
     }
-    Duration::from_nanos(random_u64() % (nanos + 1))
+    Duration::from_nanos(random_u64() % nanos.saturating_add(1))
 }
 
 #[cfg(test)]
@@ -61,6 +61,18 @@ mod tests {
             for _ in 0..50 {
                 assert!(delay(&policy, attempt) <= cap);
             }
+        }
+    }
+
+    #[test]
+    fn an_unbounded_max_delay_does_not_overflow() {
+        let policy = Reconnect {
+            min_delay: Duration::from_secs(u64::MAX / 2),
+            max_delay: Duration::MAX,
+            ..Reconnect::default()
+        };
+        for attempt in [0, 1, 31, 40] {
+            let _ = delay(&policy, attempt);
         }
     }
 

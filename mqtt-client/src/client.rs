@@ -44,7 +44,8 @@ pub enum ConnectionStatus {
     /// The client has stopped for good: after [`Client::disconnect`], a refusal that cannot
     /// succeed by retrying, or reconnection given up. Every request has ended.
     Disconnected {
-        /// Why (`None` after [`Client::disconnect`] or when every handle was dropped).
+        /// Why (`None` after a clean [`Client::disconnect`] or when every handle was
+        /// dropped; the error if the connection was lost while disconnecting).
         reason: Option<ConnectError>,
     },
 }
@@ -63,6 +64,8 @@ impl ConnectionStatus {
 #[derive(Clone)]
 pub struct Client {
     pub(crate) cmd: mpsc::Sender<Command>,
+    /// Disconnects, which must not wait behind a full request queue.
+    pub(crate) ctl: mpsc::UnboundedSender<Command>,
     pub(crate) status: watch::Receiver<ConnectionStatus>,
     pub(crate) protocol: ProtocolVersion,
     pub(crate) client_id: Arc<str>,
@@ -256,7 +259,9 @@ impl Client {
     /// Disconnect cleanly: publishes already queued or in flight have until `timeout` to be
     /// acknowledged, then DISCONNECT goes out (normal disconnection: no will) and every
     /// request still open ends with [`RequestError::Closed`]. Returns when the connection is
-    /// closed. Later calls on any handle fail with [`ClientError::Closed`].
+    /// closed; it does not wait behind a full request queue. If the connection is lost
+    /// meanwhile, the client does not reconnect: it stops there, and the status says why.
+    /// Later calls on any handle fail with [`ClientError::Closed`].
     pub async fn disconnect(&self, timeout: Duration) -> Result<(), ClientError> {
         self.disconnect_with(
             timeout,
@@ -274,13 +279,12 @@ impl Client {
     ) -> Result<(), ClientError> {
         let (tx, rx) = oneshot::channel();
         let deadline = tokio::time::Instant::now() + timeout;
-        self.cmd
+        self.ctl
             .send(Command::Disconnect {
                 deadline,
                 disconnect,
                 reply: tx,
             })
-            .await
             .map_err(|_| ClientError::Closed)?;
         rx.await.map_err(|_| ClientError::Closed)
     }
@@ -494,8 +498,26 @@ pub struct Requester {
     client: Client,
     response_topic: TopicName,
     waiters: Waiters,
-    next: AtomicU64,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// Correlation Data counter, shared by every [`Requester`] of the process: two requesters
+/// on one response topic both see every reply there, so their keys must differ.
+static NEXT_CORRELATION: AtomicU64 = AtomicU64::new(1);
+
+/// Removes a waiting request's entry when its `request` call ends, whether answered, failed
+/// or cancelled (by the timeout the docs recommend): else every cancelled one stays.
+struct WaitGuard<'a> {
+    waiters: &'a Waiters,
+    key: Bytes,
+}
+
+impl Drop for WaitGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.waiters.lock() {
+            m.remove(&self.key);
+        }
+    }
 }
 
 impl Requester {
@@ -523,7 +545,6 @@ impl Requester {
             client,
             response_topic: topic,
             waiters,
-            next: AtomicU64::new(1),
             task,
         })
     }
@@ -537,23 +558,21 @@ impl Requester {
         payload: impl Into<Bytes>,
     ) -> Result<Message, ClientError> {
         let topic = TopicName::new(topic.as_ref())?;
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let n = NEXT_CORRELATION.fetch_add(1, Ordering::Relaxed);
         let key = Bytes::from(format!("{}-{n}", self.client.client_id()));
         let (tx, rx) = oneshot::channel();
         if let Ok(mut m) = self.waiters.lock() {
             m.insert(key.clone(), tx);
         }
+        let _guard = WaitGuard {
+            waiters: &self.waiters,
+            key: key.clone(),
+        };
         let mut properties = PublishProperties::default();
         properties.response_topic = Some(self.response_topic.clone());
-        properties.correlation_data = Some(key.clone());
+        properties.correlation_data = Some(key);
         let req = PublishRequest::new(topic, qos, payload).properties(properties);
-        let sent = async { self.client.publish_with(req).await?.await };
-        if let Err(e) = sent.await {
-            if let Ok(mut m) = self.waiters.lock() {
-                m.remove(&key);
-            }
-            return Err(e);
-        }
+        self.client.publish_with(req).await?.await?;
         rx.await.map_err(|_| ClientError::Closed)
     }
 }

@@ -104,6 +104,9 @@ enum Pending {
     Unsubscribe {
         reply: oneshot::Sender<Result<UnsubscribeAck, RequestError>>,
         filters: Vec<TopicFilter>,
+        /// `next_route` when the UNSUBSCRIBE was queued: it affects only the routes made
+        /// before it, not those of a SUBSCRIBE queued after it.
+        routes_before: u64,
     },
 }
 
@@ -137,6 +140,10 @@ pub(crate) struct Driver {
     opts: Options,
     state: ClientState,
     cmd_rx: mpsc::Receiver<Command>,
+    /// [`Command::Disconnect`] only: apart from `cmd_rx`, which is not read while the
+    /// request queue is full, so that a disconnect never waits behind it (its deadline would
+    /// not hold). Unbounded, but each caller waits for its reply.
+    ctl_rx: mpsc::UnboundedReceiver<Command>,
     cmd_open: bool,
     ack_tx: mpsc::UnboundedSender<AckToken>,
     ack_rx: mpsc::UnboundedReceiver<AckToken>,
@@ -160,7 +167,9 @@ pub(crate) struct Driver {
     /// QoS 0 publishes complete once their bytes are written.
     after_write: Vec<oneshot::Sender<Result<PublishAck, RequestError>>>,
     closing: Option<Closing>,
-    first: Option<oneshot::Sender<Result<bool, ConnectError>>>,
+    /// The first CONNACK's outcome for [`start`]: the protocol version and client id in
+    /// use (after any fallback, and the one the broker assigned).
+    first: Option<oneshot::Sender<Result<(mqtt_proto::ProtocolVersion, String), ConnectError>>>,
     connected_at: Option<Instant>,
     last_event_error: Option<ConnectionError>,
 }
@@ -190,6 +199,7 @@ pub(crate) async fn start(mut opts: Options) -> Result<(Client, Messages), Conne
         opts.message_queue = 1;
     }
     let (cmd_tx, cmd_rx) = mpsc::channel(opts.request_queue);
+    let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
     let (ack_tx, ack_rx) = mpsc::unbounded_channel();
     let (status_tx, status_rx) = watch::channel(ConnectionStatus::Connecting);
     let (catch_tx, catch_rx) = mpsc::channel(opts.message_queue);
@@ -200,6 +210,7 @@ pub(crate) async fn start(mut opts: Options) -> Result<(Client, Messages), Conne
         opts,
         state,
         cmd_rx,
+        ctl_rx,
         cmd_open: true,
         ack_tx: ack_tx.clone(),
         ack_rx,
@@ -219,22 +230,17 @@ pub(crate) async fn start(mut opts: Options) -> Result<(Client, Messages), Conne
         connected_at: None,
         last_event_error: None,
     };
-    let (id_tx, id_rx) = oneshot::channel();
     // Every log line of the task carries the client id and the endpoint.
     let span = tracing::info_span!(
         "mqtt_client",
         client_id = %driver.opts.mqtt.client_id,
         endpoint = %driver.opts.endpoint
     );
-    tokio::spawn(tracing::Instrument::instrument(driver.run(id_tx), span));
-    match first_rx.await {
-        Ok(Ok(_session_present)) => {}
-        Ok(Err(e)) => return Err(e),
-        Err(_) => return Err(ConnectError::Shutdown),
-    }
-    let (protocol, client_id) = id_rx.await.map_err(|_| ConnectError::Shutdown)?;
+    tokio::spawn(tracing::Instrument::instrument(driver.run(), span));
+    let (protocol, client_id) = first_rx.await.map_err(|_| ConnectError::Shutdown)??;
     let client = Client {
         cmd: cmd_tx,
+        ctl: ctl_tx,
         status: status_rx,
         protocol,
         client_id: Arc::from(client_id.as_str()),
@@ -248,11 +254,10 @@ pub(crate) async fn start(mut opts: Options) -> Result<(Client, Messages), Conne
 }
 
 impl Driver {
-    async fn run(mut self, id_tx: oneshot::Sender<(mqtt_proto::ProtocolVersion, String)>) {
-        let mut id_tx = Some(id_tx);
+    async fn run(mut self) {
         let mut attempt: u32 = 0;
         loop {
-            let end = self.connection(&mut id_tx).await;
+            let end = self.connection().await;
             let (error, up_for) = match end {
                 End::Shutdown => return self.finish(None),
                 End::Failed { error, up_for } => (error, up_for),
@@ -286,7 +291,9 @@ impl Driver {
                     .reconnect
                     .max_attempts
                     .is_some_and(|max| attempt >= max);
-            if give_up || !self.cmd_open {
+            // A connection lost while disconnect() drains does not reconnect: the caller
+            // asked to stop, and a broker that stays away would hold its reply for ever.
+            if give_up || !self.cmd_open || self.closing.is_some() {
                 warn!(%error, "not reconnecting");
                 return self.finish(Some(error));
             }
@@ -328,6 +335,10 @@ impl Driver {
         while let Ok(cmd) = self.cmd_rx.try_recv() {
             reject(cmd);
         }
+        self.ctl_rx.close();
+        while let Ok(cmd) = self.ctl_rx.try_recv() {
+            reject(cmd);
+        }
         if let Some(closing) = self.closing.take() {
             for r in closing.reply {
                 let _ = r.send(());
@@ -344,19 +355,15 @@ impl Driver {
             tokio::select! {
                 () = &mut sleep => return true,
                 Some(token) = self.ack_rx.recv() => self.state.ack(token),
+                Some(cmd) = self.ctl_rx.recv() => {
+                    // Nothing can be drained while disconnected.
+                    self.close_now(cmd);
+                    return false;
+                }
                 cmd = self.cmd_rx.recv(), if self.cmd_open && self.state.queued() < self.opts.request_queue => {
                     match cmd {
                         None => {
                             self.cmd_open = false;
-                            return false;
-                        }
-                        Some(Command::Disconnect { reply, .. }) => {
-                            // Nothing can be drained while disconnected.
-                            self.closing = Some(Closing {
-                                deadline: tokio::time::Instant::now(),
-                                disconnect: Disconnect::default(),
-                                reply: vec![reply],
-                            });
                             return false;
                         }
                         Some(cmd) => self.command(cmd),
@@ -368,10 +375,7 @@ impl Driver {
     }
 
     /// One connection: transport, CONNECT, and the loop until it ends.
-    async fn connection(
-        &mut self,
-        id_tx: &mut Option<oneshot::Sender<(mqtt_proto::ProtocolVersion, String)>>,
-    ) -> End {
+    async fn connection(&mut self) -> End {
         // Requests keep being taken while the credentials hook runs and the transport
         // opens (they wait in the session); a disconnect ends the attempt. The hook runs
         // inside this select too: one that never answers must not hold up a disconnect.
@@ -408,20 +412,16 @@ impl Driver {
                     Err(error) => return End::Failed { error, up_for: None },
                 },
                 Some(token) = self.ack_rx.recv() => self.state.ack(token),
+                Some(cmd) = self.ctl_rx.recv() => {
+                    self.close_now(cmd);
+                    return End::Shutdown;
+                }
                 cmd = self.cmd_rx.recv(),
                     if self.first.is_none()
                         && self.cmd_open
                         && self.state.queued() < self.opts.request_queue =>
                 {
                     match cmd {
-                        Some(Command::Disconnect { reply, .. }) => {
-                            self.closing = Some(Closing {
-                                deadline: tokio::time::Instant::now(),
-                                disconnect: Disconnect::default(),
-                                reply: vec![reply],
-                            });
-                            return End::Shutdown;
-                        }
                         Some(other) => {
                             self.command(other);
                             self.drain_events();
@@ -435,14 +435,10 @@ impl Driver {
             }
         };
         debug!(endpoint = %self.opts.endpoint, "transport open");
-        self.run_connection(io, id_tx).await
+        self.run_connection(io).await
     }
 
-    async fn run_connection(
-        &mut self,
-        mut io: BoxIo,
-        id_tx: &mut Option<oneshot::Sender<(mqtt_proto::ProtocolVersion, String)>>,
-    ) -> End {
+    async fn run_connection(&mut self, mut io: BoxIo) -> End {
         let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
         let mut wbuf = BytesMut::with_capacity(READ_CHUNK);
         let mut flushing = false;
@@ -467,11 +463,6 @@ impl Driver {
                 tracer.sent(&wbuf[before..]);
             }
             self.drain_events();
-            if self.state.state() == ConnectionState::Connected {
-                if let Some(tx) = id_tx.take() {
-                    let _ = tx.send((self.opts.mqtt.protocol, self.assigned_client_id()));
-                }
-            }
             if self.state.state() == ConnectionState::Disconnected {
                 // Write what is left (a DISCONNECT on 5.0), briefly, then close.
                 let ours = self.closing.is_some()
@@ -608,6 +599,7 @@ impl Driver {
                         self.state.handle_peer_alive(now());
                     }
                 }
+                Some(cmd) = self.ctl_rx.recv() => self.command(cmd),
                 // At most what the state machine may still queue (each request adds at
                 // most one): taken in one go, the channel's permits released at once.
                 n = self.cmd_rx.recv_many(
@@ -659,14 +651,27 @@ impl Driver {
         self.cmd_rx.len()
     }
 
-    fn assigned_client_id(&self) -> String {
-        self.opts.mqtt.client_id.to_string()
-    }
-
     /// The write buffer is empty and flushed: QoS 0 publishes are done.
     fn written(&mut self) {
         for tx in self.after_write.drain(..) {
             let _ = tx.send(Ok(qos0_ack()));
+        }
+    }
+
+    /// A disconnect while there is no connection to drain: shut down at once.
+    fn close_now(&mut self, cmd: Command) {
+        match cmd {
+            Command::Disconnect { reply, .. } => match &mut self.closing {
+                Some(c) => c.reply.push(reply),
+                None => {
+                    self.closing = Some(Closing {
+                        deadline: tokio::time::Instant::now(),
+                        disconnect: Disconnect::default(),
+                        reply: vec![reply],
+                    });
+                }
+            },
+            other => self.command(other),
         }
     }
 
@@ -714,6 +719,11 @@ impl Driver {
                         let route = self.next_route;
                         self.next_route += 1;
                         self.route_cache = None;
+                        // Routes whose stream was dropped take nothing any more (their
+                        // messages go to the catch-all): forget them, so that subscribing
+                        // again and again while dropping the streams cannot grow the table
+                        // (and the per-message scan) without bound.
+                        self.routes.retain(|r| !r.tx.is_closed());
                         self.routes.push(Route {
                             id: route,
                             filters,
@@ -734,8 +744,15 @@ impl Driver {
                 reply,
             } => match self.state.unsubscribe(filters.clone(), properties) {
                 Ok(id) => {
-                    self.pending
-                        .insert(id.get(), Pending::Unsubscribe { reply, filters });
+                    let routes_before = self.next_route;
+                    self.pending.insert(
+                        id.get(),
+                        Pending::Unsubscribe {
+                            reply,
+                            filters,
+                            routes_before,
+                        },
+                    );
                 }
                 Err(e) => {
                     let _ = reply.send(Err(e));
@@ -770,7 +787,10 @@ impl Driver {
                         session_present: c.session_present,
                     });
                     if let Some(first) = self.first.take() {
-                        let _ = first.send(Ok(c.session_present));
+                        let _ = first.send(Ok((
+                            self.opts.mqtt.protocol,
+                            self.opts.mqtt.client_id.to_string(),
+                        )));
                     }
                     info!(session_present = c.session_present, "connected");
                 }
@@ -814,12 +834,15 @@ impl Driver {
                     }
                 }
                 Event::Unsubscribed { id, result } => {
-                    if let Some(Pending::Unsubscribe { reply, filters }) =
-                        self.pending.remove(&id.get())
+                    if let Some(Pending::Unsubscribe {
+                        reply,
+                        filters,
+                        routes_before,
+                    }) = self.pending.remove(&id.get())
                     {
                         if result.is_ok() {
                             self.route_cache = None;
-                            for r in &mut self.routes {
+                            for r in self.routes.iter_mut().filter(|r| r.id < routes_before) {
                                 r.filters.retain(|f| !filters.contains(f));
                             }
                             self.routes.retain(|r| !r.filters.is_empty());

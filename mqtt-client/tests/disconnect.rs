@@ -346,3 +346,76 @@ async fn disconnect_is_not_held_up_by_a_credentials_hook_that_never_answers() {
     );
     broker.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_lost_while_disconnect_drains_ends_the_disconnect() {
+    let broker = Broker::start().await.unwrap();
+    let mut events = broker.events();
+    let (c, _all) = Client::connect(opts(&broker, "c", ProtocolVersion::V5))
+        .await
+        .unwrap();
+    connected(&mut events, "c").await;
+    broker.faults().for_client("c").withhold(PacketType::PubAck);
+    let open = c.publish("t", QoS::AtLeastOnce, false, "x").await.unwrap();
+    fault_fired(&mut events, "c").await;
+    // disconnect() waits for the PUBACK; the broker goes away meanwhile, for good.
+    let closing = tokio::spawn({
+        let c = c.clone();
+        async move { c.disconnect(Duration::from_secs(10)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    broker.shutdown().await;
+    // It ends, instead of reconnecting to a broker that is gone until it comes back.
+    within("disconnect", closing).await.unwrap().unwrap();
+    assert_eq!(
+        within("open handle", open).await,
+        Err(ClientError::Request(RequestError::Closed))
+    );
+    assert!(matches!(
+        *c.status().borrow(),
+        mqtt_client::ConnectionStatus::Disconnected { .. }
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn disconnect_keeps_its_deadline_when_the_request_queue_is_full() {
+    let broker = Broker::start().await.unwrap();
+    let mut events = broker.events();
+    const QUEUE: usize = 4;
+    let mut o =
+        opts(&broker, "c", ProtocolVersion::V5).with_max_inflight(NonZeroU16::new(1).unwrap());
+    o.request_queue = QUEUE;
+    let (c, _all) = Client::connect(o).await.unwrap();
+    connected(&mut events, "c").await;
+    // The one inflight slot is held by a publish whose PUBACK never comes; the queue and
+    // the channel behind it fill up.
+    broker.faults().for_client("c").withhold(PacketType::PubAck);
+    let mut handles = vec![c.try_publish("t", QoS::AtLeastOnce, false, "0").unwrap()];
+    fault_fired(&mut events, "c").await;
+    loop {
+        tokio::task::yield_now().await;
+        match c.try_publish("t", QoS::AtLeastOnce, false, "n") {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                assert_eq!(e, ClientError::QueueFull);
+                break;
+            }
+        }
+    }
+    let start = Instant::now();
+    within("disconnect", c.disconnect(Duration::from_secs(3)))
+        .await
+        .unwrap();
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        start.elapsed()
+    );
+    for h in handles {
+        assert_eq!(
+            within("handle", h).await,
+            Err(ClientError::Request(RequestError::Closed))
+        );
+    }
+    broker.shutdown().await;
+}

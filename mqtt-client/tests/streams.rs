@@ -249,3 +249,58 @@ async fn two_subscribe_calls_with_one_filter_both_get_copies_on_every_version() 
     }
     broker.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_subscribe_queued_after_an_unsubscribe_of_its_filter_keeps_its_stream() {
+    let broker = Broker::start().await.unwrap();
+    for v in [ProtocolVersion::V5, ProtocolVersion::V3_1_1] {
+        let (c, mut all) = Client::connect(opts(&broker, "c", v)).await.unwrap();
+        let old = c.subscribe("t", QoS::AtLeastOnce).await.unwrap();
+        // UNSUBSCRIBE goes out before SUBSCRIBE: the broker ends with the subscription, and
+        // the UNSUBACK must not end the stream of the SUBSCRIBE queued after it.
+        let (unsubscribed, new) = within("unsubscribe and subscribe", async {
+            tokio::join!(c.unsubscribe("t"), c.subscribe("t", QoS::AtLeastOnce))
+        })
+        .await;
+        unsubscribed.unwrap();
+        let mut new = new.unwrap();
+        drop(old);
+        c.publish("t", QoS::AtLeastOnce, false, "x")
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        let m = within("message", new.recv()).await;
+        assert_eq!(
+            m.map(|m| m.payload().clone()).as_deref(),
+            Some(&b"x"[..]),
+            "{v:?}: the new subscription's stream gets it"
+        );
+        assert!(all.try_recv().is_none(), "{v:?}");
+        c.disconnect(Duration::from_secs(1)).await.unwrap();
+    }
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn dropped_subscription_streams_are_forgotten() {
+    // Subscribing again and again while dropping the streams must not pile up routes: the
+    // messages still reach the live stream and the catch-all exactly once each.
+    let broker = Broker::start().await.unwrap();
+    let (c, mut all) = Client::connect(opts(&broker, "churn", ProtocolVersion::V5))
+        .await
+        .unwrap();
+    for _ in 0..200 {
+        drop(c.subscribe("churn/t", QoS::AtMostOnce).await.unwrap());
+    }
+    let mut live = c.subscribe("churn/t", QoS::AtLeastOnce).await.unwrap();
+    c.publish("churn/t", QoS::AtLeastOnce, false, "x")
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!(live.recv().await.unwrap().payload().as_ref(), b"x");
+    assert!(live.try_recv().is_none());
+    assert!(all.try_recv().is_none(), "the live stream took it");
+    c.disconnect(Duration::from_secs(1)).await.unwrap();
+}

@@ -30,6 +30,9 @@ pub(crate) fn lock(shared: &Shared) -> MutexGuard<'_, State> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// How long the goodbye (a last DISCONNECT, the close) may take to write.
+const FINISH_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// What the client negotiated in its CONNECT.
 struct Client {
     id: String,
@@ -291,8 +294,19 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
                     DisconnectReason::ServerShuttingDown,
                 )),
             };
-            // Batched: everything the inputs above produced goes out in one write.
-            if let Err(e) = self.flush().await {
+            // Batched: everything the inputs above produced goes out in one write. A client
+            // that stops reading blocks it: shutdown must still end the connection.
+            let flushed = tokio::select! {
+                biased;
+                flushed = self.flush() => flushed,
+                _ = shutdown.wait_for(|stop| *stop) => {
+                    // Part of `wbuf` may be on the wire: nothing more may follow it.
+                    self.wbuf.clear();
+                    self.cut = Some(Cut::Close);
+                    return Close::new(CloseReason::Shutdown);
+                }
+            };
+            if let Err(e) = flushed {
                 tracing::debug!(conn = self.id, error = %e, "write failed");
                 return close.unwrap_or(Close::new(CloseReason::ConnectionLost));
             }
@@ -1515,9 +1529,13 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
                 self.send(&Disconnect::new(code).into());
             }
         }
-        // Best effort: the peer may already be gone.
-        let _ = self.flush().await;
-        let _ = self.wr.shutdown().await;
+        // Best effort: the peer may already be gone, or may not read (then the writes
+        // would wait for ever, and so would `Broker::shutdown`).
+        let _ = tokio::time::timeout(FINISH_TIMEOUT, async {
+            let _ = self.flush().await;
+            let _ = self.wr.shutdown().await;
+        })
+        .await;
 
         let client = self.client.take();
         let mut state = lock(&self.shared);

@@ -235,8 +235,8 @@
 //! ## What it does not do yet
 //! - TLS has no SNI or certificate reloading, no revocation lists, and the client
 //!   certificate's identity is not passed on (no [`Event`] names it, and it is not mapped to
-//!   a user for [`Acl`]s); WebSocket has no origin or path checks, no limit on a message's
-//!   size beyond tungstenite's defaults. The unix socket has no permission settings (the
+//!   a user for [`Acl`]s); WebSocket has no origin or path checks (its messages are limited
+//!   to twice the maximum packet size). The unix socket has no permission settings (the
 //!   umask applies) and no peer credentials.
 //!   `mqbroker`, the binary in `mqtt-cli` that runs this broker, has `--ws-port`,
 //!   `--tls-port` / `--wss-port` with `--cert` / `--key`, and `--unix` flags (no client

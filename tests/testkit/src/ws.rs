@@ -38,10 +38,21 @@ pub(crate) async fn handshake<S: AsyncRead + AsyncWrite + Unpin + Send + 'static
     shared: conn::Shared,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    // A WebSocket message may hold several MQTT packets, so it may be somewhat larger than
+    // one; twice the maximum packet size bounds what one client can make the bridge buffer
+    // (tungstenite's own defaults are 64 MiB messages and 16 MiB frames, whatever the
+    // broker's limit).
+    let limit = {
+        let max = conn::lock(&shared).config.max_packet_size.get();
+        usize::try_from(max).unwrap_or(usize::MAX).saturating_mul(2)
+    };
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(limit))
+        .max_frame_size(Some(limit));
     let done = tokio::select! {
         done = tokio::time::timeout(
             timeout,
-            tokio_tungstenite::accept_hdr_async(stream, negotiate),
+            tokio_tungstenite::accept_hdr_async_with_config(stream, negotiate, Some(config)),
         ) => done,
         _ = shutdown.changed() => return,
     };

@@ -390,3 +390,28 @@ async fn the_default_caps_refuse_a_thousand_and_one_levels() {
     );
     broker.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_does_not_hold_up_shutdown() {
+    let broker = Broker::start().await.unwrap();
+    // Subscribes, then never reads again: the broker's writes to it block once the
+    // socket buffers are full.
+    let mut stuck = RawClient::connect(broker.local_addr(), V311, "stuck").await;
+    stuck.subscribe(1, "flood", QoS::AtMostOnce).await;
+    let mut publisher = RawClient::connect(broker.local_addr(), V311, "publisher").await;
+    let payload = bytes::Bytes::from(vec![b'x'; 256 * 1024]);
+    for _ in 0..200 {
+        publisher
+            .send(mqtt_proto::Publish::new(
+                TopicName::new("flood").unwrap(),
+                QosPid::AtMostOnce,
+                payload.clone(),
+            ))
+            .await;
+    }
+    publisher.ping().await;
+    // 50 MB queued for a reader that does not read: the write to it cannot finish.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    within(broker.shutdown()).await;
+    drop(stuck);
+}

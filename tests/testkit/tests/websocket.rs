@@ -259,3 +259,53 @@ async fn a_text_message_closes_the_connection() {
     );
     broker.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_websocket_message_far_over_the_packet_limit_closes_the_connection() {
+    // The bridge does not buffer WebSocket messages larger than twice the maximum packet
+    // size (tungstenite alone would take 64 MiB), and other clients are still served.
+    let broker = Broker::builder()
+        .websocket()
+        .max_packet_size(std::num::NonZeroU32::new(1024).unwrap())
+        .start()
+        .await
+        .unwrap();
+    let mut events = broker.events();
+    let ws_addr = broker.ws_addr().unwrap();
+    let mut ws = within(ws_open(ws_addr, Some("mqtt"))).await.unwrap();
+    let mut decoder = Decoder::new(V311);
+    let mut rbuf = BytesMut::new();
+    let mut connect = Connect::new(V311, "bulky");
+    connect.keep_alive = 0;
+    ws.send(Message::Binary(encode(V311, connect).freeze()))
+        .await
+        .unwrap();
+    assert!(matches!(
+        ws_recv(&mut ws, &mut decoder, &mut rbuf).await,
+        Packet::ConnAck(_)
+    ));
+    // 64 KiB of PINGREQs (two bytes each, each packet well within the limit) in one message.
+    let _ = ws
+        .send(Message::Binary(bytes::Bytes::from(
+            [0xC0u8, 0x00].repeat(32 * 1024),
+        )))
+        .await;
+    within(events.wait_for(
+        |e| matches!(e, Event::Disconnected { client_id, .. } if client_id.as_deref() == Some("bulky")),
+    ))
+    .await;
+    // Another client is served.
+    let mut other = within(ws_open(ws_addr, Some("mqtt"))).await.unwrap();
+    let mut connect = Connect::new(V311, "other");
+    connect.keep_alive = 0;
+    other
+        .send(Message::Binary(encode(V311, connect).freeze()))
+        .await
+        .unwrap();
+    let mut rbuf = BytesMut::new();
+    assert!(matches!(
+        ws_recv(&mut other, &mut Decoder::new(V311), &mut rbuf).await,
+        Packet::ConnAck(_)
+    ));
+    broker.shutdown().await;
+}

@@ -839,12 +839,19 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
         let assign_topic_aliases = state.config.assign_topic_aliases;
         let old = state.sessions.remove(&client_id);
         // A will still waiting for its delay: not sent if the session resumes
-        // [MQTT-3.1.3-9]; sent now if a clean start ends the session.
+        // [MQTT-3.1.3-9]; sent now if the session ends here.
         let mut ended_will = None;
         let (mut session, mut session_present) = match old {
             Some(mut old) => {
+                // A session whose connection asked for none to be kept (3.x clean session 1,
+                // 5.0 Session Expiry Interval 0) lasts as long as that connection (3.1.1
+                // [MQTT-3.1.2-6], 5.0 §3.1.2.11.2). A takeover closes the old connection
+                // first, then processes clean session (3.1.1 [MQTT-3.1.4-2],
+                // [MQTT-3.1.4-3]; 5.0 [MQTT-3.1.4-3], [MQTT-3.1.4-4]): such a session is
+                // gone by then, so it cannot be resumed.
+                let resumable = !connect.clean_start && old.persistent;
                 if let Some((_, will)) = old.delayed_will.take() {
-                    if connect.clean_start {
+                    if !resumable {
                         ended_will = Some(will);
                     }
                 }
@@ -855,15 +862,24 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
                     // kept) carries on here.
                     tracing::info!(client_id, "session taken over by a new connection");
                     let _ = conn.tx.send(ConnCmd::Kick);
-                    if !connect.clean_start {
+                    if resumable {
                         // Its delayed will is not sent: the session resumed [MQTT-3.1.3-9].
                         old.taken_over_from = Some(conn.id);
                     }
                 }
-                if connect.clean_start {
-                    (Session::new(persistent), false)
-                } else {
+                if resumable {
                     (old, true)
+                } else {
+                    // The old session is discarded and a new, empty one starts, with
+                    // Session Present 0 (3.1.1 [MQTT-3.2.2-1], [MQTT-3.2.2-3]; 5.0
+                    // [MQTT-3.2.2-2], [MQTT-3.2.2-3]).
+                    if !connect.clean_start {
+                        tracing::debug!(
+                            client_id,
+                            "the old session ended with its connection: a new session starts"
+                        );
+                    }
+                    (Session::new(persistent), false)
                 }
             }
             None => (Session::new(persistent), false),
@@ -966,29 +982,33 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
         Some(f(&mut state, client_id))
     }
 
-    /// After a reconnect: resend every unacknowledged PUBLISH with DUP set, and PUBREL for
-    /// those already received, in their original order [MQTT-4.4.0-1].
+    /// After a reconnect: resend the unacknowledged PUBLISHes with DUP set, and PUBREL for
+    /// those already received, in their original order [MQTT-4.4.0-1]. No more PUBLISHes
+    /// are unacknowledged than the client's Receive Maximum allows [MQTT-3.3.4-9] (those
+    /// awaiting PUBCOMP count): the others are resent, in order, as acknowledgements free
+    /// room (`send_pending`).
     fn resend_inflight(&mut self) {
         let Some(version) = self.client.as_ref().map(|c| c.version) else {
             return;
         };
         let packets = self
             .with_session(|state, id| {
-                let Some(session) = state.sessions.get(id) else {
+                let Some(session) = state.sessions.get_mut(id) else {
                     return Vec::new();
                 };
+                let quota = session.send_quota;
                 session
                     .inflight
-                    .iter()
-                    .map(|m| match m.state {
-                        OutState::Unacked | OutState::Unreceived => {
-                            let mut p = m.resend();
+                    .resend_all(quota)
+                    .into_iter()
+                    .map(|m| match m {
+                        Ok(mut p) => {
                             if !version.is_v5() {
                                 p.properties = None;
                             }
                             Packet::Publish(p)
                         }
-                        OutState::Released => PubRel::new(m.pid).into(),
+                        Err(pid) => PubRel::new(pid).into(),
                     })
                     .collect()
             })
@@ -1005,10 +1025,30 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
         }
     }
 
-    /// Send the queued messages the inflight window allows.
+    /// Send the queued messages the inflight window allows: first the inflight ones held
+    /// back at the reconnect, then new ones.
     fn send_pending(&mut self) {
         if self.cut.is_some() {
             return;
+        }
+        let v5 = self.client.as_ref().is_some_and(|c| c.version.is_v5());
+        let resends = self
+            .with_session(|state, id| {
+                let mut out = Vec::new();
+                if let Some(session) = state.sessions.get_mut(id) {
+                    let quota = session.send_quota;
+                    while let Some(mut p) = session.inflight.next_resend(quota) {
+                        if !v5 {
+                            p.properties = None;
+                        }
+                        out.push(Packet::Publish(p));
+                    }
+                }
+                out
+            })
+            .unwrap_or_default();
+        for packet in &resends {
+            self.send(packet);
         }
         let publishes = self
             .with_session(|state, id| {
@@ -1068,7 +1108,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
                 if let Some(pid) = publish.qos.packet_id() {
                     self.with_session(|state, id| {
                         if let Some(s) = state.sessions.get_mut(id) {
-                            s.inflight.retain(|m| m.pid != pid);
+                            s.inflight.remove(pid);
                         }
                     });
                 }
@@ -1107,7 +1147,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
             state
                 .sessions
                 .get(id)
-                .is_some_and(|s| s.inflight.iter().any(|m| m.pid == pid && m.state == want))
+                .is_some_and(|s| s.inflight.get(pid).is_some_and(|m| m.state == want))
         })
         .unwrap_or(false)
     }
@@ -1118,16 +1158,13 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
         let known = self
             .with_session(|state, id| {
                 let session = state.sessions.get_mut(id)?;
-                let pos = session
-                    .inflight
-                    .iter()
-                    .position(|m| m.pid == pid && m.state == expected)?;
+                if session.inflight.get(pid)?.state != expected {
+                    return None;
+                }
                 if expected == OutState::Unreceived {
-                    if let Some(m) = session.inflight.get_mut(pos) {
-                        m.state = OutState::Released;
-                    }
+                    session.inflight.release(pid);
                 } else {
-                    session.inflight.remove(pos);
+                    session.inflight.remove(pid);
                 }
                 Some(())
             })

@@ -104,8 +104,14 @@
 //! - Sessions: clean session / clean start; persistent sessions (3.x clean session 0, 5.0
 //!   Session Expiry Interval > 0) keep their subscriptions, inflight and queued QoS 1/2
 //!   messages while the client is away; on reconnect Session Present is set and
-//!   unacknowledged messages are resent with DUP (PUBREL for those already received).
-//!   A client id connecting twice takes the session over (5.0: DISCONNECT 0x8E to the old one).
+//!   unacknowledged messages are resent with DUP (PUBREL for those already received), no
+//!   more than the client's new 5.0 Receive Maximum allows (those awaiting PUBCOMP count;
+//!   the others follow, in order, as acknowledgements free room [MQTT-3.3.4-9]).
+//!   A client id connecting twice takes the session over (5.0: DISCONNECT 0x8E to the old one);
+//!   a session whose connection kept none (3.x clean session 1, 5.0 Session Expiry 0) ends
+//!   with that connection, so the new one starts a new session even with clean session 0
+//!   (Session Present 0). Inflight messages are indexed by packet id, so thousands
+//!   unacknowledged cost O(1) per message and acknowledgement.
 //!   5.0 Session Expiry Interval: a session is discarded that many seconds after its
 //!   connection ends (the CONNECT's value, or the one its DISCONNECT set; setting one on
 //!   DISCONNECT after 0 is a protocol error [MQTT-3.14.2-2]), reported as

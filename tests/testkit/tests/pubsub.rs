@@ -427,3 +427,46 @@ async fn publish_properties_pass_to_v5_and_are_dropped_for_v3() {
     assert_eq!(got.payload, &b"x"[..]);
     broker.shutdown().await;
 }
+
+#[tokio::test]
+async fn messages_flow_with_no_event_stream_and_events_start_with_one() {
+    // Published events are built only while an event stream is open: routing does not
+    // depend on them, and a stream opened (or reopened) later gets them.
+    let broker = Broker::start().await.unwrap();
+    let addr = broker.local_addr();
+    let mut sub = RawClient::connect(addr, V311, "sub").await;
+    sub.subscribe(1, "t", QoS::AtLeastOnce).await;
+    let mut p = RawClient::connect(addr, V5, "p").await;
+    p.publish(publish("t", QosPid::AtLeastOnce(pid(1)), b"unheard"))
+        .await;
+    let m = sub.recv_publish().await;
+    assert_eq!(m.payload, &b"unheard"[..]);
+    sub.send(PubAck::new(m.qos.packet_id().unwrap())).await;
+
+    let mut events = broker.events();
+    p.publish(publish("t", QosPid::AtMostOnce, b"heard")).await;
+    match within(events.wait_for(|e| matches!(e, Event::Published { .. }))).await {
+        Some(Event::Published {
+            client_id, publish, ..
+        }) => {
+            assert_eq!(client_id, "p");
+            assert_eq!(publish.payload, &b"heard"[..]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(sub.recv_publish().await.payload, &b"heard"[..]);
+
+    // A dropped stream is forgotten; a new one gets the next message.
+    drop(events);
+    p.publish(publish("t", QosPid::AtMostOnce, b"dropped"))
+        .await;
+    assert_eq!(sub.recv_publish().await.payload, &b"dropped"[..]);
+    let mut events = broker.events();
+    p.publish(publish("t", QosPid::AtMostOnce, b"again")).await;
+    match within(events.wait_for(|e| matches!(e, Event::Published { .. }))).await {
+        Some(Event::Published { publish, .. }) => assert_eq!(publish.payload, &b"again"[..]),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(sub.recv_publish().await.payload, &b"again"[..]);
+    broker.shutdown().await;
+}

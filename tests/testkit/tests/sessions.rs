@@ -369,3 +369,149 @@ async fn inbound_qos2_state_survives_a_reconnect() {
     sub.ping().await;
     broker.shutdown().await;
 }
+
+#[tokio::test]
+async fn taking_over_a_clean_session_starts_a_new_session() {
+    // The old connection's session lasts as long as that connection (3.1.1 [MQTT-3.1.2-6],
+    // 5.0 §3.1.2.11.2); a takeover closes it before clean session is processed (3.1.1
+    // [MQTT-3.1.4-2], [MQTT-3.1.4-3]; 5.0 [MQTT-3.1.4-3], [MQTT-3.1.4-4]), so a clean
+    // session 0 / Clean Start 0 connection gets a new, empty session, Session Present 0.
+    let broker = Broker::start().await.unwrap();
+    let addr = broker.local_addr();
+    let mut events = broker.events();
+    let mut p = RawClient::connect(addr, V311, "p").await;
+    for (version, id) in [(V311, "clean3"), (V5, "clean5")] {
+        let (mut old, ack) = open(addr, connect(version, id, true, false)).await;
+        assert!(!ack.session_present);
+        old.subscribe(1, "t", QoS::AtLeastOnce).await;
+        // An unacknowledged message in the old session.
+        p.publish(publish("t", QosPid::AtLeastOnce(pid(1)), b"old"))
+            .await;
+        assert_eq!(old.recv_publish().await.payload, &b"old"[..]);
+
+        let (mut new, ack) = open(addr, connect(version, id, false, true)).await;
+        assert!(!ack.session_present, "{version}: {ack:?}");
+        match within(
+            events.wait_for(|e| matches!(e, Event::Connected { client_id, .. } if client_id == id)),
+        )
+        .await
+        {
+            Some(Event::Connected {
+                session_present, ..
+            }) => assert!(!session_present),
+            other => panic!("{other:?}"),
+        }
+        // The old connection is closed (5.0: DISCONNECT 0x8E first).
+        for packet in old.closed().await {
+            assert!(matches!(packet, Packet::Disconnect(_)), "{packet:?}");
+        }
+        assert_eq!(disconnected(&mut events, id).await, CloseReason::TakenOver);
+
+        // Neither the old subscription nor the old inflight message carried over: the
+        // first thing the new connection gets is the message on its own subscription.
+        new.subscribe(2, "u", QoS::AtLeastOnce).await;
+        p.publish(publish("t", QosPid::AtLeastOnce(pid(2)), b"t"))
+            .await;
+        p.publish(publish("u", QosPid::AtLeastOnce(pid(3)), b"u"))
+            .await;
+        let m = new.recv_publish().await;
+        assert_eq!(m.payload, &b"u"[..]);
+        assert!(!m.dup);
+        new.send(PubAck::new(m.qos.packet_id().unwrap())).await;
+        new.ping().await;
+
+        // The new session is persistent, as its CONNECT asked.
+        drop(new);
+        disconnected(&mut events, id).await;
+        let (mut again, ack) = open(addr, connect(version, id, false, true)).await;
+        assert!(ack.session_present);
+        again.ping().await;
+    }
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn thousands_of_unacknowledged_messages_are_acknowledged_in_any_order() {
+    // Inflight messages are indexed by packet id: acknowledging them out of order, and
+    // resending the rest after a reconnect, behaves as with a handful.
+    const N: u16 = 3000;
+    let broker = Broker::start().await.unwrap();
+    let addr = broker.local_addr();
+    let mut events = broker.events();
+    let (mut sub, _) = open(addr, connect(V311, "many", true, true)).await;
+    sub.subscribe(1, "t", QoS::ExactlyOnce).await;
+    let mut p = RawClient::connect(addr, V311, "p").await;
+    for i in 1..=N {
+        let qos = if i % 3 == 0 {
+            QosPid::ExactlyOnce(pid(i))
+        } else {
+            QosPid::AtLeastOnce(pid(i))
+        };
+        p.publish(publish("t", qos, b"m")).await;
+    }
+    let mut got = Vec::new();
+    for _ in 1..=N {
+        let m = sub.recv_publish().await;
+        got.push((m.qos.packet_id().unwrap(), m.qos.qos()));
+    }
+    let distinct: std::collections::HashSet<_> = got.iter().map(|(id, _)| *id).collect();
+    assert_eq!(distinct.len(), usize::from(N));
+    // Acknowledge every other one, from the last backwards; QoS 2 ones only PUBREC.
+    for (id, qos) in got.iter().rev().step_by(2) {
+        if *qos == QoS::ExactlyOnce {
+            sub.send(PubRec::new(*id)).await;
+            assert_eq!(sub.recv().await, Packet::PubRel(PubRel::new(*id)));
+        } else {
+            sub.send(PubAck::new(*id)).await;
+        }
+    }
+    // An acknowledgement for a packet id already acknowledged is ignored.
+    let (first_acked, first_qos) = got[got.len() - 1];
+    if first_qos == QoS::AtLeastOnce {
+        sub.send(PubAck::new(first_acked)).await;
+    }
+    sub.ping().await;
+    drop(sub);
+    disconnected(&mut events, "many").await;
+
+    // The rest come back in their original order: PUBREL for those received, the
+    // unacknowledged PUBLISHes with DUP.
+    let (mut sub, ack) = open(addr, connect(V311, "many", false, true)).await;
+    assert!(ack.session_present);
+    let acked: std::collections::HashSet<_> =
+        got.iter().rev().step_by(2).map(|(id, _)| *id).collect();
+    for (id, qos) in &got {
+        if acked.contains(id) {
+            if *qos == QoS::ExactlyOnce {
+                assert_eq!(sub.recv().await, Packet::PubRel(PubRel::new(*id)));
+            }
+            continue;
+        }
+        let m = sub.recv_publish().await;
+        assert!(m.dup);
+        assert_eq!(m.qos.packet_id(), Some(*id));
+    }
+    sub.ping().await;
+    for (id, qos) in &got {
+        match (*qos, acked.contains(id)) {
+            (QoS::ExactlyOnce, true) => sub.send(PubComp::new(*id)).await,
+            (QoS::ExactlyOnce, false) => {
+                sub.send(PubRec::new(*id)).await;
+                assert_eq!(sub.recv().await, Packet::PubRel(PubRel::new(*id)));
+                sub.send(PubComp::new(*id)).await;
+            }
+            (_, true) => {}
+            (_, false) => sub.send(PubAck::new(*id)).await,
+        }
+    }
+    sub.ping().await;
+    // All done: a new message gets a packet id and flows as usual.
+    p.publish(publish("t", QosPid::AtLeastOnce(pid(1)), b"after"))
+        .await;
+    let m = sub.recv_publish().await;
+    assert_eq!(m.payload, &b"after"[..]);
+    assert!(!m.dup);
+    sub.send(PubAck::new(m.qos.packet_id().unwrap())).await;
+    sub.ping().await;
+    broker.shutdown().await;
+}

@@ -812,3 +812,134 @@ async fn a_delayed_publish_gets_no_alias_so_that_later_ones_may_overtake_it() {
     assert_eq!((first.topic.as_str(), alias(&first)), ("t", None));
     broker.shutdown().await;
 }
+
+/// The next PUBLISH, which must be a resend (DUP) of `payload`; returns its packet id.
+async fn resent(c: &mut RawClient, payload: &[u8]) -> mqtt_proto::PacketId {
+    let p = c.recv_publish().await;
+    assert!(p.dup, "{p:?}");
+    assert_eq!(p.payload, payload);
+    p.qos.packet_id().unwrap()
+}
+
+#[tokio::test]
+async fn resends_after_a_reconnect_respect_a_smaller_receive_maximum() {
+    // [MQTT-3.3.4-9]: no more than Receive Maximum QoS 1/2 PUBLISHes unacknowledged, also
+    // when the session's inflight messages are resent; those waiting for PUBCOMP count.
+    let broker = Broker::start().await.unwrap();
+    let addr = broker.local_addr();
+    let mut events = broker.events();
+    let (mut c, _) = open(addr, persistent("c", true)).await;
+    c.subscribe(1, "t", QoS::ExactlyOnce).await;
+    let mut p = RawClient::connect(addr, V311, "p").await;
+    let sent: [(&[u8], QoS); 5] = [
+        (b"1", QoS::AtLeastOnce),
+        (b"2", QoS::ExactlyOnce),
+        (b"3", QoS::AtLeastOnce),
+        (b"4", QoS::ExactlyOnce),
+        (b"5", QoS::AtLeastOnce),
+    ];
+    for (i, (payload, qos)) in (1..).zip(sent) {
+        let payload: &'static [u8] = payload;
+        p.publish(publish("t", QosPid::from_qos(qos, pid(i)), payload))
+            .await;
+    }
+    let mut ids = Vec::new();
+    for (payload, _) in sent {
+        let m = c.recv_publish().await;
+        assert_eq!(m.payload, payload);
+        ids.push(m.qos.packet_id().unwrap());
+    }
+    // 2 is received (PUBCOMP awaited); nothing else is acknowledged.
+    c.send(PubRec::new(ids[1])).await;
+    assert_eq!(c.recv().await, Packet::PubRel(PubRel::new(ids[1])));
+    drop(c);
+    disconnected(&mut events, "c").await;
+
+    // Back with Receive Maximum 2: 2 (released) and 1 fill it; 3, 4, 5 wait.
+    let mut connect = persistent("c", false);
+    connect.properties.receive_maximum = NonZeroU16::new(2);
+    let (mut c, ack) = open(addr, connect).await;
+    assert!(ack.session_present);
+    assert_eq!(resent(&mut c, b"1").await, ids[0]);
+    assert_eq!(c.recv().await, Packet::PubRel(PubRel::new(ids[1])));
+    // Nothing more is sent (PINGRESP is not held back [MQTT-3.3.4-10]).
+    c.ping().await;
+    // Each acknowledgement frees a slot for the next resend, in order.
+    c.send(PubAck::new(ids[0])).await;
+    assert_eq!(resent(&mut c, b"3").await, ids[2]);
+    c.ping().await;
+    c.send(PubComp::new(ids[1])).await;
+    assert_eq!(resent(&mut c, b"4").await, ids[3]);
+    c.ping().await;
+    // A PUBREC frees nothing: the PUBCOMP is still awaited.
+    c.send(PubRec::new(ids[3])).await;
+    assert_eq!(c.recv().await, Packet::PubRel(PubRel::new(ids[3])));
+    c.ping().await;
+    c.send(PubAck::new(ids[2])).await;
+    assert_eq!(resent(&mut c, b"5").await, ids[4]);
+    // A new message waits behind the resends until there is room (4 and 5 fill it).
+    p.publish(publish("t", QosPid::AtLeastOnce(pid(9)), b"6"))
+        .await;
+    c.ping().await;
+    c.send(PubComp::new(ids[3])).await;
+    let m6 = c.recv_publish().await;
+    assert_eq!(m6.payload, &b"6"[..]);
+    assert!(!m6.dup);
+    c.send(PubAck::new(ids[4])).await;
+    c.send(PubAck::new(m6.qos.packet_id().unwrap())).await;
+    c.ping().await;
+
+    // Everything was acknowledged: nothing is resent on the next reconnect.
+    drop(c);
+    disconnected(&mut events, "c").await;
+    let (mut c, ack) = open(addr, persistent("c", false)).await;
+    assert!(ack.session_present);
+    c.ping().await;
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn held_back_resends_are_resent_again_after_another_reconnect() {
+    let broker = Broker::start().await.unwrap();
+    let addr = broker.local_addr();
+    let mut events = broker.events();
+    let (mut c, _) = open(addr, persistent("c", true)).await;
+    c.subscribe(1, "t", QoS::AtLeastOnce).await;
+    let mut p = RawClient::connect(addr, V311, "p").await;
+    let payloads: [&'static [u8]; 4] = [b"1", b"2", b"3", b"4"];
+    for (i, payload) in (1..).zip(payloads) {
+        p.publish(publish("t", QosPid::AtLeastOnce(pid(i)), payload))
+            .await;
+    }
+    let mut ids = Vec::new();
+    for payload in payloads {
+        let m = c.recv_publish().await;
+        assert_eq!(m.payload, payload);
+        ids.push(m.qos.packet_id().unwrap());
+    }
+    drop(c);
+    disconnected(&mut events, "c").await;
+    // Receive Maximum 1: only 1 is resent, and it is not acknowledged.
+    let mut connect = persistent("c", false);
+    connect.properties.receive_maximum = NonZeroU16::new(1);
+    let (mut c, _) = open(addr, connect).await;
+    assert_eq!(resent(&mut c, b"1").await, ids[0]);
+    c.ping().await;
+    drop(c);
+    disconnected(&mut events, "c").await;
+    // Receive Maximum 3: 1, 2 and 3, in order; 4 once one is acknowledged.
+    let mut connect = persistent("c", false);
+    connect.properties.receive_maximum = NonZeroU16::new(3);
+    let (mut c, _) = open(addr, connect).await;
+    for (payload, id) in payloads.iter().zip(&ids).take(3) {
+        assert_eq!(resent(&mut c, payload).await, *id);
+    }
+    c.ping().await;
+    c.send(PubAck::new(ids[1])).await;
+    assert_eq!(resent(&mut c, b"4").await, ids[3]);
+    for id in [ids[0], ids[2], ids[3]] {
+        c.send(PubAck::new(id)).await;
+    }
+    c.ping().await;
+    broker.shutdown().await;
+}

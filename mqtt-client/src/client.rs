@@ -133,7 +133,8 @@ impl Client {
 
     /// Publish. Waits only for room in the request queue, then returns a
     /// [`PublishHandle`] that resolves when the broker has acknowledged the message (QoS 1:
-    /// PUBACK; QoS 2: PUBCOMP) or, for QoS 0, when it has been written to the socket.
+    /// PUBACK; QoS 2: PUBCOMP) or, for QoS 0, when it has been written to the socket (an
+    /// error if the connection ended first: see [`PublishHandle`]).
     /// Dropping the handle does not cancel the publish.
     pub async fn publish(
         &self,
@@ -299,6 +300,16 @@ impl Client {
 /// Resolves when a publish has ended: `Ok` with the broker's acknowledgement (QoS 0: once
 /// written, with reason Success), or an error (refused with a reason code, session lost,
 /// shut down). Always resolves.
+///
+/// A QoS 0 publish is `Ok` only once the write holding it has completed and been flushed
+/// to the transport (which says nothing of the broker having read it). If the connection
+/// ends before that (the write failed, or did not finish in time while closing), it fails
+/// with [`RequestError::NotSent`](mqtt_proto::client::RequestError::NotSent) (as
+/// [`ClientError::Request`]): not known to have been written (part of an unfinished write
+/// may still have gone out). It is not sent again on the next connection: QoS 0 is at most
+/// once, and a late copy could arrive out of order with what was published since. Publish
+/// again if it matters. QoS 0 publishes made while disconnected wait in the
+/// session and go out on the next connection.
 #[derive(Debug)]
 #[must_use = "a PublishHandle does nothing unless awaited (the publish goes ahead anyway)"]
 pub struct PublishHandle(oneshot::Receiver<Result<PublishAck, RequestError>>);

@@ -118,6 +118,68 @@ struct Route {
     tx: mpsc::Sender<Message>,
 }
 
+/// What [`Driver::route`] looks up for a message carrying Subscription Identifiers.
+struct RouteIndex {
+    /// The first route (its position in `routes`) with each identifier.
+    by_id: HashMap<u32, usize, BuildHasherDefault<IdHasher>>,
+    /// For each route (by position), the other routes sharing one of its filters, in
+    /// ascending order.
+    shared: Vec<Vec<usize>>,
+}
+
+impl RouteIndex {
+    fn new(routes: &[Route]) -> Self {
+        let mut by_id = HashMap::default();
+        for (i, r) in routes.iter().enumerate() {
+            if let Some(id) = r.subscription_id {
+                by_id.entry(id).or_insert(i);
+            }
+        }
+        let mut by_filter: HashMap<&TopicFilter, Vec<usize>> = HashMap::new();
+        for (i, r) in routes.iter().enumerate() {
+            for f in &r.filters {
+                let v = by_filter.entry(f).or_default();
+                if v.last() != Some(&i) {
+                    v.push(i);
+                }
+            }
+        }
+        let mut shared = vec![Vec::new(); routes.len()];
+        for owners in by_filter.values().filter(|o| o.len() > 1) {
+            for &i in owners {
+                shared[i].extend(owners.iter().copied().filter(|&j| j != i));
+            }
+        }
+        for v in &mut shared {
+            v.sort_unstable();
+            v.dedup();
+        }
+        Self { by_id, shared }
+    }
+
+    /// The routes (positions) for a message carrying these identifiers, in `targets`.
+    fn targets(&self, ids: impl Iterator<Item = u32>, targets: &mut Vec<usize>) {
+        for id in ids {
+            if let Some(&i) = self.by_id.get(&id) {
+                if !targets.contains(&i) {
+                    targets.push(i);
+                }
+            }
+        }
+        // Two subscribe calls with the same filter share one subscription at the broker,
+        // which keeps only the latest identifier: the earlier call's stream gets its copy
+        // too, as it does by filter matching on 3.1.1.
+        let named = targets.len();
+        for k in 0..named {
+            for &j in &self.shared[targets[k]] {
+                if !targets.contains(&j) {
+                    targets.push(j);
+                }
+            }
+        }
+    }
+}
+
 /// How a connection ended.
 enum End {
     /// The client shut down (disconnect, or every handle dropped).
@@ -149,13 +211,19 @@ pub(crate) struct Driver {
     ack_rx: mpsc::UnboundedReceiver<AckToken>,
     status: watch::Sender<ConnectionStatus>,
     pending: HashMap<u64, Pending, BuildHasherDefault<IdHasher>>,
-    /// Every change to `routes` (or their filters) must clear `route_cache`.
+    /// How many of `pending` are subscribes or unsubscribes (for [`Driver::awaiting_ack`],
+    /// asked on every loop turn while messages are held back).
+    pending_requests: usize,
+    /// Every change to `routes` (or their filters) must call [`Driver::routes_changed`].
     routes: Vec<Route>,
     /// The routes matched by the last topic routed by filter: consecutive messages mostly
     /// share a topic, and comparing it is cheaper than matching every filter again.
     route_cache: Option<(TopicName, Vec<usize>)>,
     /// Scratch for [`Driver::route`], kept to avoid an allocation per message.
     route_targets: Vec<usize>,
+    /// For routing by Subscription Identifier (5.0), built from `routes` when first needed
+    /// and dropped with `route_cache`.
+    route_index: Option<RouteIndex>,
     next_route: u64,
     next_subscription_id: u32,
     catch_all: mpsc::Sender<Message>,
@@ -216,9 +284,11 @@ pub(crate) async fn start(mut opts: Options) -> Result<(Client, Messages), Conne
         ack_rx,
         status: status_tx,
         pending: HashMap::default(),
+        pending_requests: 0,
         routes: Vec::new(),
         route_cache: None,
         route_targets: Vec::new(),
+        route_index: None,
         next_route: 1,
         next_subscription_id: 1,
         catch_all: catch_tx,
@@ -314,9 +384,11 @@ impl Driver {
     fn finish(mut self, reason: Option<ConnectError>) {
         self.state.abandon();
         self.drain_events();
+        // (Empty: a connection ends with `written`.) Never written, so not sent.
         for tx in self.after_write.drain(..) {
-            let _ = tx.send(Ok(qos0_ack()));
+            let _ = tx.send(Err(RequestError::Closed));
         }
+        self.pending_requests = 0;
         for (_, p) in self.pending.drain() {
             match p {
                 Pending::Publish { reply, .. } => {
@@ -470,9 +542,11 @@ impl Driver {
                         self.last_event_error,
                         Some(ConnectionError::ClientDisconnect)
                     );
+                let mut sent = false;
                 let _ = tokio::time::timeout(Duration::from_secs(1), async {
                     io.write_all(&wbuf).await?;
                     io.flush().await?;
+                    sent = true;
                     io.shutdown().await?;
                     if ours {
                         // After our DISCONNECT, wait (within the same second) for the broker
@@ -487,7 +561,8 @@ impl Driver {
                     Ok::<(), io::Error>(())
                 })
                 .await;
-                self.written();
+                // QoS 0 publishes whose bytes did not all go out were not sent.
+                self.written(sent);
                 let error = self
                     .last_event_error
                     .take()
@@ -569,7 +644,7 @@ impl Driver {
                                 tracer.tail = rbuf.len();
                             }
                         }
-                        IoEvent::Written => self.written(),
+                        IoEvent::Written => self.written(true),
                         IoEvent::Closed(e) => {
                             if let Some(e) = e {
                                 debug!(error = %e, "transport error");
@@ -639,11 +714,14 @@ impl Driver {
     /// Whether an acknowledgement from the broker is awaited: a QoS 1/2 publish in flight
     /// (publishes queued behind it wait for it too), a subscribe or an unsubscribe.
     fn awaiting_ack(&self) -> bool {
-        self.state.inflight() > 0
-            || self
-                .pending
+        debug_assert_eq!(
+            self.pending_requests,
+            self.pending
                 .values()
-                .any(|p| matches!(p, Pending::Subscribe { .. } | Pending::Unsubscribe { .. }))
+                .filter(|p| matches!(p, Pending::Subscribe { .. } | Pending::Unsubscribe { .. }))
+                .count()
+        );
+        self.state.inflight() > 0 || self.pending_requests > 0
     }
 
     /// Requests still in the channel.
@@ -651,10 +729,15 @@ impl Driver {
         self.cmd_rx.len()
     }
 
-    /// The write buffer is empty and flushed: QoS 0 publishes are done.
-    fn written(&mut self) {
+    /// The write buffer is empty and flushed (`sent`): QoS 0 publishes are done; or the
+    /// connection ended before it was: they fail with [`RequestError::NotSent`].
+    fn written(&mut self, sent: bool) {
         for tx in self.after_write.drain(..) {
-            let _ = tx.send(Ok(qos0_ack()));
+            let _ = tx.send(if sent {
+                Ok(qos0_ack())
+            } else {
+                Err(RequestError::NotSent)
+            });
         }
     }
 
@@ -718,7 +801,7 @@ impl Driver {
                     Ok(id) => {
                         let route = self.next_route;
                         self.next_route += 1;
-                        self.route_cache = None;
+                        self.routes_changed();
                         // Routes whose stream was dropped take nothing any more (their
                         // messages go to the catch-all): forget them, so that subscribing
                         // again and again while dropping the streams cannot grow the table
@@ -732,6 +815,7 @@ impl Driver {
                         });
                         self.pending
                             .insert(id.get(), Pending::Subscribe { reply, route });
+                        self.pending_requests += 1;
                     }
                     Err(e) => {
                         let _ = reply.send(Err(e));
@@ -745,6 +829,7 @@ impl Driver {
             } => match self.state.unsubscribe(filters.clone(), properties) {
                 Ok(id) => {
                     let routes_before = self.next_route;
+                    self.pending_requests += 1;
                     self.pending.insert(
                         id.get(),
                         Pending::Unsubscribe {
@@ -815,7 +900,8 @@ impl Driver {
                     if let Some(Pending::Subscribe { reply, route }) =
                         self.pending.remove(&id.get())
                     {
-                        self.route_cache = None;
+                        self.pending_requests -= 1;
+                        self.routes_changed();
                         match &result {
                             Ok(ack) => {
                                 // Refused filters route nothing.
@@ -840,8 +926,9 @@ impl Driver {
                         routes_before,
                     }) = self.pending.remove(&id.get())
                     {
+                        self.pending_requests -= 1;
                         if result.is_ok() {
-                            self.route_cache = None;
+                            self.routes_changed();
                             for r in self.routes.iter_mut().filter(|r| r.id < routes_before) {
                                 r.filters.retain(|f| !filters.contains(f));
                             }
@@ -875,33 +962,10 @@ impl Driver {
         targets.clear();
         let ids = &publish.properties().subscription_identifiers;
         if !ids.is_empty() {
-            for id in ids {
-                if let Some(i) = self
-                    .routes
-                    .iter()
-                    .position(|r| r.subscription_id == Some(id.get()))
-                {
-                    if !targets.contains(&i) {
-                        targets.push(i);
-                    }
-                }
-            }
-        }
-        if !targets.is_empty() {
-            // Two subscribe calls with the same filter share one subscription at the broker,
-            // which keeps only the latest identifier: the earlier call's stream gets its
-            // copy too, as it does by filter matching on 3.1.1.
-            let named = targets.len();
-            for k in 0..named {
-                let i = targets[k];
-                for (j, r) in self.routes.iter().enumerate() {
-                    if !targets.contains(&j)
-                        && r.filters.iter().any(|f| self.routes[i].filters.contains(f))
-                    {
-                        targets.push(j);
-                    }
-                }
-            }
+            let routes = &self.routes;
+            self.route_index
+                .get_or_insert_with(|| RouteIndex::new(routes))
+                .targets(ids.iter().map(|id| id.get()), &mut targets);
         }
         if targets.is_empty() {
             match &self.route_cache {
@@ -944,6 +1008,12 @@ impl Driver {
             }
         }
         self.route_targets = targets;
+    }
+
+    /// `routes` or their filters changed: what was derived from them is stale.
+    fn routes_changed(&mut self) {
+        self.route_cache = None;
+        self.route_index = None;
     }
 
     /// A stream closed under a message: the catch-all takes it, else it is dropped, loudly
@@ -1159,4 +1229,68 @@ fn poll_io(
         }
     }
     Poll::Pending
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// What `route` did before [`RouteIndex`]: scan routes × filters per message.
+    fn by_scan(routes: &[Route], ids: &[u32]) -> Vec<usize> {
+        let mut targets = Vec::new();
+        for id in ids {
+            if let Some(i) = routes.iter().position(|r| r.subscription_id == Some(*id)) {
+                if !targets.contains(&i) {
+                    targets.push(i);
+                }
+            }
+        }
+        let named = targets.len();
+        for k in 0..named {
+            let i = targets[k];
+            for (j, r) in routes.iter().enumerate() {
+                if !targets.contains(&j) && r.filters.iter().any(|f| routes[i].filters.contains(f))
+                {
+                    targets.push(j);
+                }
+            }
+        }
+        targets
+    }
+
+    fn by_index(index: &RouteIndex, ids: &[u32]) -> Vec<usize> {
+        let mut targets = Vec::new();
+        index.targets(ids.iter().copied(), &mut targets);
+        targets
+    }
+
+    #[test]
+    fn the_route_index_routes_as_the_scan_did() {
+        let (tx, _rx) = mpsc::channel(1);
+        let filter = |n: u64| TopicFilter::new(format!("f/{n}")).unwrap();
+        // A small deterministic generator: routes with 0 to 3 filters out of 6 (repeats
+        // within a route included), identifiers out of 5 (shared and missing ones too).
+        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = |m: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % m
+        };
+        for _ in 0..500 {
+            let routes: Vec<Route> = (0..next(8))
+                .map(|id| Route {
+                    id,
+                    filters: (0..next(4)).map(|_| filter(next(6))).collect(),
+                    subscription_id: u32::try_from(next(6)).ok().filter(|&i| i > 0),
+                    tx: tx.clone(),
+                })
+                .collect();
+            let index = RouteIndex::new(&routes);
+            for ids in [vec![], vec![1], vec![2, 1], vec![3, 4, 5], vec![5, 5, 9]] {
+                assert_eq!(by_index(&index, &ids), by_scan(&routes, &ids), "{ids:?}");
+            }
+        }
+    }
 }

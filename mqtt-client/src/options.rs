@@ -249,6 +249,11 @@ impl Options {
     /// `/mqtt`). Query parameters understood: `client_id`, `keep_alive` (seconds),
     /// `clean_start` (`true`/`false`), `version` (`5`, `3.1.1` or `311`, `3.1` or `31`).
     ///
+    /// These apply to `mqtt://` and `mqtts://` URLs only. For `ws://` and `wss://` the query
+    /// belongs to the HTTP request: it is kept, whole and unchanged, in the request path
+    /// (a broker or proxy may need it, e.g. for a token) and no MQTT option is read from
+    /// it, not even `client_id`; set those with the `with_*` methods.
+    ///
     /// ```
     /// let opts = mqtt_client::Options::from_url("mqtt://user:secret@localhost:1884?client_id=c1").unwrap();
     /// assert_eq!(opts.mqtt.client_id, "c1");
@@ -611,6 +616,30 @@ mod tests {
         assert_eq!(o.mqtt.keep_alive, Duration::from_secs(5));
         assert!(!o.mqtt.clean_start);
         assert_eq!(o.mqtt.protocol, ProtocolVersion::V3_1_1);
+    }
+
+    #[test]
+    fn a_websocket_query_belongs_to_the_http_request() {
+        let o = Options::from_url("ws://h/mqtt?client_id=abc&token=x%20y").unwrap();
+        assert_eq!(
+            o.endpoint,
+            Endpoint::WebSocket {
+                host: "h".into(),
+                port: 80,
+                path: "/mqtt?client_id=abc&token=x%20y".into(),
+            }
+        );
+        // Not read as MQTT options: the client id is the generated one.
+        assert_ne!(o.mqtt.client_id, "abc");
+        let o = Options::from_url("wss://h?keep_alive=x&unknown=1").unwrap();
+        assert_eq!(
+            o.endpoint,
+            Endpoint::SecureWebSocket {
+                host: "h".into(),
+                port: 443,
+                path: "/mqtt?keep_alive=x&unknown=1".into(),
+            }
+        );
     }
 
     #[test]

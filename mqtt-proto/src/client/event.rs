@@ -173,6 +173,12 @@ pub enum RequestError {
     /// before the request completed.
     #[error("the client is closed")]
     Closed,
+    /// A QoS 0 publish was handed over for transmission, but the connection ended before
+    /// the write holding it completed: it is not known to have been sent (part of it may
+    /// have gone out), and is not sent again (QoS 0 is at most once). Reported by a driver that tracks its writes; [`ClientState`](super::ClientState)
+    /// itself never does.
+    #[error("the connection ended before the message was written")]
+    NotSent,
 }
 
 /// A server limit a request would break (5.0 CONNACK properties).

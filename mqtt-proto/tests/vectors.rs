@@ -1,8 +1,8 @@
 //! mosquitto's client test vectors against [`ClientState`](mqtt_proto::client::ClientState).
 //!
-//! The vectors live outside the repository, in `shared/vectors/mosquitto-client/` beside the
-//! repository root (`CARGO_MANIFEST_DIR/../../shared/...`); their README.md says how a
-//! scenario runs and what the byte notation means. This runner plays the broker for every
+//! The vectors live in `tests/vectors/mosquitto-client/` (copied from mosquitto with their
+//! licence; README.md there gives the provenance, says how a scenario runs and what the byte
+//! notation means). This runner plays the broker for every
 //! scenario, each against a fresh client (`vectors/broker.rs`, which also documents the one
 //! relaxation of byte-exact comparison), prints a summary, and fails if any scenario fails
 //! that `vectors/DIFFERENCES.md` does not list as a deliberate difference, or if a listed one
@@ -35,9 +35,9 @@ use vectors::broker::{self, Run};
 use vectors::differences::{self, CATEGORIES, Entry};
 use vectors::scenario::{self, Scenario};
 
-/// `shared/vectors/mosquitto-client`, beside the repository root.
+/// `tests/vectors/mosquitto-client` of this crate.
 fn vectors_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors/mosquitto-client")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/mosquitto-client")
 }
 
 /// The scenario count README.md announces ("1,523 language-neutral scenarios ...").
@@ -53,9 +53,8 @@ fn mosquitto_client_vectors() {
     let dir = vectors_dir();
     assert!(
         dir.is_dir(),
-        "mosquitto's client vectors are missing: expected the directory {} (the `shared/` \
-         checkout beside the repository root, as CI clones it). Without it the vector runner \
-         cannot run; it does not pass silently.",
+        "mosquitto's client vectors are missing: expected the directory {} (part of this \
+         repository). Without it the vector runner cannot run; it does not pass silently.",
         dir.display()
     );
     let scenarios = scenario::load_dir(&dir).unwrap_or_else(|e| panic!("loading vectors: {e}"));

@@ -1,7 +1,6 @@
 //! The accept loop: TCP and, when configured, TLS, WebSocket, secure WebSocket and a unix
 //! domain socket; one task per connection.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,25 +12,9 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
+use crate::peer::Peer;
+use crate::shared::Shared;
 use crate::{conn, ws};
-
-/// Who is at the other end of a connection, for logs.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Peer {
-    /// A TCP peer (plain, TLS, WebSocket or secure WebSocket).
-    Tcp(SocketAddr),
-    /// A client of the unix domain socket (such peers are normally unnamed).
-    Unix,
-}
-
-impl fmt::Display for Peer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Tcp(addr) => addr.fmt(f),
-            Self::Unix => f.write_str("unix socket"),
-        }
-    }
-}
 
 /// Every listener the broker accepts on.
 pub(crate) struct Listeners {
@@ -72,11 +55,7 @@ type UnixStream = tokio::net::UnixStream;
 type UnixStream = std::convert::Infallible;
 
 /// Accept on every listener until shutdown, then wait for every connection to end.
-pub(crate) async fn run(
-    listeners: Listeners,
-    shared: conn::Shared,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub(crate) async fn run(listeners: Listeners, shared: Shared, mut shutdown: watch::Receiver<bool>) {
     let Listeners {
         tcp,
         tls,
@@ -196,7 +175,7 @@ async fn accept_unix(unix: Option<&Unix>) -> std::io::Result<UnixStream> {
 }
 
 /// Serve MQTT over a unix domain socket connection.
-async fn serve_unix(stream: UnixStream, shared: conn::Shared, shutdown: watch::Receiver<bool>) {
+async fn serve_unix(stream: UnixStream, shared: Shared, shutdown: watch::Receiver<bool>) {
     #[cfg(unix)]
     conn::serve(stream, Peer::Unix, shared, shutdown).await;
     #[cfg(not(unix))]
@@ -212,7 +191,7 @@ async fn handshake(
     websocket: bool,
     stream: TcpStream,
     peer: SocketAddr,
-    shared: conn::Shared,
+    shared: Shared,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let start = Instant::now();

@@ -1,14 +1,13 @@
-//! Fault injection: rules, armed per client identifier or per connection, that make the
-//! broker misbehave on purpose at a chosen point of a flow, once, n times or every time.
+//! Fault injection's rules: what can be armed ([`Fault`]) and the table of armed rules
+//! ([`FaultRules`]) that decides, packet by packet, which one fires. A leaf: it knows
+//! nothing of the state, the connections or the events; whoever consults it reports a
+//! fired rule ([`State`](crate::state::State) emits [`Event::FaultFired`](crate::Event)).
+//! The public handles that arm rules are in `inject.rs`.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
-use bytes::Bytes;
-use mqtt_proto::{ConnectReason, DisconnectReason, Packet, PacketType};
-
-use crate::conn::{self, Shared};
-use crate::event::Event;
-use crate::state::{ConnCmd, State};
+use mqtt_proto::{ConnectReason, DisconnectReason, PacketType};
 
 /// Which way a packet travels, seen from the broker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -112,11 +111,36 @@ pub(crate) enum Action {
     Delay(Duration),
 }
 
-impl State {
-    /// Report rule `index` of `scope` as fired for `client_id`, and disarm it unless it has
-    /// more firings left (then it counts afresh).
-    fn fire(&mut self, scope: &Scope, client_id: &str, index: usize) -> Option<Fault> {
-        let rules = self.faults.get_mut(scope)?;
+/// The armed rules, by client identifier or connection, in the order they were armed.
+#[derive(Debug, Default)]
+pub(crate) struct FaultRules {
+    rules: HashMap<Scope, Vec<Rule>>,
+}
+
+impl FaultRules {
+    /// Arm `fault` for `scope`, to fire `fires` times (`None`: every time).
+    pub(crate) fn arm(&mut self, scope: Scope, fault: Fault, fires: Option<u32>) {
+        self.rules.entry(scope).or_default().push(Rule {
+            fault,
+            seen: 0,
+            left: fires,
+        });
+    }
+
+    /// Disarm every rule.
+    pub(crate) fn clear(&mut self) {
+        self.rules.clear();
+    }
+
+    /// Connection `conn_id` ended: its own rules go with it.
+    pub(crate) fn drop_connection(&mut self, conn_id: u64) {
+        self.rules.remove(&Scope::Conn(conn_id));
+    }
+
+    /// Fire rule `index` of `scope`: disarm it unless it has more firings left (then it
+    /// counts afresh).
+    fn fire(&mut self, scope: &Scope, index: usize) -> Option<Fault> {
+        let rules = self.rules.get_mut(scope)?;
         let rule = rules.get_mut(index)?;
         let fault = rule.fault;
         rule.seen = 0;
@@ -130,14 +154,9 @@ impl State {
         if spent {
             rules.remove(index);
             if rules.is_empty() {
-                self.faults.remove(scope);
+                self.rules.remove(scope);
             }
         }
-        tracing::info!(client_id, ?fault, "fault injected");
-        self.emit(Event::FaultFired {
-            client_id: client_id.to_owned(),
-            fault,
-        });
         Some(fault)
     }
 
@@ -148,17 +167,17 @@ impl State {
     }
 
     /// Count a packet of `client_id` on connection `conn_id` against the rules; the first
-    /// rule that fires decides.
-    pub(crate) fn fault_for_packet(
+    /// rule that fires decides (and is returned, to be reported).
+    pub(crate) fn for_packet(
         &mut self,
         client_id: &str,
         conn_id: u64,
         direction: Direction,
         packet: PacketType,
-    ) -> Action {
+    ) -> (Action, Option<Fault>) {
         let mut fired = None;
         for scope in Self::scopes(client_id, conn_id) {
-            let Some(rules) = self.faults.get_mut(&scope) else {
+            let Some(rules) = self.rules.get_mut(&scope) else {
                 continue;
             };
             for (i, rule) in rules.iter_mut().enumerate() {
@@ -190,23 +209,21 @@ impl State {
             }
         }
         match fired {
-            Some((scope, i, action)) => {
-                self.fire(&scope, client_id, i);
-                action
-            }
-            None => Action::Pass,
+            Some((scope, i, action)) => (action, self.fire(&scope, i)),
+            None => (Action::Pass, None),
         }
     }
 
-    /// The first rule for connection `conn_id` of `client_id` matching `pick`, fired.
-    pub(crate) fn take_fault<T>(
+    /// The first rule for connection `conn_id` of `client_id` that `pick` accepts, fired:
+    /// what `pick` made of it, and the rule.
+    pub(crate) fn take<T>(
         &mut self,
         client_id: &str,
         conn_id: u64,
         pick: impl Fn(&Fault) -> Option<T>,
-    ) -> Option<T> {
+    ) -> Option<(T, Fault)> {
         for scope in Self::scopes(client_id, conn_id) {
-            let Some(rules) = self.faults.get(&scope) else {
+            let Some(rules) = self.rules.get(&scope) else {
                 continue;
             };
             if let Some((i, value)) = rules
@@ -214,33 +231,19 @@ impl State {
                 .enumerate()
                 .find_map(|(i, r)| pick(&r.fault).map(|v| (i, v)))
             {
-                self.fire(&scope, client_id, i);
-                return Some(value);
+                let fault = self.fire(&scope, i)?;
+                return Some((value, fault));
             }
         }
         None
     }
 
-    /// How long to hold a received packet of type `packet` before processing it, if a
-    /// [`Fault::DelayReceived`] rule fires for it.
-    pub(crate) fn fault_delay_received(
-        &mut self,
-        client_id: &str,
-        conn_id: u64,
-        packet: PacketType,
-    ) -> Option<Duration> {
-        self.take_fault(client_id, conn_id, |f| match f {
-            Fault::DelayReceived { packet: p, by } if *p == packet => Some(*by),
-            _ => None,
-        })
-    }
-
     /// The shortest [`Fault::CloseAfterTime`] armed for connection `conn_id` of
     /// `client_id`, without firing it.
-    pub(crate) fn fault_close_timer(&self, client_id: &str, conn_id: u64) -> Option<Duration> {
+    pub(crate) fn close_timer(&self, client_id: &str, conn_id: u64) -> Option<Duration> {
         Self::scopes(client_id, conn_id)
             .iter()
-            .filter_map(|scope| self.faults.get(scope))
+            .filter_map(|scope| self.rules.get(scope))
             .flatten()
             .filter_map(|r| match r.fault {
                 Fault::CloseAfterTime { after } => Some(after),
@@ -248,245 +251,64 @@ impl State {
             })
             .min()
     }
+}
 
-    /// A close timer of connection `conn_id` came due: fire the shortest
-    /// [`Fault::CloseAfterTime`] rule still armed (whether to close).
-    pub(crate) fn fire_close_timer(&mut self, client_id: &str, conn_id: u64) -> bool {
-        let Some(shortest) = self.fault_close_timer(client_id, conn_id) else {
-            return false;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_counted_rule_fires_on_the_nth_packet_and_counts_afresh() {
+        let mut rules = FaultRules::default();
+        let fault = Fault::CloseAfter {
+            direction: Direction::In,
+            packet: PacketType::Publish,
+            nth: 2,
         };
-        self.take_fault(client_id, conn_id, |f| {
-            matches!(f, Fault::CloseAfterTime { after } if *after == shortest).then_some(())
-        })
-        .is_some()
-    }
-
-    /// Connection `conn_id` ended: its own rules go with it.
-    pub(crate) fn drop_connection_faults(&mut self, conn_id: u64) {
-        self.faults.remove(&Scope::Conn(conn_id));
-    }
-}
-
-/// Fault injection for a running broker, from [`Broker::faults`](crate::Broker::faults).
-#[derive(Debug, Clone)]
-pub struct Faults {
-    pub(crate) shared: Shared,
-}
-
-impl Faults {
-    /// Rules for the connections of one client identifier.
-    pub fn for_client(&self, client_id: impl Into<String>) -> ClientFaults {
-        ClientFaults {
-            shared: self.shared.clone(),
-            client_id: client_id.into(),
-            conn: None,
-            fires: Some(1),
+        rules.arm(Scope::Client("c".into()), fault, Some(2));
+        let mut fired = Vec::new();
+        for _ in 0..6 {
+            fired.push(
+                rules
+                    .for_packet("c", 1, Direction::In, PacketType::Publish)
+                    .0,
+            );
         }
+        use Action::{CloseAfter, Pass};
+        assert_eq!(fired, [Pass, CloseAfter, Pass, CloseAfter, Pass, Pass]);
+        // Other directions, types and clients are not counted.
+        rules.arm(Scope::Client("c".into()), fault, None);
+        assert_eq!(
+            rules
+                .for_packet("c", 1, Direction::Out, PacketType::Publish)
+                .0,
+            Pass
+        );
+        assert_eq!(
+            rules
+                .for_packet("d", 1, Direction::In, PacketType::Publish)
+                .0,
+            Pass
+        );
     }
 
-    /// Disarm every rule not spent yet (repeating ones and connection ones included).
-    pub fn clear(&self) {
-        conn::lock(&self.shared).faults.clear();
-    }
-}
-
-/// Rules for one client identifier. Each applies to that client's connections from now on
-/// (the live one, if any, and the next ones) and fires once, then is gone; unless armed
-/// through [`ClientFaults::live_connection`] (that connection only), [`ClientFaults::times`]
-/// or [`ClientFaults::every_time`].
-#[derive(Debug, Clone)]
-pub struct ClientFaults {
-    shared: Shared,
-    client_id: String,
-    /// `Some`: rules apply to this connection only.
-    conn: Option<u64>,
-    /// How many times each rule armed fires; `None`: every time.
-    fires: Option<u32>,
-}
-
-impl ClientFaults {
-    fn scope(&self) -> Scope {
-        match self.conn {
-            Some(id) => Scope::Conn(id),
-            None => Scope::Client(self.client_id.clone()),
-        }
-    }
-
-    /// The live connection this handle's rules apply to: its own connection, or the
-    /// client's current one.
-    fn live_tx(&self, state: &State) -> Option<tokio::sync::mpsc::UnboundedSender<ConnCmd>> {
-        state
-            .sessions
-            .get(&self.client_id)
-            .and_then(|s| s.conn.as_ref())
-            .filter(|c| self.conn.is_none_or(|id| id == c.id))
-            .map(|c| c.tx.clone())
-    }
-
-    fn arm(&self, fault: Fault) -> &Self {
-        let mut state = conn::lock(&self.shared);
-        if self.conn.is_some() && self.live_tx(&state).is_none() {
-            // Its connection has ended: the rule could never fire.
-            return self;
-        }
-        state.faults.entry(self.scope()).or_default().push(Rule {
-            fault,
-            seen: 0,
-            left: self.fires,
-        });
-        if let Fault::CloseAfterTime { after } = fault {
-            // The live connection starts counting now.
-            if let Some(tx) = self.live_tx(&state) {
-                let _ = tx.send(ConnCmd::CloseTimer(tokio::time::Instant::now() + after));
-            }
-        }
-        self
-    }
-
-    /// A handle whose rules apply to the client's live connection only, and are discarded
-    /// when it ends; `None` if the client is not connected. (A rule about CONNECT or
-    /// CONNACK never fires there: that connection is past them.)
-    pub fn live_connection(&self) -> Option<ClientFaults> {
-        let state = conn::lock(&self.shared);
-        let id = state
-            .sessions
-            .get(&self.client_id)
-            .and_then(|s| s.conn.as_ref())
-            .map(|c| c.id)?;
-        Some(ClientFaults {
-            conn: Some(id),
-            ..self.clone()
-        })
-    }
-
-    /// A handle whose rules each fire `n` times (0 counts as 1), then are gone. A counting
-    /// rule counts afresh after each firing: `times(3).close_after(Direction::In,
-    /// PacketType::Publish, 2)` closes after the 2nd, 4th and 6th PUBLISH.
-    pub fn times(&self, n: u32) -> ClientFaults {
-        ClientFaults {
-            fires: Some(n.max(1)),
-            ..self.clone()
-        }
-    }
-
-    /// A handle whose rules fire every time, until [`Faults::clear`] (or, for
-    /// [`live_connection`](Self::live_connection) rules, until the connection ends).
-    pub fn every_time(&self) -> ClientFaults {
-        ClientFaults {
-            fires: None,
-            ..self.clone()
-        }
-    }
-
-    /// Close the connection right after the `nth` (1 = next) packet of type `packet` in
-    /// `direction`. Received: the packet is processed (a PUBLISH is routed, a PUBREL
-    /// releases) but nothing it would cause is sent. Sent: the packet is written, nothing
-    /// after it. No DISCONNECT either way; the will is published. An `nth` of 0 counts as 1.
-    pub fn close_after(&self, direction: Direction, packet: PacketType, nth: u32) -> &Self {
-        self.arm(Fault::CloseAfter {
-            direction,
-            packet,
-            nth,
-        })
-    }
-
-    /// Do not send the next packet of type `packet` (an acknowledgement, usually). A
-    /// withheld PUBLISH stays inflight, as if lost on the way.
-    pub fn withhold(&self, packet: PacketType) -> &Self {
-        self.arm(Fault::Withhold(packet))
-    }
-
-    /// Answer the next CONNECT with a CONNACK carrying `reason`, then close. The session is
-    /// not touched. 3.x clients get 0x03 (Server unavailable) for a reason 3.1.1 lacks.
-    pub fn refuse_connect(&self, reason: ConnectReason) -> &Self {
-        self.arm(Fault::RefuseConnect(reason))
-    }
-
-    /// Set Session Present to `present` on the next successful CONNACK, whatever the truth
-    /// ([`Event::Connected`] reports the flag sent). The session itself is unchanged.
-    pub fn session_present(&self, present: bool) -> &Self {
-        self.arm(Fault::SessionPresent(present))
-    }
-
-    /// Go silent right after the `nth` (1 = next) packet of type `packet` in `direction`:
-    /// the socket stays open and is read, but nothing is processed or answered any more
-    /// and keep alive is not enforced (a half-open connection, as seen by the client). It
-    /// ends when the client closes it, on a takeover, or at shutdown.
-    pub fn go_silent_after(&self, direction: Direction, packet: PacketType, nth: u32) -> &Self {
-        self.arm(Fault::GoSilentAfter {
-            direction,
-            packet,
-            nth,
-        })
-    }
-
-    /// Hold the next outbound packet of type `packet` back for `by`: packets sent after it
-    /// overtake it. It is lost if the connection ends first (and, for a PUBLISH, stays
-    /// inflight as if lost).
-    pub fn delay(&self, packet: PacketType, by: Duration) -> &Self {
-        self.arm(Fault::Delay { packet, by })
-    }
-
-    /// Send the next outbound QoS 1 or 2 PUBLISH twice: as usual, then again right after
-    /// it with DUP set and the same packet identifier (QoS 0 ones are not counted).
-    pub fn send_duplicate_publish(&self) -> &Self {
-        self.arm(Fault::DuplicatePublish)
-    }
-
-    /// Hold the next received packet of type `packet` for `by` before processing it; the
-    /// packets received after it wait behind it (input is processed in order), while what
-    /// the broker sends meanwhile goes out as usual. Keep alive is not enforced while a
-    /// packet is held. A CONNECT can be delayed too (the rule is matched by the client
-    /// identifier it carries).
-    pub fn delay_received(&self, packet: PacketType, by: Duration) -> &Self {
-        self.arm(Fault::DelayReceived { packet, by })
-    }
-
-    /// Close the connection, without DISCONNECT, `after` from now if the client is
-    /// connected, else `after` its next CONNECT (and so for each later connection, as long
-    /// as the rule has firings left). The will is published.
-    pub fn close_after_time(&self, after: Duration) -> &Self {
-        self.arm(Fault::CloseAfterTime { after })
-    }
-
-    /// Now, on the client's live connection: send DISCONNECT with `reason` (5.0; 3.x
-    /// clients are just closed) and close. Returns whether the client was connected.
-    pub fn disconnect_with(&self, reason: DisconnectReason) -> bool {
-        self.command(ConnCmd::Disconnect(reason), Fault::DisconnectWith(reason))
-    }
-
-    /// Now, on the client's live connection: send `packet` as is, outside any flow (a
-    /// PUBACK with an unknown packet id, a SUBACK nobody asked for...). It is encoded for
-    /// the client's version and bypasses the other rules; one larger than the client's
-    /// Maximum Packet Size is not sent (use [`send_raw`](Self::send_raw)). Returns whether
-    /// the client was connected.
-    pub fn send_unsolicited(&self, packet: impl Into<Packet>) -> bool {
-        let packet = packet.into();
-        let fault = Fault::Unsolicited(packet.packet_type());
-        self.command(ConnCmd::Send(Box::new(packet)), fault)
-    }
-
-    /// Now, on the client's live connection: write `bytes` as they are (an oversize or
-    /// malformed packet built by the test). Returns whether the client was connected.
-    pub fn send_raw(&self, bytes: impl Into<Bytes>) -> bool {
-        let bytes = bytes.into();
-        let fault = Fault::UnsolicitedRaw { len: bytes.len() };
-        self.command(ConnCmd::SendRaw(bytes), fault)
-    }
-
-    /// Hand `cmd` to the live connection and report `fault`.
-    fn command(&self, cmd: ConnCmd, fault: Fault) -> bool {
-        let mut state = conn::lock(&self.shared);
-        let Some(tx) = self.live_tx(&state) else {
-            return false;
+    #[test]
+    fn connection_rules_come_first_and_go_with_the_connection() {
+        let mut rules = FaultRules::default();
+        rules.arm(
+            Scope::Client("c".into()),
+            Fault::SessionPresent(false),
+            Some(1),
+        );
+        rules.arm(Scope::Conn(7), Fault::SessionPresent(true), Some(1));
+        let pick = |f: &Fault| match f {
+            Fault::SessionPresent(p) => Some(*p),
+            _ => None,
         };
-        if tx.send(cmd).is_err() {
-            return false;
-        }
-        state.emit(Event::FaultFired {
-            client_id: self.client_id.clone(),
-            fault,
-        });
-        true
+        assert_eq!(rules.take("c", 7, pick).map(|(p, _)| p), Some(true));
+        rules.arm(Scope::Conn(7), Fault::SessionPresent(true), Some(1));
+        rules.drop_connection(7);
+        assert_eq!(rules.take("c", 7, pick).map(|(p, _)| p), Some(false));
+        assert_eq!(rules.take("c", 7, pick), None);
     }
 }

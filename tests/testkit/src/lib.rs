@@ -268,12 +268,26 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+// The modules, leaves first; each imports only from the ones above it (`lib.rs` aside):
+//   acl, fault, peer, tls, certs            leaves (certs uses tls)
+//   event ─► fault;  config ─► acl;  session (+ session/inflight)
+//   state ─► config, event, fault, session          sessions, routing, lifecycle
+//   shared ─► state                                 Arc<Mutex<State>> and its lock
+//   handler/ ─► state, session, config, event, peer the rules, sans-IO
+//   conn ─► handler, shared, ...;  ws ─► conn;  accept ─► conn, ws
+//   inject ─► shared, state, ...                    the public fault handles
 mod accept;
 mod acl;
 pub mod certs;
+mod config;
 mod conn;
 mod event;
 mod fault;
+mod handler;
+mod inject;
+mod peer;
+mod session;
+mod shared;
 mod state;
 mod tls;
 mod ws;
@@ -290,18 +304,14 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use crate::acl::Acl;
+use crate::config::Config;
 pub use crate::event::{CloseReason, Event, Events};
-pub use crate::fault::{ClientFaults, Direction, Fault, Faults};
-use crate::state::{Config, State};
+pub use crate::fault::{Direction, Fault};
+pub use crate::inject::{ClientFaults, Faults};
+use crate::shared::{Shared, lock};
+use crate::state::State;
 pub use crate::tls::TlsConfig;
 pub use mqtt_proto::PacketType;
-
-/// The default of [`BrokerBuilder::max_subscriptions`].
-const DEFAULT_MAX_SUBSCRIPTIONS: usize = 10_000;
-/// The default of [`BrokerBuilder::max_connections`].
-const DEFAULT_MAX_CONNECTIONS: usize = 1_000;
-/// The default of [`BrokerBuilder::max_topic_levels`].
-const DEFAULT_MAX_TOPIC_LEVELS: usize = 1_000;
 
 /// A running broker. Dropping it stops accepting and closes every connection; prefer
 /// [`Broker::shutdown`], which also waits for that to finish.
@@ -312,7 +322,7 @@ pub struct Broker {
     ws_addr: Option<SocketAddr>,
     wss_addr: Option<SocketAddr>,
     unix_path: Option<PathBuf>,
-    shared: conn::Shared,
+    shared: Shared,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
@@ -360,7 +370,7 @@ impl Broker {
     /// Events from now on (each call gets its own receiver).
     pub fn events(&self) -> Events {
         Events {
-            rx: conn::lock(&self.shared).subscribe_events(),
+            rx: lock(&self.shared).subscribe_events(),
         }
     }
 
@@ -375,7 +385,7 @@ impl Broker {
     /// The retained message on `topic`, if any and not expired (its payload).
     pub fn retained(&self, topic: &str) -> Option<bytes::Bytes> {
         // An expired one is removed and not returned [MQTT-3.3.2-5].
-        conn::lock(&self.shared)
+        lock(&self.shared)
             .retained_message(topic)
             .map(|p| p.payload)
     }
@@ -408,26 +418,7 @@ impl Default for BrokerBuilder {
             ws: None,
             wss: None,
             unix: None,
-            config: Config {
-                max_packet_size: NonZeroU32::new(mqtt_proto::DEFAULT_MAX_PACKET_SIZE)
-                    .unwrap_or(NonZeroU32::MAX),
-                max_queued_messages: 1000,
-                connect_timeout: Duration::from_secs(10),
-                packet_timeout: Duration::from_secs(30),
-                users: None,
-                deny_subscribe: Vec::new(),
-                deny_publish: Vec::new(),
-                user_acls: std::collections::HashMap::new(),
-                max_subscriptions: DEFAULT_MAX_SUBSCRIPTIONS,
-                max_connections: DEFAULT_MAX_CONNECTIONS,
-                max_topic_levels: DEFAULT_MAX_TOPIC_LEVELS,
-                max_keep_alive: None,
-                topic_alias_maximum: 0,
-                receive_maximum: std::num::NonZeroU16::MAX,
-                maximum_qos: mqtt_proto::QoS::ExactlyOnce,
-                subscription_identifiers: true,
-                assign_topic_aliases: false,
-            },
+            config: Config::default(),
         }
     }
 }

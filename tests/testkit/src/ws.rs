@@ -17,8 +17,9 @@ use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, 
 use tokio_tungstenite::tungstenite::http::header::SEC_WEBSOCKET_PROTOCOL;
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 
-use crate::accept::Peer;
 use crate::conn;
+use crate::peer::Peer;
+use crate::shared::{Shared, lock};
 
 /// The only subprotocol accepted (MQTT 3.1.1 §6, 5.0 §6).
 const SUBPROTOCOL: &str = "mqtt";
@@ -35,7 +36,7 @@ pub(crate) async fn handshake<S: AsyncRead + AsyncWrite + Unpin + Send + 'static
     timeout: Duration,
     stream: S,
     peer: Peer,
-    shared: conn::Shared,
+    shared: Shared,
     mut shutdown: watch::Receiver<bool>,
 ) {
     // A WebSocket message may hold several MQTT packets, so it may be somewhat larger than
@@ -43,7 +44,7 @@ pub(crate) async fn handshake<S: AsyncRead + AsyncWrite + Unpin + Send + 'static
     // (tungstenite's own defaults are 64 MiB messages and 16 MiB frames, whatever the
     // broker's limit).
     let limit = {
-        let max = conn::lock(&shared).config.max_packet_size.get();
+        let max = lock(&shared).config.max_packet_size.get();
         usize::try_from(max).unwrap_or(usize::MAX).saturating_mul(2)
     };
     let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()

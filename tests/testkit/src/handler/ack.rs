@@ -1,0 +1,168 @@
+//! Acknowledgements: PUBACK, PUBREC and PUBCOMP for the broker's outbound messages (each
+//! frees room in the inflight window), PUBREL for the client's inbound QoS 2 ones.
+
+use mqtt_proto::{PacketId, PubComp, PubRec, PubRel, PubRelReason};
+
+use super::link::{Link, Reply};
+use crate::session::OutState;
+use crate::state::State;
+
+/// PUBACK: a QoS 1 message delivered.
+pub(crate) fn puback(state: &mut State, link: &Link, pid: PacketId) -> Reply {
+    acknowledged(state, link, pid, OutState::Unacked);
+    let mut reply = Reply::default();
+    reply.pending();
+    reply
+}
+
+/// PUBREC: a QoS 2 message received; PUBREL follows, unless the PUBREC carries an error.
+pub(crate) fn pubrec(state: &mut State, link: &Link, rec: &PubRec) -> Reply {
+    acknowledged(state, link, rec.packet_id, OutState::Unreceived);
+    if rec.reason.is_error() {
+        // 5.0 §4.3.3: a PUBREC with an error code ends the flow; no PUBREL.
+        acknowledged(state, link, rec.packet_id, OutState::Released);
+    }
+    let mut reply = Reply::default();
+    reply.pending();
+    if !rec.reason.is_error() {
+        // Reply even to an unknown id: the client may be retrying after a lost PUBCOMP;
+        // the reason code tells it the state is gone.
+        let mut rel = PubRel::new(rec.packet_id);
+        if !inflight_has(state, link, rec.packet_id, OutState::Released) {
+            rel.reason = PubRelReason::PacketIdentifierNotFound;
+        }
+        reply.send(rel);
+    }
+    reply
+}
+
+/// PUBCOMP: a QoS 2 message's flow complete.
+pub(crate) fn pubcomp(state: &mut State, link: &Link, pid: PacketId) -> Reply {
+    acknowledged(state, link, pid, OutState::Released);
+    let mut reply = Reply::default();
+    reply.pending();
+    reply
+}
+
+/// PUBREL for an inbound QoS 2 message: its id is released (a resent PUBLISH is new
+/// again), PUBCOMP goes back.
+pub(crate) fn pubrel(state: &mut State, link: &mut Link, pid: PacketId) -> Reply {
+    link.inbound_unacked.remove(&pid);
+    let known = link
+        .owner(state)
+        .map(str::to_owned)
+        .and_then(|id| state.sessions.get_mut(&id))
+        .is_some_and(|s| s.inbound_qos2.remove(&pid));
+    let mut comp = PubComp::new(pid);
+    if !known && link.is_v5() {
+        // 5.0 says which id it did not know; 3.x has no reason code, and a PUBREL for an
+        // id already released (a resend after reconnecting) is completed all the same
+        // [MQTT-4.3.3-11]: the client's flow must end.
+        comp.reason = PubRelReason::PacketIdentifierNotFound;
+    }
+    let mut reply = Reply::default();
+    reply.send(comp);
+    reply
+}
+
+fn inflight_has(state: &State, link: &Link, pid: PacketId, want: OutState) -> bool {
+    link.owner(state)
+        .and_then(|id| state.sessions.get(id))
+        .and_then(|s| s.inflight.get(pid))
+        .is_some_and(|m| m.state == want)
+}
+
+/// An acknowledgement for an outbound message expected in state `expected`: PUBREC moves
+/// it on to awaiting PUBCOMP, PUBACK and PUBCOMP end it. Any other is ignored.
+fn acknowledged(state: &mut State, link: &Link, pid: PacketId, expected: OutState) {
+    let session = link
+        .owner(state)
+        .map(str::to_owned)
+        .and_then(|id| state.sessions.get_mut(&id));
+    let known = session.is_some_and(|session| {
+        if session
+            .inflight
+            .get(pid)
+            .is_none_or(|m| m.state != expected)
+        {
+            return false;
+        }
+        if expected == OutState::Unreceived {
+            session.inflight.release(pid);
+        } else {
+            session.inflight.remove(pid);
+        }
+        true
+    });
+    if !known {
+        tracing::debug!(
+            conn = link.id,
+            packet_id = pid.get(),
+            ?expected,
+            "acknowledgement for an unknown packet id ignored"
+        );
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use mqtt_proto::{Connect, Packet, ProtocolVersion, PubAckReason, Publish, QosPid, TopicName};
+
+    use super::super::test_support::Harness;
+    use super::*;
+
+    fn pid(n: u16) -> PacketId {
+        PacketId::new(n).unwrap()
+    }
+
+    #[test]
+    fn pubrel_for_an_unknown_id_is_completed_with_its_reason_on_v5_only() {
+        for (version, reason) in [
+            (ProtocolVersion::V5, PubRelReason::PacketIdentifierNotFound),
+            (ProtocolVersion::V3_1_1, PubRelReason::Success),
+        ] {
+            let mut h = Harness::default();
+            let (mut link, _rx) = h.link();
+            h.handle(&mut link, Connect::new(version, "c").into());
+            let reply = h.handle(&mut link, PubRel::new(pid(9)).into());
+            let mut comp = PubComp::new(pid(9));
+            comp.reason = reason;
+            assert_eq!(reply.packets(), [&Packet::PubComp(comp)], "{version}");
+            assert_eq!(reply.close, None);
+        }
+    }
+
+    #[test]
+    fn pubrel_releases_a_known_id() {
+        let mut h = Harness::default();
+        let (mut link, _rx) = h.link();
+        h.handle(&mut link, Connect::new(ProtocolVersion::V5, "c").into());
+        let publish = Publish::new(
+            TopicName::new("t").unwrap(),
+            QosPid::ExactlyOnce(pid(3)),
+            &b"m"[..],
+        );
+        h.handle(&mut link, publish.into());
+        assert!(h.state.sessions["c"].inbound_qos2.contains(&pid(3)));
+        let reply = h.handle(&mut link, PubRel::new(pid(3)).into());
+        assert_eq!(reply.packets(), [&Packet::PubComp(PubComp::new(pid(3)))]);
+        assert!(h.state.sessions["c"].inbound_qos2.is_empty());
+        assert!(link.inbound_unacked.is_empty());
+    }
+
+    #[test]
+    fn pubrec_for_an_unknown_id_gets_pubrel_with_its_reason() {
+        let mut h = Harness::default();
+        let (mut link, _rx) = h.link();
+        h.handle(&mut link, Connect::new(ProtocolVersion::V5, "c").into());
+        let reply = h.handle(&mut link, PubRec::new(pid(4)).into());
+        let mut rel = PubRel::new(pid(4));
+        rel.reason = PubRelReason::PacketIdentifierNotFound;
+        assert_eq!(reply.packets(), [&Packet::PubRel(rel)]);
+        // With an error code, the flow ends: no PUBREL.
+        let mut rec = PubRec::new(pid(4));
+        rec.reason = PubAckReason::UnspecifiedError;
+        assert!(h.handle(&mut link, rec.into()).packets().is_empty());
+    }
+}

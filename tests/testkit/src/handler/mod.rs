@@ -1,0 +1,142 @@
+//! The broker's rules, apart from I/O: a sans-IO core in the shape of mini-redis's `cmd/`,
+//! one file per packet family.
+//!
+//! ```text
+//!   conn.rs: socket ──► Decoder ──► Packet ─┐
+//!                                           ▼
+//!   handle(&mut State, &mut Link, Packet) ──► Reply { out: [Packet | Pending], close }
+//!     connect.rs     CONNECT ─► State::open_session (start / resume / takeover), CONNACK
+//!     publish.rs     PUBLISH ─► State::publish (routing), PUBACK / PUBREC
+//!     ack.rs         PUBACK, PUBREC, PUBCOMP (inflight window), PUBREL (inbound QoS 2)
+//!     subscribe.rs   SUBSCRIBE, UNSUBSCRIBE ─► Session, State::send_retained
+//!     disconnect.rs  DISCONNECT; end(): State::leave_session, the will ─► [Timer]
+//!     deliver.rs     Pending ─► what the session may send now
+//!                                           │
+//!   conn.rs: fault gating ─► Encoder ─► one batched write ◄┘
+//! ```
+//!
+//! A handler takes the state (locked by the caller), the connection as the rules see it
+//! ([`Link`]: the client's CONNECT, topic aliases, Receive Maximum accounting) and one
+//! decoded packet, and returns a [`Reply`]: the packets to write in order, where the
+//! session's pending messages go ([`Out::Pending`]), and whether to close. It does no I/O,
+//! starts no timers and knows nothing of the socket, so each rule is tested here without
+//! one. The connection task (`conn.rs`) reads, decodes, consults the fault rules about
+//! each packet in and out, writes, and runs the timers.
+//!
+//! The fault rules that change a CONNECT's outcome ([`crate::Fault::RefuseConnect`],
+//! [`crate::Fault::SessionPresent`]) are consulted by `connect.rs` at the point of the
+//! CONNECT they stand for, through [`State`]'s `fault_*` methods.
+
+mod ack;
+mod connect;
+pub(crate) mod deliver;
+mod disconnect;
+mod link;
+mod publish;
+mod subscribe;
+#[cfg(test)]
+mod test_support;
+
+use mqtt_proto::{ConnAck, ConnectReason, DecodeError, DisconnectReason, Packet, PropertyId};
+
+pub(crate) use disconnect::{Timer, end};
+pub(crate) use link::{Close, Link, Out, Reply};
+
+use crate::event::CloseReason;
+use crate::state::State;
+
+/// Apply the rules to one packet received on `link`.
+pub(crate) fn handle(state: &mut State, link: &mut Link, packet: Packet) -> Reply {
+    tracing::trace!(
+        conn = link.id,
+        packet = packet.packet_type().name(),
+        "received"
+    );
+    if link.client.is_none() {
+        return match packet {
+            Packet::Connect(c) => connect::connect(state, link, *c),
+            other => Reply::close(link.protocol_close(
+                &format!(
+                    "first packet is {}, not CONNECT",
+                    other.packet_type().name()
+                ),
+                "MQTT-3.1.0-1",
+                DisconnectReason::ProtocolError,
+            )),
+        };
+    }
+    match packet {
+        Packet::Connect(_) => Reply::close(link.protocol_close(
+            "second CONNECT",
+            "MQTT-3.1.0-2",
+            DisconnectReason::ProtocolError,
+        )),
+        Packet::Publish(p) => publish::publish(state, link, p),
+        Packet::PubAck(ack) => ack::puback(state, link, ack.packet_id),
+        Packet::PubRec(rec) => ack::pubrec(state, link, &rec),
+        Packet::PubComp(comp) => ack::pubcomp(state, link, comp.packet_id),
+        Packet::PubRel(rel) => ack::pubrel(state, link, rel.packet_id),
+        Packet::Subscribe(s) => subscribe::subscribe(state, link, &s),
+        Packet::Unsubscribe(u) => subscribe::unsubscribe(state, link, &u),
+        Packet::PingReq => {
+            let mut reply = Reply::default();
+            reply.send(Packet::PingResp);
+            reply
+        }
+        Packet::Disconnect(d) => disconnect::disconnect(link, &d),
+        Packet::Auth(_) => Reply::close(link.protocol_close(
+            "AUTH without an authentication method",
+            "MQTT-4.12.0-7",
+            DisconnectReason::ProtocolError,
+        )),
+        other @ (Packet::ConnAck(_)
+        | Packet::SubAck(_)
+        | Packet::UnsubAck(_)
+        | Packet::PingResp) => Reply::close(link.protocol_close(
+            &format!("{} sent by a client", other.packet_type().name()),
+            "MQTT-4.8.0-1",
+            DisconnectReason::ProtocolError,
+        )),
+    }
+}
+
+/// The bytes received on `link` do not decode: close, saying why.
+pub(crate) fn decode_error(link: &Link, e: &DecodeError) -> Reply {
+    if let DecodeError::InvalidPropertyValue(PropertyId::TopicAlias) = e {
+        // Topic Alias 0 is not permitted [MQTT-3.3.2-8]: Topic Alias invalid.
+        return Reply::close(link.protocol_close(
+            "topic alias 0",
+            "MQTT-3.3.2-8",
+            DisconnectReason::TopicAliasInvalid,
+        ));
+    }
+    if link.client.is_none() {
+        if let DecodeError::UnsupportedProtocolLevel(level) = e {
+            // [MQTT-3.1.2-2]: answer return code 1 (in the 3.1.1 format), then close.
+            link.violation(
+                &format!("unsupported protocol level {level}"),
+                "MQTT-3.1.2-2",
+            );
+            let reason = ConnectReason::UnsupportedProtocolVersion;
+            let mut reply = Reply::default();
+            reply.send(ConnAck::new(false, reason));
+            return reply.then_close(Close::new(CloseReason::Refused(reason)));
+        }
+    }
+    let text = e.to_string();
+    Reply::close(link.protocol_close(&text, "MQTT-4.8.0-1", e.disconnect_reason()))
+}
+
+/// Nothing arrived on `link` in time: before CONNECT, the connect timeout; after it,
+/// 1.5 × the keep alive [MQTT-3.1.2-24].
+pub(crate) fn timed_out(link: &Link) -> Close {
+    if link.client.is_some() {
+        link.violation("keep alive expired", "MQTT-3.1.2-24");
+        Close::with_disconnect(
+            CloseReason::KeepAliveTimeout,
+            DisconnectReason::KeepAliveTimeout,
+        )
+    } else {
+        Close::new(CloseReason::ConnectTimeout)
+    }
+}

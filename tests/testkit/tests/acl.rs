@@ -4,25 +4,17 @@
 
 mod common;
 
-use common::{RawClient, V5, V311, filter, pid, publish, within};
+use common::{RawClient, V5, V311, filter, login, pid, publish, suback_failure, within};
 use mqtt_proto::{
-    Connect, Packet, ProtocolVersion, PubAck, PubAckReason, QoS, QosPid, SubAckReason, Subscribe,
+    Packet, ProtocolVersion, PubAck, PubAckReason, QoS, QosPid, SubAckReason, Subscribe,
     Subscription, Will,
 };
 use mqtt_testkit::{Acl, Broker, Event};
 
-fn connect(version: ProtocolVersion, id: &str, user: Option<&str>, pass: Option<&str>) -> Connect {
-    let mut c = Connect::new(version, id);
-    c.keep_alive = 0;
-    c.username = user.map(Into::into);
-    c.password = pass.map(|p| bytes::Bytes::copy_from_slice(p.as_bytes()));
-    c
-}
-
 async fn client(broker: &Broker, version: ProtocolVersion, id: &str, user: &str) -> RawClient {
     let (c, ack) = RawClient::connect_with(
         broker.local_addr(),
-        connect(version, id, Some(user), Some("pw")),
+        login(version, id, Some(user), Some("pw")),
     )
     .await;
     assert!(!ack.reason.is_error(), "CONNACK refused: {ack:?}");
@@ -47,11 +39,7 @@ async fn each_user_gets_its_own_subscribe_deny_list_and_the_global_one() {
     let broker = acl_broker().await;
     let mut events = broker.events();
     for version in [V311, V5] {
-        let refused = if version.is_v5() {
-            SubAckReason::NotAuthorized
-        } else {
-            SubAckReason::UnspecifiedError
-        };
+        let refused = suback_failure(version, SubAckReason::NotAuthorized);
         let mut alice = client(&broker, version, "alice-client", "alice").await;
         alice
             .send(Subscribe::new(
@@ -162,7 +150,7 @@ async fn a_will_to_a_topic_denied_to_its_user_is_dropped() {
     let mut watcher = client(&broker, V5, "watcher", "bob").await;
     watcher.subscribe(1, "bob/#", QoS::AtMostOnce).await;
 
-    let mut c = connect(V311, "alice-will", Some("alice"), Some("pw"));
+    let mut c = login(V311, "alice-will", Some("alice"), Some("pw"));
     c.will = Some(Will::new(
         mqtt_proto::TopicName::new("bob/1/inbox").unwrap(),
         &b"gone"[..],
@@ -192,11 +180,8 @@ async fn without_a_user_name_only_the_global_lists_apply() {
     let mut anonymous = RawClient::connect(broker.local_addr(), V5, "anon").await;
     let ack = anonymous.subscribe(1, "a/b", QoS::AtMostOnce).await;
     assert_eq!(ack.reasons, vec![SubAckReason::GrantedQoS0]);
-    let (mut alice, _) = RawClient::connect_with(
-        broker.local_addr(),
-        connect(V5, "alice", Some("alice"), None),
-    )
-    .await;
+    let (mut alice, _) =
+        RawClient::connect_with(broker.local_addr(), login(V5, "alice", Some("alice"), None)).await;
     let ack = alice.subscribe(1, "a/b", QoS::AtMostOnce).await;
     assert_eq!(ack.reasons, vec![SubAckReason::NotAuthorized]);
     broker.shutdown().await;

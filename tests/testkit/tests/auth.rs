@@ -4,20 +4,12 @@
 
 mod common;
 
-use common::{RawClient, V5, V311, filter, pid, publish, within};
+use common::{RawClient, V5, V311, filter, login, pid, publish, suback_failure, within};
 use mqtt_proto::{
-    Connect, ConnectReason, Packet, ProtocolVersion, PubAck, PubAckReason, PubComp, PubRec, PubRel,
-    QoS, QosPid, SubAckReason, Subscribe, Subscription,
+    ConnectReason, Packet, PubAck, PubAckReason, PubComp, PubRec, PubRel, QoS, QosPid,
+    SubAckReason, Subscribe, Subscription,
 };
 use mqtt_testkit::{Broker, CloseReason, Event};
-
-fn connect(version: ProtocolVersion, id: &str, user: Option<&str>, pass: Option<&str>) -> Connect {
-    let mut c = Connect::new(version, id);
-    c.keep_alive = 0;
-    c.username = user.map(Into::into);
-    c.password = pass.map(|p| bytes::Bytes::copy_from_slice(p.as_bytes()));
-    c
-}
 
 async fn refused_event(events: &mut mqtt_testkit::Events) -> (Event, CloseReason) {
     let failed = within(events.wait_for(|e| matches!(e, Event::AuthenticationFailed { .. })))
@@ -62,8 +54,7 @@ async fn user_table_refuses_bad_or_missing_credentials() {
             ),
         ];
         for (user, pass, code) in cases {
-            let (mut c, ack) =
-                RawClient::connect_with(addr, connect(version, "c", user, pass)).await;
+            let (mut c, ack) = RawClient::connect_with(addr, login(version, "c", user, pass)).await;
             assert_eq!(ack.reason, code, "{version} {user:?} {pass:?}");
             assert!(!ack.session_present);
             assert_eq!(c.closed().await, vec![], "closed after the CONNACK");
@@ -80,7 +71,7 @@ async fn user_table_refuses_bad_or_missing_credentials() {
         }
         for (user, pass) in [("alice", "secret"), ("bob", "hunter2")] {
             let (mut c, ack) =
-                RawClient::connect_with(addr, connect(version, user, Some(user), Some(pass))).await;
+                RawClient::connect_with(addr, login(version, user, Some(user), Some(pass))).await;
             assert_eq!(ack.reason, ConnectReason::Success, "{version} {user}");
             c.ping().await;
         }
@@ -94,8 +85,7 @@ async fn anonymous_by_default() {
     let addr = broker.local_addr();
     for version in [V311, V5] {
         for (user, pass) in [(None, None), (Some("anyone"), Some("anything"))] {
-            let (mut c, ack) =
-                RawClient::connect_with(addr, connect(version, "a", user, pass)).await;
+            let (mut c, ack) = RawClient::connect_with(addr, login(version, "a", user, pass)).await;
             assert_eq!(ack.reason, ConnectReason::Success);
             c.ping().await;
         }
@@ -114,11 +104,7 @@ async fn denied_subscriptions_are_refused_and_the_others_granted() {
     let addr = broker.local_addr();
     let mut events = broker.events();
     for version in [V311, V5] {
-        let refused = if version.is_v5() {
-            SubAckReason::NotAuthorized
-        } else {
-            SubAckReason::UnspecifiedError
-        };
+        let refused = suback_failure(version, SubAckReason::NotAuthorized);
         let id = format!("sub-{}", version.level());
         let mut sub = RawClient::connect(addr, version, &id).await;
         let filters = [
@@ -265,11 +251,11 @@ async fn a_well_behaved_client_is_unaffected() {
     let addr = broker.local_addr();
     for version in [V311, V5] {
         let (mut sub, ack) =
-            RawClient::connect_with(addr, connect(version, "sub", Some("alice"), Some("secret")))
+            RawClient::connect_with(addr, login(version, "sub", Some("alice"), Some("secret")))
                 .await;
         assert_eq!(ack.reason, ConnectReason::Success);
         let (mut p, ack) =
-            RawClient::connect_with(addr, connect(version, "pub", Some("alice"), Some("secret")))
+            RawClient::connect_with(addr, login(version, "pub", Some("alice"), Some("secret")))
                 .await;
         assert_eq!(ack.reason, ConnectReason::Success);
         let ack = sub.subscribe(1, "open/#", QoS::ExactlyOnce).await;
@@ -282,13 +268,12 @@ async fn a_well_behaved_client_is_unaffected() {
         assert_eq!(sub.recv_publish().await.payload.as_ref(), b"0");
         let got = sub.recv_publish().await;
         assert_eq!(got.payload.as_ref(), b"1");
-        sub.send(PubAck::new(got.qos.packet_id().unwrap())).await;
+        assert!(matches!(got.qos, QosPid::AtLeastOnce(_)));
+        sub.ack(&got).await;
         let got = sub.recv_publish().await;
         assert_eq!(got.payload.as_ref(), b"2");
-        let id = got.qos.packet_id().unwrap();
-        sub.send(PubRec::new(id)).await;
-        assert_eq!(sub.recv().await, Packet::PubRel(PubRel::new(id)));
-        sub.send(PubComp::new(id)).await;
+        assert!(matches!(got.qos, QosPid::ExactlyOnce(_)));
+        sub.ack(&got).await;
         sub.ping().await;
     }
     broker.shutdown().await;
@@ -306,7 +291,7 @@ async fn a_will_to_a_denied_topic_is_dropped() {
     let mut sub = RawClient::connect(addr, V5, "sub").await;
     sub.subscribe(1, "#", QoS::AtMostOnce).await;
     for (id, will_topic) in [("w1", "secret/will"), ("w2", "open/will")] {
-        let mut c = connect(V311, id, None, None);
+        let mut c = login(V311, id, None, None);
         c.will = Some(mqtt_proto::Will {
             topic: common::topic(will_topic),
             payload: bytes::Bytes::from_static(b"gone"),

@@ -9,18 +9,12 @@ mod common;
 use std::time::Duration;
 
 use common::events::{closed_reason, fault_fired};
-use common::{RawClient, V5, V311, filter, pid, publish};
+use common::{RawClient, V5, V311, connect_packet, filter, pid, publish};
 use mqtt_proto::{
     Connect, ConnectReason, Packet, QoS, QosPid, SubAck, SubAckReason, Subscribe, Subscription,
 };
 use mqtt_testkit::{Broker, CloseReason, Direction, Fault, PacketType};
 use tokio::time::Instant;
-
-fn connect(version: mqtt_proto::ProtocolVersion, id: &str) -> Connect {
-    let mut c = Connect::new(version, id);
-    c.keep_alive = 0;
-    c
-}
 
 #[tokio::test]
 async fn an_every_time_rule_fires_on_every_packet() {
@@ -66,7 +60,7 @@ async fn a_rule_armed_n_times_fires_n_times_then_is_gone() {
         .times(2)
         .refuse_connect(ConnectReason::ServerBusy);
     for _ in 0..2 {
-        let (mut c, ack) = RawClient::connect_with(addr, connect(V5, "c")).await;
+        let (mut c, ack) = RawClient::connect_with(addr, connect_packet(V5, "c")).await;
         assert_eq!(ack.reason, ConnectReason::ServerBusy);
         assert_eq!(c.closed().await, vec![]);
         assert_eq!(
@@ -74,7 +68,7 @@ async fn a_rule_armed_n_times_fires_n_times_then_is_gone() {
             Fault::RefuseConnect(ConnectReason::ServerBusy)
         );
     }
-    let (_c, ack) = RawClient::connect_with(addr, connect(V5, "c")).await;
+    let (_c, ack) = RawClient::connect_with(addr, connect_packet(V5, "c")).await;
     assert_eq!(ack.reason, ConnectReason::Success);
     broker.shutdown().await;
 }
@@ -239,7 +233,7 @@ async fn delay_received_can_hold_a_connect() {
         .for_client("slow")
         .delay_received(PacketType::Connect, Duration::from_secs(3));
     let start = Instant::now();
-    let (_c, ack) = RawClient::connect_with(broker.local_addr(), connect(V5, "slow")).await;
+    let (_c, ack) = RawClient::connect_with(broker.local_addr(), connect_packet(V5, "slow")).await;
     assert_eq!(ack.reason, ConnectReason::Success);
     assert_eq!(start.elapsed(), Duration::from_secs(3));
     broker.shutdown().await;

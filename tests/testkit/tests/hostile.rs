@@ -8,26 +8,15 @@ mod common;
 
 use std::time::Duration;
 
+use common::events::disconnected;
 use common::served::{good_client, still_served};
-use common::{RawClient, V5, V311, filter, pid, publish, within};
+use common::{RawClient, V5, V311, filter, pid, publish, suback_failure, within};
 use mqtt_proto::{
     Connect, ConnectReason, Disconnect, DisconnectReason, Packet, PubAck, QoS, QosPid,
     SubAckReason, Subscribe, Subscription, TopicName,
 };
-use mqtt_testkit::{Broker, CloseReason, Event, Events};
+use mqtt_testkit::{Broker, CloseReason, Event};
 use tokio::time::Instant;
-
-async fn closed_reason(events: &mut Events, id: &str) -> CloseReason {
-    let id = Some(id.to_owned());
-    match within(
-        events.wait_for(|e| matches!(e, Event::Disconnected { client_id, .. } if *client_id == id)),
-    )
-    .await
-    {
-        Some(Event::Disconnected { reason, .. }) => reason,
-        other => panic!("expected Disconnected, got {other:?}"),
-    }
-}
 
 #[tokio::test(start_paused = true)]
 async fn a_truncated_packet_then_silence_times_out() {
@@ -45,7 +34,7 @@ async fn a_truncated_packet_then_silence_times_out() {
     assert_eq!(bad.closed().await, vec![]);
     assert!(start.elapsed() >= Duration::from_secs(5));
     assert_eq!(
-        closed_reason(&mut events, "bad").await,
+        disconnected(&mut events, "bad").await,
         CloseReason::PacketTimeout
     );
     still_served(&mut good, 1).await;
@@ -73,7 +62,7 @@ async fn a_five_byte_remaining_length_is_malformed() {
         ))]
     );
     assert!(matches!(
-        closed_reason(&mut events, "bad").await,
+        disconnected(&mut events, "bad").await,
         CloseReason::ProtocolViolation(_)
     ));
     still_served(&mut good, 1).await;
@@ -98,7 +87,7 @@ async fn two_hundred_fifty_six_mib_announced_is_refused_from_the_fixed_header() 
     // At once: no timer ran out (on the paused clock, any wait would show here).
     assert_eq!(start.elapsed(), Duration::ZERO);
     assert!(matches!(
-        closed_reason(&mut events, "bad").await,
+        disconnected(&mut events, "bad").await,
         CloseReason::ProtocolViolation(_)
     ));
     still_served(&mut good, 1).await;
@@ -211,11 +200,7 @@ async fn subscriptions_beyond_the_maximum_are_refused_with_quota_exceeded() {
         .unwrap();
     let mut good = good_client(&broker).await;
     for version in [V311, V5] {
-        let refused = if version.is_v5() {
-            SubAckReason::QuotaExceeded
-        } else {
-            SubAckReason::UnspecifiedError
-        };
+        let refused = suback_failure(version, SubAckReason::QuotaExceeded);
         let mut c = RawClient::connect(broker.local_addr(), version, "greedy").await;
         let subscriptions = ["q/1", "q/2", "q/1", "q/3", "q/4", "q/5"]
             .iter()
@@ -289,8 +274,8 @@ async fn connections_beyond_the_maximum_are_refused() {
     // Both connections of "second" end (in either order): the first taken over, the
     // second lost.
     let mut reasons = vec![
-        closed_reason(&mut events, "second").await,
-        closed_reason(&mut events, "second").await,
+        disconnected(&mut events, "second").await,
+        disconnected(&mut events, "second").await,
     ];
     reasons.sort_by_key(|r| format!("{r:?}"));
     assert_eq!(
@@ -351,7 +336,7 @@ async fn topics_deeper_than_the_maximum_are_refused() {
             assert!(got.is_empty(), "{got:?}");
         }
         assert!(matches!(
-            closed_reason(&mut events, &id).await,
+            disconnected(&mut events, &id).await,
             CloseReason::LimitExceeded(_)
         ));
     }

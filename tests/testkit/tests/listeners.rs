@@ -7,63 +7,28 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use bytes::Bytes;
-use common::ws::ws_pipe;
+use common::tls::tls_stream_config;
+use common::ws::{ws_pipe, ws_upgrade};
 use common::*;
-use mqtt_proto::{Connect, ProtocolVersion, QoS, QosPid, SubAckReason};
+use mqtt_proto::{ProtocolVersion, QoS, QosPid, SubAckReason};
 use mqtt_testkit::certs::{TestCa, TestCert};
 use mqtt_testkit::{Broker, Event};
-use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::http::header::SEC_WEBSOCKET_PROTOCOL;
-
-/// A TLS session to `addr` as "localhost", with this client configuration.
-async fn tls_stream(
-    addr: SocketAddr,
-    config: tokio_rustls::rustls::ClientConfig,
-) -> std::io::Result<TlsStream<TcpStream>> {
-    let tcp = TcpStream::connect(addr).await?;
-    tcp.set_nodelay(true)?;
-    let name = ServerName::try_from("localhost").unwrap();
-    TlsConnector::from(Arc::new(config))
-        .connect(name, tcp)
-        .await
-}
 
 /// Upgrade a TLS session to a WebSocket offering the subprotocol `mqtt`.
 async fn wss_open(
     addr: SocketAddr,
     config: tokio_rustls::rustls::ClientConfig,
 ) -> Result<WebSocketStream<TlsStream<TcpStream>>, WsError> {
-    let tls = tls_stream(addr, config).await?;
-    let mut request = format!("wss://localhost:{}/mqtt", addr.port())
-        .into_client_request()
-        .unwrap();
-    request
-        .headers_mut()
-        .insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static("mqtt"));
-    let (ws, response) = tokio_tungstenite::client_async(request, tls).await?;
-    assert_eq!(
-        response.headers().get(SEC_WEBSOCKET_PROTOCOL).unwrap(),
-        "mqtt"
-    );
-    Ok(ws)
-}
-
-async fn mqtt_over(stream: impl Stream + 'static, version: ProtocolVersion, id: &str) -> RawClient {
-    let mut connect = Connect::new(version, id);
-    connect.keep_alive = 0;
-    let (c, ack) = within(RawClient::connect_over(stream, connect)).await;
-    assert!(!ack.reason.is_error(), "CONNACK refused: {ack:?}");
-    c
+    let tls = tls_stream_config(addr, config).await?;
+    let url = format!("wss://localhost:{}/mqtt", addr.port());
+    ws_upgrade(tls, &url, Some("mqtt")).await
 }
 
 async fn wss_client(
@@ -119,9 +84,12 @@ async fn secure_websocket_tls_and_tcp_clients_share_one_broker() {
         .await
         .unwrap();
     let mut wss = wss_client(broker.wss_addr().unwrap(), ca.client_config(), V5, "wss").await;
-    let tls = within(tls_stream(broker.tls_addr().unwrap(), ca.client_config()))
-        .await
-        .expect("TLS handshake");
+    let tls = within(tls_stream_config(
+        broker.tls_addr().unwrap(),
+        ca.client_config(),
+    ))
+    .await
+    .expect("TLS handshake");
     let mut tls = mqtt_over(tls, V311, "tls").await;
     let mut tcp = RawClient::connect(broker.local_addr(), V311, "tcp").await;
     tls.subscribe(1, "to/tls", QoS::AtMostOnce).await;

@@ -23,19 +23,6 @@ fn qos_pid(qos: QoS, id: u16) -> QosPid {
     }
 }
 
-/// Acknowledge a received PUBLISH as its QoS requires (QoS 2: PUBREC, PUBREL, PUBCOMP).
-async fn ack(c: &mut RawClient, p: &mqtt_proto::Publish) {
-    match p.qos {
-        QosPid::AtMostOnce => {}
-        QosPid::AtLeastOnce(id) => c.send(PubAck::new(id)).await,
-        QosPid::ExactlyOnce(id) => {
-            c.send(PubRec::new(id)).await;
-            assert_eq!(c.recv().await, Packet::PubRel(PubRel::new(id)));
-            c.send(PubComp::new(id)).await;
-        }
-    }
-}
-
 #[tokio::test]
 async fn suback_and_unsuback_carry_one_code_per_filter() {
     let broker = Broker::start().await.unwrap();
@@ -103,7 +90,7 @@ async fn delivered_qos_is_the_minimum_of_publish_and_subscription() {
                 assert_eq!(got.topic.as_str(), f);
                 assert_eq!(got.payload, p.payload);
                 assert!(!got.dup && !got.retain);
-                ack(&mut sub, &got).await;
+                sub.ack(&got).await;
             }
         }
         sub.ping().await;
@@ -149,7 +136,7 @@ async fn overlapping_subscriptions_deliver_once_at_the_highest_qos() {
         .await;
     let got = sub.recv_publish().await;
     assert_eq!(got.qos.qos(), QoS::AtLeastOnce);
-    ack(&mut sub, &got).await;
+    sub.ack(&got).await;
     sub.ping().await;
     broker.shutdown().await;
 }
@@ -284,7 +271,7 @@ async fn outbound_packet_ids_are_distinct_and_order_is_kept() {
     let payloads: Vec<u8> = received.iter().map(|m| m.payload[0]).collect();
     assert_eq!(payloads, (0..30).collect::<Vec<u8>>());
     for m in &received {
-        ack(&mut sub, m).await;
+        sub.ack(m).await;
     }
     sub.ping().await;
     broker.shutdown().await;
@@ -309,7 +296,7 @@ async fn receive_maximum_limits_what_is_inflight() {
     let m0 = sub.recv_publish().await;
     let m1 = sub.recv_publish().await;
     sub.ping().await; // the third waits for a free slot
-    ack(&mut sub, &m0).await;
+    sub.ack(&m0).await;
     let m2 = sub.recv_publish().await;
     assert_eq!([m0.payload[0], m1.payload[0], m2.payload[0]], [0, 1, 2]);
     broker.shutdown().await;
@@ -379,7 +366,7 @@ async fn messages_larger_than_the_clients_maximum_are_discarded() {
         .await;
     let m = sub.recv_publish().await;
     assert_eq!(m.payload, &b"fits"[..]);
-    ack(&mut sub, &m).await;
+    sub.ack(&m).await;
     sub.ping().await;
     broker.shutdown().await;
 }

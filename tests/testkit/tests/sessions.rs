@@ -6,46 +6,13 @@ mod common;
 
 use std::net::SocketAddr;
 
-use common::{RawClient, V5, V311, pid, publish, topic, within};
+use common::events::disconnected;
+use common::{HOUR, RawClient, V5, V311, open, pid, publish, session, topic, within};
 use mqtt_proto::{
-    ConnAck, Connect, Disconnect, DisconnectReason, Packet, ProtocolVersion, PubAck, PubComp,
-    PubRec, PubRel, QoS, QosPid, Will,
+    Connect, Disconnect, DisconnectReason, Packet, ProtocolVersion, PubAck, PubComp, PubRec,
+    PubRel, QoS, QosPid, Will,
 };
-use mqtt_testkit::{Broker, CloseReason, Event, Events};
-
-/// A CONNECT asking for a session that outlives the connection (or not).
-fn connect(version: ProtocolVersion, id: &str, clean: bool, persistent: bool) -> Connect {
-    let mut c = Connect::new(version, id);
-    c.keep_alive = 0;
-    // 3.x ties the two together: a session is kept exactly when clean session is 0.
-    c.clean_start = if version.is_v5() {
-        clean
-    } else {
-        clean && !persistent
-    };
-    if version.is_v5() && persistent {
-        c.properties.session_expiry_interval = Some(3600);
-    }
-    c
-}
-
-async fn open(addr: SocketAddr, c: Connect) -> (RawClient, ConnAck) {
-    let (client, ack) = RawClient::connect_with(addr, c).await;
-    assert!(!ack.reason.is_error(), "{ack:?}");
-    (client, ack)
-}
-
-async fn disconnected(events: &mut Events, id: &str) -> CloseReason {
-    let id = Some(id.to_owned());
-    match within(
-        events.wait_for(|e| matches!(e, Event::Disconnected { client_id, .. } if *client_id == id)),
-    )
-    .await
-    {
-        Some(Event::Disconnected { reason, .. }) => reason,
-        other => panic!("{other:?}"),
-    }
-}
+use mqtt_testkit::{Broker, CloseReason, Event};
 
 #[tokio::test]
 async fn persistent_session_keeps_subscriptions_and_queues_qos1_and_qos2() {
@@ -53,7 +20,7 @@ async fn persistent_session_keeps_subscriptions_and_queues_qos1_and_qos2() {
     let addr = broker.local_addr();
     let mut events = broker.events();
     for version in [V311, V5] {
-        let (mut sub, ack) = open(addr, connect(version, "sub", true, true)).await;
+        let (mut sub, ack) = open(addr, session(version, "sub", true, HOUR)).await;
         assert!(!ack.session_present);
         sub.subscribe(1, "t", QoS::ExactlyOnce).await;
         sub.send(Disconnect::new(DisconnectReason::NormalDisconnection))
@@ -70,7 +37,7 @@ async fn persistent_session_keeps_subscriptions_and_queues_qos1_and_qos2() {
         p.publish(publish("t", QosPid::ExactlyOnce(pid(2)), b"2"))
             .await;
 
-        let (mut sub, ack) = open(addr, connect(version, "sub", false, true)).await;
+        let (mut sub, ack) = open(addr, session(version, "sub", false, HOUR)).await;
         assert!(ack.session_present);
         let one = sub.recv_publish().await;
         assert_eq!(
@@ -94,7 +61,7 @@ async fn persistent_session_keeps_subscriptions_and_queues_qos1_and_qos2() {
         // Leave no session behind for the next version's run.
         drop(sub);
         disconnected(&mut events, "sub").await;
-        let (mut sub, _) = open(addr, connect(version, "sub", true, false)).await;
+        let (mut sub, _) = open(addr, session(version, "sub", true, 0)).await;
         sub.send(Disconnect::new(DisconnectReason::NormalDisconnection))
             .await;
         disconnected(&mut events, "sub").await;
@@ -108,12 +75,12 @@ async fn clean_start_discards_the_old_session() {
     let addr = broker.local_addr();
     let mut events = broker.events();
     for version in [V311, V5] {
-        let (mut sub, _) = open(addr, connect(version, "c", true, true)).await;
+        let (mut sub, _) = open(addr, session(version, "c", true, HOUR)).await;
         sub.subscribe(1, "t", QoS::AtLeastOnce).await;
         drop(sub);
         disconnected(&mut events, "c").await;
 
-        let (mut sub, ack) = open(addr, connect(version, "c", true, false)).await;
+        let (mut sub, ack) = open(addr, session(version, "c", true, 0)).await;
         assert!(!ack.session_present);
         let mut p = RawClient::connect(addr, V5, "p").await;
         p.publish(publish("t", QosPid::AtLeastOnce(pid(1)), b"x"))
@@ -129,11 +96,11 @@ async fn clean_start_discards_the_old_session() {
 async fn v5_session_without_expiry_ends_with_the_connection() {
     let broker = Broker::start().await.unwrap();
     let mut events = broker.events();
-    let (mut sub, _) = open(broker.local_addr(), connect(V5, "e", true, false)).await;
+    let (mut sub, _) = open(broker.local_addr(), session(V5, "e", true, 0)).await;
     sub.subscribe(1, "t", QoS::AtLeastOnce).await;
     drop(sub);
     disconnected(&mut events, "e").await;
-    let (_sub, ack) = open(broker.local_addr(), connect(V5, "e", false, false)).await;
+    let (_sub, ack) = open(broker.local_addr(), session(V5, "e", false, 0)).await;
     assert!(!ack.session_present);
     broker.shutdown().await;
 }
@@ -143,7 +110,7 @@ async fn unacknowledged_messages_are_resent_with_dup_on_reconnect() {
     let broker = Broker::start().await.unwrap();
     let addr = broker.local_addr();
     let mut events = broker.events();
-    let (mut sub, _) = open(addr, connect(V311, "r", true, true)).await;
+    let (mut sub, _) = open(addr, session(V311, "r", true, HOUR)).await;
     sub.subscribe(1, "t", QoS::ExactlyOnce).await;
     let mut p = RawClient::connect(addr, V5, "p").await;
     p.publish(publish("t", QosPid::AtLeastOnce(pid(1)), b"a"))
@@ -165,7 +132,7 @@ async fn unacknowledged_messages_are_resent_with_dup_on_reconnect() {
         CloseReason::ConnectionLost
     );
 
-    let (mut sub, ack) = open(addr, connect(V311, "r", false, true)).await;
+    let (mut sub, ack) = open(addr, session(V311, "r", false, HOUR)).await;
     assert!(ack.session_present);
     let mut a2 = sub.recv_publish().await;
     assert!(a2.dup);
@@ -191,9 +158,9 @@ async fn second_connection_with_the_same_id_takes_over() {
     let broker = Broker::start().await.unwrap();
     let addr = broker.local_addr();
     let mut events = broker.events();
-    let (mut first, _) = open(addr, connect(V5, "dup", true, true)).await;
+    let (mut first, _) = open(addr, session(V5, "dup", true, HOUR)).await;
     first.subscribe(1, "t", QoS::AtLeastOnce).await;
-    let (mut second, ack) = open(addr, connect(V5, "dup", false, true)).await;
+    let (mut second, ack) = open(addr, session(V5, "dup", false, HOUR)).await;
     assert!(ack.session_present);
     match first.closed().await.as_slice() {
         [Packet::Disconnect(d)] => assert_eq!(d.reason, DisconnectReason::SessionTakenOver),
@@ -213,8 +180,8 @@ async fn second_connection_with_the_same_id_takes_over() {
     second.ping().await;
 
     // 3.1.1: the old connection is just closed.
-    let (mut old, _) = open(addr, connect(V311, "dup3", true, false)).await;
-    let (mut new, _) = open(addr, connect(V311, "dup3", true, false)).await;
+    let (mut old, _) = open(addr, session(V311, "dup3", true, 0)).await;
+    let (mut new, _) = open(addr, session(V311, "dup3", true, 0)).await;
     assert_eq!(old.closed().await, vec![]);
     new.ping().await;
     broker.shutdown().await;
@@ -229,7 +196,7 @@ async fn full_session_queue_drops_new_messages() {
         .unwrap();
     let addr = broker.local_addr();
     let mut events = broker.events();
-    let (mut sub, _) = open(addr, connect(V311, "q", true, true)).await;
+    let (mut sub, _) = open(addr, session(V311, "q", true, HOUR)).await;
     sub.subscribe(1, "t", QoS::AtLeastOnce).await;
     drop(sub);
     disconnected(&mut events, "q").await;
@@ -251,7 +218,7 @@ async fn full_session_queue_drops_new_messages() {
         }
         other => panic!("{other:?}"),
     }
-    let (mut sub, _) = open(addr, connect(V311, "q", false, true)).await;
+    let (mut sub, _) = open(addr, session(V311, "q", false, HOUR)).await;
     assert_eq!(sub.recv_publish().await.payload, &b"1"[..]);
     assert_eq!(sub.recv_publish().await.payload, &b"2"[..]);
     sub.ping().await;
@@ -259,7 +226,7 @@ async fn full_session_queue_drops_new_messages() {
 }
 
 fn with_will(version: ProtocolVersion, id: &str, keep_alive: u16) -> Connect {
-    let mut c = connect(version, id, true, false);
+    let mut c = session(version, id, true, 0);
     c.keep_alive = keep_alive;
     let mut will = Will::new(topic("wills/gone"), &b"bye"[..]);
     will.qos = QoS::AtLeastOnce;
@@ -348,7 +315,7 @@ async fn inbound_qos2_state_survives_a_reconnect() {
     let mut sub = RawClient::connect(addr, V311, "sub").await;
     sub.subscribe(1, "t", QoS::AtMostOnce).await;
 
-    let (mut p, _) = open(addr, connect(V5, "p", true, true)).await;
+    let (mut p, _) = open(addr, session(V5, "p", true, HOUR)).await;
     let msg = publish("t", QosPid::ExactlyOnce(pid(5)), b"once");
     p.send(msg.clone()).await;
     assert_eq!(p.recv().await, Packet::PubRec(PubRec::new(pid(5))));
@@ -356,7 +323,7 @@ async fn inbound_qos2_state_survives_a_reconnect() {
     disconnected(&mut events, "p").await;
 
     // The PUBREC was lost with the connection: the client resends with DUP.
-    let (mut p, ack) = open(addr, connect(V5, "p", false, true)).await;
+    let (mut p, ack) = open(addr, session(V5, "p", false, HOUR)).await;
     assert!(ack.session_present);
     let mut again = msg;
     again.dup = true;
@@ -381,7 +348,7 @@ async fn taking_over_a_clean_session_starts_a_new_session() {
     let mut events = broker.events();
     let mut p = RawClient::connect(addr, V311, "p").await;
     for (version, id) in [(V311, "clean3"), (V5, "clean5")] {
-        let (mut old, ack) = open(addr, connect(version, id, true, false)).await;
+        let (mut old, ack) = open(addr, session(version, id, true, 0)).await;
         assert!(!ack.session_present);
         old.subscribe(1, "t", QoS::AtLeastOnce).await;
         // An unacknowledged message in the old session.
@@ -389,7 +356,7 @@ async fn taking_over_a_clean_session_starts_a_new_session() {
             .await;
         assert_eq!(old.recv_publish().await.payload, &b"old"[..]);
 
-        let (mut new, ack) = open(addr, connect(version, id, false, true)).await;
+        let (mut new, ack) = open(addr, session(version, id, false, HOUR)).await;
         assert!(!ack.session_present, "{version}: {ack:?}");
         match within(
             events.wait_for(|e| matches!(e, Event::Connected { client_id, .. } if client_id == id)),
@@ -423,7 +390,7 @@ async fn taking_over_a_clean_session_starts_a_new_session() {
         // The new session is persistent, as its CONNECT asked.
         drop(new);
         disconnected(&mut events, id).await;
-        let (mut again, ack) = open(addr, connect(version, id, false, true)).await;
+        let (mut again, ack) = open(addr, session(version, id, false, HOUR)).await;
         assert!(ack.session_present);
         again.ping().await;
     }
@@ -438,7 +405,7 @@ async fn thousands_of_unacknowledged_messages_are_acknowledged_in_any_order() {
     let broker = Broker::start().await.unwrap();
     let addr = broker.local_addr();
     let mut events = broker.events();
-    let (mut sub, _) = open(addr, connect(V311, "many", true, true)).await;
+    let (mut sub, _) = open(addr, session(V311, "many", true, HOUR)).await;
     sub.subscribe(1, "t", QoS::ExactlyOnce).await;
     let mut p = RawClient::connect(addr, V311, "p").await;
     for i in 1..=N {
@@ -476,7 +443,7 @@ async fn thousands_of_unacknowledged_messages_are_acknowledged_in_any_order() {
 
     // The rest come back in their original order: PUBREL for those received, the
     // unacknowledged PUBLISHes with DUP.
-    let (mut sub, ack) = open(addr, connect(V311, "many", false, true)).await;
+    let (mut sub, ack) = open(addr, session(V311, "many", false, HOUR)).await;
     assert!(ack.session_present);
     let acked: std::collections::HashSet<_> =
         got.iter().rev().step_by(2).map(|(id, _)| *id).collect();

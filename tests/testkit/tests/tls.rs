@@ -9,15 +9,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use common::tls::{tls_stream, tls_stream_with};
 use common::*;
-use mqtt_proto::{Connect, QoS, QosPid, SubAckReason};
+use mqtt_proto::{QoS, QosPid, SubAckReason};
 use mqtt_testkit::certs::{TestCa, TestCert};
 use mqtt_testkit::{Broker, Event, TlsConfig};
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::CertificateDer;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
-use tokio_rustls::client::TlsStream;
-use tokio_rustls::{TlsConnector, rustls};
+use tokio_rustls::TlsConnector;
 
 /// A CA and a server certificate it issued for "localhost" and 127.0.0.1.
 struct TestPki {
@@ -49,36 +49,6 @@ async fn mtls_broker(pki: &TestPki) -> Broker {
     Broker::builder().tls(config).start().await.unwrap()
 }
 
-fn connector(trusted: &CertificateDer<'static>) -> TlsConnector {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(trusted.clone()).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    TlsConnector::from(Arc::new(config))
-}
-
-async fn tls_stream(
-    addr: SocketAddr,
-    trusted: &CertificateDer<'static>,
-) -> std::io::Result<TlsStream<TcpStream>> {
-    tls_stream_with(addr, connector(trusted), "localhost").await
-}
-
-async fn tls_stream_with(
-    addr: SocketAddr,
-    connector: TlsConnector,
-    server_name: &str,
-) -> std::io::Result<TlsStream<TcpStream>> {
-    let tcp = TcpStream::connect(addr).await?;
-    tcp.set_nodelay(true)?;
-    let name = ServerName::try_from(server_name.to_owned()).unwrap();
-    connector.connect(name, tcp).await
-}
-
 async fn tls_client(
     addr: SocketAddr,
     trusted: &CertificateDer<'static>,
@@ -89,18 +59,6 @@ async fn tls_client(
         .await
         .expect("TLS handshake");
     mqtt_over(stream, version, id).await
-}
-
-async fn mqtt_over(
-    stream: TlsStream<TcpStream>,
-    version: mqtt_proto::ProtocolVersion,
-    id: &str,
-) -> RawClient {
-    let mut connect = Connect::new(version, id);
-    connect.keep_alive = 0;
-    let (c, ack) = within(RawClient::connect_over(stream, connect)).await;
-    assert!(!ack.reason.is_error(), "CONNACK refused: {ack:?}");
-    c
 }
 
 /// Expect the broker to refuse this client's certificate (or its lack of one): either the

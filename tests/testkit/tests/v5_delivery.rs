@@ -9,13 +9,16 @@ mod common;
 use std::num::NonZeroU16;
 use std::time::Duration;
 
-use common::{RawClient, V5, V311, filter, pid, publish, topic, within};
-use mqtt_proto::{
-    ConnAck, Connect, ConnectReason, Disconnect, DisconnectReason, Packet, PubAck, PubComp, PubRec,
-    PubRel, Publish, QoS, QosPid, SubAckReason, Subscribe, Subscription, SubscriptionId,
-    UserProperty, Will,
+use common::events::disconnected;
+use common::{
+    HOUR, RawClient, V5, V311, filter, open, pid, publish, refused_with, session, topic, within,
 };
-use mqtt_testkit::{Broker, CloseReason, Event, Events};
+use mqtt_proto::{
+    Connect, ConnectReason, Disconnect, DisconnectReason, Packet, PubAck, PubComp, PubRec, PubRel,
+    Publish, QoS, QosPid, SubAckReason, Subscribe, Subscription, SubscriptionId, UserProperty,
+    Will,
+};
+use mqtt_testkit::{Broker, CloseReason, Event};
 
 fn sid(n: u32) -> SubscriptionId {
     SubscriptionId::new(n).unwrap()
@@ -49,41 +52,6 @@ fn ids(p: &Publish) -> Vec<u32> {
         .collect();
     ids.sort_unstable();
     ids
-}
-
-async fn refused_with(c: &mut RawClient, reason: DisconnectReason) {
-    let got = c.closed().await;
-    assert!(
-        matches!(&got[..], [Packet::Disconnect(d)] if d.reason == reason),
-        "{got:?}"
-    );
-}
-
-async fn disconnected(events: &mut Events, id: &str) -> CloseReason {
-    let id = Some(id.to_owned());
-    match within(
-        events.wait_for(|e| matches!(e, Event::Disconnected { client_id, .. } if *client_id == id)),
-    )
-    .await
-    {
-        Some(Event::Disconnected { reason, .. }) => reason,
-        other => panic!("{other:?}"),
-    }
-}
-
-/// A persistent 5.0 session (Session Expiry one hour), no keep alive.
-fn persistent(id: &str, clean: bool) -> Connect {
-    let mut c = Connect::new(V5, id);
-    c.keep_alive = 0;
-    c.clean_start = clean;
-    c.properties.session_expiry_interval = Some(3600);
-    c
-}
-
-async fn open(addr: std::net::SocketAddr, c: Connect) -> (RawClient, ConnAck) {
-    let (client, ack) = RawClient::connect_with(addr, c).await;
-    assert!(!ack.reason.is_error(), "{ack:?}");
-    (client, ack)
 }
 
 // --- Subscription Identifiers ---
@@ -315,7 +283,7 @@ async fn acknowledged_publishes_free_the_receive_maximum() {
         .start()
         .await
         .unwrap();
-    let (mut c, _) = open(broker.local_addr(), persistent("c", true)).await;
+    let (mut c, _) = open(broker.local_addr(), session(V5, "c", true, HOUR)).await;
     // QoS 1 is acknowledged at once; QoS 2 counts until its PUBCOMP.
     for id in 1..=3 {
         c.publish(publish("t", QosPid::AtLeastOnce(pid(id)), b"x"))
@@ -329,7 +297,7 @@ async fn acknowledged_publishes_free_the_receive_maximum() {
         .await;
     assert_eq!(c.recv().await, Packet::PubRec(PubRec::new(pid(9))));
     drop(c);
-    let (mut c, ack) = open(broker.local_addr(), persistent("c", false)).await;
+    let (mut c, ack) = open(broker.local_addr(), session(V5, "c", false, HOUR)).await;
     assert!(ack.session_present);
     c.publish(publish("t", QosPid::AtLeastOnce(pid(1)), b"x"))
         .await;
@@ -709,7 +677,7 @@ async fn inflight_messages_are_resent_with_the_interval_left() {
     let broker = Broker::start().await.unwrap();
     let addr = broker.local_addr();
     let mut events = broker.events();
-    let (mut sub, _) = open(addr, persistent("sub", true)).await;
+    let (mut sub, _) = open(addr, session(V5, "sub", true, HOUR)).await;
     sub.subscribe(1, "t", QoS::AtLeastOnce).await;
     let mut p = RawClient::connect(addr, V5, "p").await;
     let mut long = publish("t", QosPid::AtLeastOnce(pid(1)), b"long");
@@ -738,7 +706,7 @@ async fn inflight_messages_are_resent_with_the_interval_left() {
     disconnected(&mut events, "sub").await;
 
     tokio::time::sleep(Duration::from_secs(30)).await;
-    let (mut sub, ack) = open(addr, persistent("sub", false)).await;
+    let (mut sub, ack) = open(addr, session(V5, "sub", false, HOUR)).await;
     assert!(ack.session_present);
     // Onward delivery had started: both are resent [MQTT-4.4.0-1], with the time left
     // [MQTT-3.3.2-6], 0 for the one whose interval has passed.
@@ -758,7 +726,7 @@ async fn a_will_message_expiry_runs_from_its_publication() {
     let broker = Broker::start().await.unwrap();
     let addr = broker.local_addr();
     let mut events = broker.events();
-    let (mut sub, _) = open(addr, persistent("sub", true)).await;
+    let (mut sub, _) = open(addr, session(V5, "sub", true, HOUR)).await;
     sub.subscribe(1, "w", QoS::AtLeastOnce).await;
     sub.send(Disconnect::new(DisconnectReason::NormalDisconnection))
         .await;
@@ -780,7 +748,7 @@ async fn a_will_message_expiry_runs_from_its_publication() {
     disconnected(&mut events, "w").await;
 
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let (mut sub, _) = open(addr, persistent("sub", false)).await;
+    let (mut sub, _) = open(addr, session(V5, "sub", false, HOUR)).await;
     let got = sub.recv_publish().await;
     assert_eq!(got.payload, &b"gone"[..]);
     assert_eq!(got.properties().message_expiry_interval, Some(15));
@@ -828,7 +796,7 @@ async fn resends_after_a_reconnect_respect_a_smaller_receive_maximum() {
     let broker = Broker::start().await.unwrap();
     let addr = broker.local_addr();
     let mut events = broker.events();
-    let (mut c, _) = open(addr, persistent("c", true)).await;
+    let (mut c, _) = open(addr, session(V5, "c", true, HOUR)).await;
     c.subscribe(1, "t", QoS::ExactlyOnce).await;
     let mut p = RawClient::connect(addr, V311, "p").await;
     let sent: [(&[u8], QoS); 5] = [
@@ -856,7 +824,7 @@ async fn resends_after_a_reconnect_respect_a_smaller_receive_maximum() {
     disconnected(&mut events, "c").await;
 
     // Back with Receive Maximum 2: 2 (released) and 1 fill it; 3, 4, 5 wait.
-    let mut connect = persistent("c", false);
+    let mut connect = session(V5, "c", false, HOUR);
     connect.properties.receive_maximum = NonZeroU16::new(2);
     let (mut c, ack) = open(addr, connect).await;
     assert!(ack.session_present);
@@ -892,7 +860,7 @@ async fn resends_after_a_reconnect_respect_a_smaller_receive_maximum() {
     // Everything was acknowledged: nothing is resent on the next reconnect.
     drop(c);
     disconnected(&mut events, "c").await;
-    let (mut c, ack) = open(addr, persistent("c", false)).await;
+    let (mut c, ack) = open(addr, session(V5, "c", false, HOUR)).await;
     assert!(ack.session_present);
     c.ping().await;
     broker.shutdown().await;
@@ -903,7 +871,7 @@ async fn held_back_resends_are_resent_again_after_another_reconnect() {
     let broker = Broker::start().await.unwrap();
     let addr = broker.local_addr();
     let mut events = broker.events();
-    let (mut c, _) = open(addr, persistent("c", true)).await;
+    let (mut c, _) = open(addr, session(V5, "c", true, HOUR)).await;
     c.subscribe(1, "t", QoS::AtLeastOnce).await;
     let mut p = RawClient::connect(addr, V311, "p").await;
     let payloads: [&'static [u8]; 4] = [b"1", b"2", b"3", b"4"];
@@ -920,7 +888,7 @@ async fn held_back_resends_are_resent_again_after_another_reconnect() {
     drop(c);
     disconnected(&mut events, "c").await;
     // Receive Maximum 1: only 1 is resent, and it is not acknowledged.
-    let mut connect = persistent("c", false);
+    let mut connect = session(V5, "c", false, HOUR);
     connect.properties.receive_maximum = NonZeroU16::new(1);
     let (mut c, _) = open(addr, connect).await;
     assert_eq!(resent(&mut c, b"1").await, ids[0]);
@@ -928,7 +896,7 @@ async fn held_back_resends_are_resent_again_after_another_reconnect() {
     drop(c);
     disconnected(&mut events, "c").await;
     // Receive Maximum 3: 1, 2 and 3, in order; 4 once one is acknowledged.
-    let mut connect = persistent("c", false);
+    let mut connect = session(V5, "c", false, HOUR);
     connect.properties.receive_maximum = NonZeroU16::new(3);
     let (mut c, _) = open(addr, connect).await;
     for (payload, id) in payloads.iter().zip(&ids).take(3) {

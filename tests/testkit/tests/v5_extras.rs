@@ -5,30 +5,15 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{RawClient, V5, V311, pid, publish, topic, within};
+use common::events::disconnected;
+use common::{RawClient, V5, V311, open, pid, publish, refused_with, session, topic};
 use mqtt_proto::{
-    ConnAck, Connect, Disconnect, DisconnectReason, Packet, ProtocolVersion, PubAck, QoS, QosPid,
-    Subscribe, Subscription, Will,
+    Disconnect, DisconnectReason, Packet, PubAck, QoS, QosPid, Subscribe, Subscription, Will,
 };
 use mqtt_testkit::{Broker, CloseReason, Event, Events};
 use tokio::time::Instant;
-
-/// A CONNECT with no keep alive and this Session Expiry Interval (5.0) or clean session
-/// flag (3.x: persistent when `expiry` is not 0).
-fn connect(version: ProtocolVersion, id: &str, clean: bool, expiry: u32) -> Connect {
-    let mut c = Connect::new(version, id);
-    c.keep_alive = 0;
-    if version.is_v5() {
-        c.clean_start = clean;
-        c.properties.session_expiry_interval = (expiry > 0).then_some(expiry);
-    } else {
-        c.clean_start = clean && expiry == 0;
-    }
-    c
-}
 
 fn will(delay: u32) -> Will {
     let mut w = Will {
@@ -40,24 +25,6 @@ fn will(delay: u32) -> Will {
     };
     w.properties.will_delay_interval = Some(delay);
     w
-}
-
-async fn open(addr: SocketAddr, c: Connect) -> (RawClient, ConnAck) {
-    let (client, ack) = RawClient::connect_with(addr, c).await;
-    assert!(!ack.reason.is_error(), "{ack:?}");
-    (client, ack)
-}
-
-async fn disconnected(events: &mut Events, id: &str) -> CloseReason {
-    let id = Some(id.to_owned());
-    match within(
-        events.wait_for(|e| matches!(e, Event::Disconnected { client_id, .. } if *client_id == id)),
-    )
-    .await
-    {
-        Some(Event::Disconnected { reason, .. }) => reason,
-        other => panic!("{other:?}"),
-    }
 }
 
 async fn expired(events: &mut Events, id: &str) {
@@ -91,18 +58,18 @@ async fn session_expires_after_its_interval() {
     let addr = broker.local_addr();
     let mut events = broker.events();
 
-    let (mut c, _) = open(addr, connect(V5, "s", true, 10)).await;
+    let (mut c, _) = open(addr, session(V5, "s", true, 10)).await;
     leave(&mut c, &mut events, "s").await;
     // Back after 9 s: resumed.
     tokio::time::advance(Duration::from_secs(9)).await;
-    let (mut c, ack) = open(addr, connect(V5, "s", false, 10)).await;
+    let (mut c, ack) = open(addr, session(V5, "s", false, 10)).await;
     assert!(ack.session_present);
     leave(&mut c, &mut events, "s").await;
     // The timer restarts with each disconnection: it expires 10 s after the last one.
     let left = Instant::now();
     expired(&mut events, "s").await;
     assert_eq!(left.elapsed(), Duration::from_secs(10));
-    let (_c, ack) = open(addr, connect(V5, "s", false, 10)).await;
+    let (_c, ack) = open(addr, session(V5, "s", false, 10)).await;
     assert!(!ack.session_present);
     broker.shutdown().await;
 }
@@ -113,7 +80,7 @@ async fn disconnect_sets_the_session_expiry() {
     let addr = broker.local_addr();
     let mut events = broker.events();
 
-    let (mut c, _) = open(addr, connect(V5, "d", true, 3600)).await;
+    let (mut c, _) = open(addr, session(V5, "d", true, 3600)).await;
     let mut d = Disconnect::new(DisconnectReason::NormalDisconnection);
     d.properties.session_expiry_interval = Some(5);
     c.send(d).await;
@@ -123,12 +90,12 @@ async fn disconnect_sets_the_session_expiry() {
     assert_eq!(left.elapsed(), Duration::from_secs(5));
 
     // 0 on DISCONNECT ends the session with the connection.
-    let (mut c, _) = open(addr, connect(V5, "d", true, 3600)).await;
+    let (mut c, _) = open(addr, session(V5, "d", true, 3600)).await;
     let mut d = Disconnect::new(DisconnectReason::NormalDisconnection);
     d.properties.session_expiry_interval = Some(0);
     c.send(d).await;
     disconnected(&mut events, "d").await;
-    let (_c, ack) = open(addr, connect(V5, "d", false, 3600)).await;
+    let (_c, ack) = open(addr, session(V5, "d", false, 3600)).await;
     assert!(!ack.session_present);
     broker.shutdown().await;
 }
@@ -137,7 +104,7 @@ async fn disconnect_sets_the_session_expiry() {
 async fn disconnect_cannot_set_expiry_after_zero() {
     let broker = Broker::start().await.unwrap();
     let mut events = broker.events();
-    let (mut c, _) = open(broker.local_addr(), connect(V5, "z", true, 0)).await;
+    let (mut c, _) = open(broker.local_addr(), session(V5, "z", true, 0)).await;
     let mut d = Disconnect::new(DisconnectReason::NormalDisconnection);
     d.properties.session_expiry_interval = Some(5);
     c.send(d).await;
@@ -159,12 +126,12 @@ async fn max_expiry_and_311_persistent_sessions_never_expire() {
     let addr = broker.local_addr();
     let mut events = broker.events();
     for (version, id) in [(V5, "forever5"), (V311, "forever3")] {
-        let (mut c, _) = open(addr, connect(version, id, true, u32::MAX)).await;
+        let (mut c, _) = open(addr, session(version, id, true, u32::MAX)).await;
         leave(&mut c, &mut events, id).await;
     }
     tokio::time::sleep(Duration::from_secs(u64::from(u32::MAX) + 10)).await;
     for (version, id) in [(V5, "forever5"), (V311, "forever3")] {
-        let (_c, ack) = open(addr, connect(version, id, false, u32::MAX)).await;
+        let (_c, ack) = open(addr, session(version, id, false, u32::MAX)).await;
         assert!(ack.session_present, "{id}");
     }
     assert!(
@@ -182,7 +149,7 @@ async fn will_is_published_after_its_delay() {
     let mut sub = RawClient::connect(addr, V5, "sub").await;
     sub.subscribe(1, "will", QoS::AtMostOnce).await;
 
-    let mut c = connect(V5, "w", true, 3600);
+    let mut c = session(V5, "w", true, 3600);
     c.will = Some(will(5));
     let (w, _) = open(addr, c).await;
     drop(w);
@@ -206,7 +173,7 @@ async fn will_is_published_when_the_session_ends_first() {
     sub.subscribe(1, "will", QoS::AtMostOnce).await;
 
     // Session expiry 3 s, will delay 30 s: the will goes at 3 s.
-    let mut c = connect(V5, "w", true, 3);
+    let mut c = session(V5, "w", true, 3);
     c.will = Some(will(30));
     let (w, _) = open(addr, c).await;
     drop(w);
@@ -218,7 +185,7 @@ async fn will_is_published_when_the_session_ends_first() {
     assert_eq!(sub.recv_publish().await.payload, &b"gone"[..]);
 
     // Session expiry 0: the session ends with the connection, so the will goes at once.
-    let mut c = connect(V5, "w0", true, 0);
+    let mut c = session(V5, "w0", true, 0);
     c.will = Some(will(30));
     let (w, _) = open(addr, c).await;
     drop(w);
@@ -235,14 +202,14 @@ async fn will_is_not_published_if_the_client_returns_within_the_delay() {
     let mut sub = RawClient::connect(addr, V5, "sub").await;
     sub.subscribe(1, "will", QoS::AtMostOnce).await;
 
-    let mut c = connect(V5, "w", true, 3600);
+    let mut c = session(V5, "w", true, 3600);
     c.will = Some(will(10));
     let (w, _) = open(addr, c).await;
     drop(w);
     disconnected(&mut events, "w").await;
     tokio::time::advance(Duration::from_secs(4)).await;
     // Back within the delay [MQTT-3.1.3-9], without a will this time.
-    let (mut w, ack) = open(addr, connect(V5, "w", false, 3600)).await;
+    let (mut w, ack) = open(addr, session(V5, "w", false, 3600)).await;
     assert!(ack.session_present);
     tokio::time::sleep(Duration::from_secs(60)).await;
     w.ping().await;
@@ -261,13 +228,13 @@ async fn server_keep_alive_caps_the_client() {
     let mut events = broker.events();
 
     // Within the maximum: no Server Keep Alive.
-    let mut c = connect(V5, "ok", true, 0);
+    let mut c = session(V5, "ok", true, 0);
     c.keep_alive = 5;
     let (_ok, ack) = open(addr, c).await;
     assert_eq!(ack.properties.server_keep_alive, None);
 
     for (id, asked) in [("zero", 0), ("long", 600)] {
-        let mut c = connect(V5, id, true, 0);
+        let mut c = session(V5, id, true, 0);
         c.keep_alive = asked;
         let (mut client, ack) = open(addr, c).await;
         assert_eq!(ack.properties.server_keep_alive, Some(10), "{id}");
@@ -291,7 +258,7 @@ async fn queued_messages_expire_and_carry_the_remaining_interval() {
     let broker = Broker::start().await.unwrap();
     let addr = broker.local_addr();
     let mut events = broker.events();
-    let (mut sub, _) = open(addr, connect(V5, "sub", true, 3600)).await;
+    let (mut sub, _) = open(addr, session(V5, "sub", true, 3600)).await;
     sub.subscribe(1, "t", QoS::AtLeastOnce).await;
     leave(&mut sub, &mut events, "sub").await;
 
@@ -306,7 +273,7 @@ async fn queued_messages_expire_and_carry_the_remaining_interval() {
     p.publish(plain).await;
 
     tokio::time::sleep(Duration::from_secs(10)).await;
-    let (mut sub, ack) = open(addr, connect(V5, "sub", false, 3600)).await;
+    let (mut sub, ack) = open(addr, session(V5, "sub", false, 3600)).await;
     assert!(ack.session_present);
     // [MQTT-3.3.2-5]: "short" expired; [MQTT-3.3.2-6]: "long" has 90 s left.
     let got = sub.recv_publish().await;
@@ -353,14 +320,6 @@ fn aliased(t: &str, alias: u16) -> mqtt_proto::Publish {
     p
 }
 
-async fn refused_with(c: &mut RawClient, reason: DisconnectReason) {
-    let got = c.closed().await;
-    assert!(
-        matches!(&got[..], [Packet::Disconnect(d)] if d.reason == reason),
-        "{got:?}"
-    );
-}
-
 #[tokio::test]
 async fn inbound_topic_aliases_are_resolved() {
     let broker = Broker::builder()
@@ -372,7 +331,7 @@ async fn inbound_topic_aliases_are_resolved() {
     let mut sub = RawClient::connect(addr, V5, "sub").await;
     sub.subscribe(1, "a/b", QoS::AtMostOnce).await;
 
-    let (mut p, ack) = open(addr, connect(V5, "p", true, 0)).await;
+    let (mut p, ack) = open(addr, session(V5, "p", true, 0)).await;
     assert_eq!(ack.properties.topic_alias_maximum, Some(2));
     p.send(aliased("a/b", 1)).await;
     p.send(aliased("", 1)).await;
@@ -391,12 +350,12 @@ async fn inbound_topic_aliases_are_resolved() {
     p.send(aliased("a/b", 3)).await;
     refused_with(&mut p, DisconnectReason::TopicAliasInvalid).await;
     // 0: 0x94 (written raw: the codec cannot encode it).
-    let (mut z, _) = open(addr, connect(V5, "z", true, 0)).await;
+    let (mut z, _) = open(addr, session(V5, "z", true, 0)).await;
     z.send_raw(&[0x30, 0x07, 0x00, 0x01, b't', 0x03, 0x23, 0x00, 0x00])
         .await;
     refused_with(&mut z, DisconnectReason::TopicAliasInvalid).await;
     // Aliases belong to the connection: a new one has no mapping (Protocol Error).
-    let (mut n, _) = open(addr, connect(V5, "p", true, 0)).await;
+    let (mut n, _) = open(addr, session(V5, "p", true, 0)).await;
     n.send(aliased("", 1)).await;
     refused_with(&mut n, DisconnectReason::ProtocolError).await;
     broker.shutdown().await;
@@ -405,7 +364,7 @@ async fn inbound_topic_aliases_are_resolved() {
 #[tokio::test]
 async fn topic_aliases_are_refused_by_default() {
     let broker = Broker::start().await.unwrap();
-    let (mut p, ack) = open(broker.local_addr(), connect(V5, "p", true, 0)).await;
+    let (mut p, ack) = open(broker.local_addr(), session(V5, "p", true, 0)).await;
     assert_eq!(ack.properties.topic_alias_maximum, None);
     p.send(aliased("a", 1)).await;
     refused_with(&mut p, DisconnectReason::TopicAliasInvalid).await;
@@ -420,10 +379,10 @@ async fn takeover_that_resumes_does_not_send_a_delayed_will() {
     let mut sub = RawClient::connect(addr, V5, "sub").await;
     sub.subscribe(1, "will", QoS::AtMostOnce).await;
 
-    let mut c = connect(V5, "w", true, 3600);
+    let mut c = session(V5, "w", true, 3600);
     c.will = Some(will(10));
     let (_old, _) = open(addr, c).await;
-    let (mut new, ack) = open(addr, connect(V5, "w", false, 3600)).await;
+    let (mut new, ack) = open(addr, session(V5, "w", false, 3600)).await;
     assert!(ack.session_present);
     assert_eq!(disconnected(&mut events, "w").await, CloseReason::TakenOver);
     tokio::time::sleep(Duration::from_secs(60)).await;
@@ -431,12 +390,12 @@ async fn takeover_that_resumes_does_not_send_a_delayed_will() {
     sub.ping().await; // no will
 
     // A clean start ends the old session: its will goes at once.
-    let mut c = connect(V5, "w", false, 3600);
+    let mut c = session(V5, "w", false, 3600);
     c.will = Some(will(10));
     drop(new);
     disconnected(&mut events, "w").await;
     let (_again, _) = open(addr, c).await;
-    let (_clean, ack) = open(addr, connect(V5, "w", true, 3600)).await;
+    let (_clean, ack) = open(addr, session(V5, "w", true, 3600)).await;
     assert!(!ack.session_present);
     will_published(&mut events, "w").await;
     assert_eq!(sub.recv_publish().await.payload, &b"gone"[..]);

@@ -8,7 +8,7 @@ mod common;
 use std::net::SocketAddr;
 
 use bytes::{Bytes, BytesMut};
-use common::ws::ws_pipe;
+use common::ws::{ws_pipe, ws_upgrade};
 use common::*;
 use futures_util::{SinkExt, StreamExt};
 use mqtt_proto::{
@@ -18,9 +18,6 @@ use mqtt_proto::{
 use mqtt_testkit::{Broker, Event};
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::http::header::SEC_WEBSOCKET_PROTOCOL;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 async fn ws_broker() -> Broker {
@@ -34,27 +31,12 @@ async fn ws_open(
 ) -> Result<WebSocketStream<TcpStream>, WsError> {
     let tcp = TcpStream::connect(addr).await.unwrap();
     tcp.set_nodelay(true).unwrap();
-    let mut request = format!("ws://{addr}/mqtt").into_client_request().unwrap();
-    if let Some(p) = subprotocol {
-        request
-            .headers_mut()
-            .insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_str(p).unwrap());
-    }
-    let (ws, response) = tokio_tungstenite::client_async(request, tcp).await?;
-    assert_eq!(
-        response.headers().get(SEC_WEBSOCKET_PROTOCOL).unwrap(),
-        "mqtt"
-    );
-    Ok(ws)
+    ws_upgrade(tcp, &format!("ws://{addr}/mqtt"), subprotocol).await
 }
 
 async fn ws_client(addr: SocketAddr, version: ProtocolVersion, id: &str) -> RawClient {
     let ws = within(ws_open(addr, Some("mqtt"))).await.expect("upgrade");
-    let mut connect = Connect::new(version, id);
-    connect.keep_alive = 0;
-    let (c, ack) = within(RawClient::connect_over(ws_pipe(ws), connect)).await;
-    assert!(!ack.reason.is_error(), "CONNACK refused: {ack:?}");
-    c
+    mqtt_over(ws_pipe(ws), version, id).await
 }
 
 fn encode(version: ProtocolVersion, packet: impl Into<Packet>) -> BytesMut {

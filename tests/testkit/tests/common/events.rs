@@ -12,6 +12,19 @@ pub async fn fault_fired(events: &mut Events) -> Fault {
     }
 }
 
+/// Why the next connection of client `id` to close was closed.
+pub async fn disconnected(events: &mut Events, id: &str) -> CloseReason {
+    let id = Some(id.to_owned());
+    match within(
+        events.wait_for(|e| matches!(e, Event::Disconnected { client_id, .. } if *client_id == id)),
+    )
+    .await
+    {
+        Some(Event::Disconnected { reason, .. }) => reason,
+        other => panic!("expected Disconnected, got {other:?}"),
+    }
+}
+
 /// Why the next connection to close was closed.
 pub async fn closed_reason(events: &mut Events) -> CloseReason {
     match within(events.wait_for(|e| matches!(e, Event::Disconnected { .. }))).await {

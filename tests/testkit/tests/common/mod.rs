@@ -6,6 +6,7 @@
 
 pub mod events;
 pub mod served;
+pub mod tls;
 pub mod ws;
 
 use std::net::SocketAddr;
@@ -13,9 +14,9 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use mqtt_proto::{
-    ConnAck, Connect, Decoder, Encoder, Packet, PacketId, ProtocolVersion, PubAck, PubComp, PubRec,
-    PubRel, Publish, QoS, QosPid, SubAck, Subscribe, Subscription, TopicFilter, TopicName,
-    UnsubAck, Unsubscribe,
+    ConnAck, Connect, Decoder, DisconnectReason, Encoder, Packet, PacketId, ProtocolVersion,
+    PubAck, PubComp, PubRec, PubRel, Publish, QoS, QosPid, SubAck, SubAckReason, Subscribe,
+    Subscription, TopicFilter, TopicName, UnsubAck, Unsubscribe,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -43,6 +44,80 @@ pub fn filter(s: &str) -> TopicFilter {
 
 pub fn publish(t: &str, qos: QosPid, payload: &'static [u8]) -> Publish {
     Publish::new(topic(t), qos, payload)
+}
+
+/// A CONNECT with no keep alive (and a clean session).
+pub fn connect_packet(version: ProtocolVersion, id: &str) -> Connect {
+    let mut c = Connect::new(version, id);
+    c.keep_alive = 0;
+    c
+}
+
+/// A CONNECT with no keep alive, carrying this user name and password.
+pub fn login(
+    version: ProtocolVersion,
+    id: &str,
+    user: Option<&str>,
+    pass: Option<&str>,
+) -> Connect {
+    let mut c = connect_packet(version, id);
+    c.username = user.map(Into::into);
+    c.password = pass.map(|p| bytes::Bytes::copy_from_slice(p.as_bytes()));
+    c
+}
+
+/// A Session Expiry Interval for sessions that outlive the test: an hour.
+pub const HOUR: u32 = 3600;
+
+/// A CONNECT with no keep alive asking for a session that lasts `expiry` seconds after
+/// the connection (5.0 Session Expiry Interval, none when 0) or, on 3.x, that is kept
+/// (clean session 0) when `expiry` is not 0: 3.x ties the two together.
+pub fn session(version: ProtocolVersion, id: &str, clean: bool, expiry: u32) -> Connect {
+    let mut c = connect_packet(version, id);
+    if version.is_v5() {
+        c.clean_start = clean;
+        c.properties.session_expiry_interval = (expiry > 0).then_some(expiry);
+    } else {
+        c.clean_start = clean && expiry == 0;
+    }
+    c
+}
+
+/// Open a connection, send `c` and expect a successful CONNACK.
+pub async fn open(addr: SocketAddr, c: Connect) -> (RawClient, ConnAck) {
+    let (client, ack) = RawClient::connect_with(addr, c).await;
+    assert!(!ack.reason.is_error(), "{ack:?}");
+    (client, ack)
+}
+
+/// Expect the broker to close `c` with a DISCONNECT carrying `reason` and nothing else.
+pub async fn refused_with(c: &mut RawClient, reason: DisconnectReason) {
+    let got = c.closed().await;
+    assert!(
+        matches!(&got[..], [Packet::Disconnect(d)] if d.reason == reason),
+        "{got:?}"
+    );
+}
+
+/// Connect over an established stream (TLS, a WebSocket's pipe) with a clean session and
+/// no keep alive; assert success.
+pub async fn mqtt_over(
+    stream: impl Stream + 'static,
+    version: ProtocolVersion,
+    id: &str,
+) -> RawClient {
+    let (c, ack) = within(RawClient::connect_over(stream, connect_packet(version, id))).await;
+    assert!(!ack.reason.is_error(), "CONNACK refused: {ack:?}");
+    c
+}
+
+/// The SUBACK code refusing a filter for `v5_reason`: 3.1.1 knows only 0x80.
+pub fn suback_failure(version: ProtocolVersion, v5_reason: SubAckReason) -> SubAckReason {
+    if version.is_v5() {
+        v5_reason
+    } else {
+        SubAckReason::UnspecifiedError
+    }
 }
 
 /// Await `f`, failing the test instead of hanging if it takes longer than the receive
@@ -111,9 +186,7 @@ impl RawClient {
 
     /// Connect with a clean session and no keep alive; assert success.
     pub async fn connect(addr: SocketAddr, version: ProtocolVersion, id: &str) -> Self {
-        let mut connect = Connect::new(version, id);
-        connect.keep_alive = 0;
-        let (c, ack) = Self::connect_with(addr, connect).await;
+        let (c, ack) = Self::connect_with(addr, connect_packet(version, id)).await;
         assert!(!ack.reason.is_error(), "CONNACK refused: {ack:?}");
         c
     }
@@ -230,6 +303,20 @@ impl RawClient {
                 assert_eq!(self.recv().await, Packet::PubRec(PubRec::new(id)));
                 self.send(PubRel::new(id)).await;
                 assert_eq!(self.recv().await, Packet::PubComp(PubComp::new(id)));
+            }
+        }
+    }
+
+    /// Acknowledge a received PUBLISH as its QoS requires (QoS 2: PUBREC, then PUBREL
+    /// expected, then PUBCOMP).
+    pub async fn ack(&mut self, p: &Publish) {
+        match p.qos {
+            QosPid::AtMostOnce => {}
+            QosPid::AtLeastOnce(id) => self.send(PubAck::new(id)).await,
+            QosPid::ExactlyOnce(id) => {
+                self.send(PubRec::new(id)).await;
+                assert_eq!(self.recv().await, Packet::PubRel(PubRel::new(id)));
+                self.send(PubComp::new(id)).await;
             }
         }
     }

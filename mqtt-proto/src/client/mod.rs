@@ -68,7 +68,7 @@ pub use event::{
 };
 pub use options::{ClientOptions, LostPublish, SessionLossPolicy};
 
-use crate::codec::{Decoder, Encoder, MAX_PACKET_SIZE, header_len};
+use crate::codec::{Decoder, Encoder, MAX_PACKET_SIZE};
 use crate::error::{DecodeError, EncodeError};
 use crate::packet::property::{
     AckProperties, AuthProperties, ConnAckProperties, PropertyId, PublishProperties,
@@ -83,6 +83,7 @@ use crate::packet::{
 };
 use crate::topic::{TopicFilter, TopicName};
 use crate::types::{PacketId, PacketType, QoS, QosPid};
+use crate::wire::header_len;
 use ids::{Inflight, PacketIdPool};
 
 /// What the application wants published. Build with [`PublishRequest::new`].
@@ -473,7 +474,7 @@ impl ClientState {
         // timeout.
         let packet = Packet::from(connect);
         let invalid = if !v5 && self.opts.client_id.is_empty() && !clean_start {
-            Err(crate::EncodeError::EmptyClientIdWithoutCleanSession)
+            Err(crate::error::EncodeError::EmptyClientIdWithoutCleanSession)
         } else {
             packet
                 .encode(self.opts.protocol, &mut BytesMut::new())
@@ -1066,7 +1067,7 @@ impl ClientState {
             publish.topic = TopicName::alias_only();
         }
         if let Err(e) = self.encoder.encode_publish(&publish, buf) {
-            if alias.known || !matches!(e, crate::EncodeError::PacketTooLarge { .. }) {
+            if alias.known || !matches!(e, crate::error::EncodeError::PacketTooLarge { .. }) {
                 return Err(e.into());
             }
             // The alias property made it too large: send it without one.

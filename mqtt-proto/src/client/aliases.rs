@@ -1,0 +1,108 @@
+//! Topic aliases (5.0 §3.3.2.3.4), both ways. Both tables belong to one connection
+//! [MQTT-3.3.2-7]: a new connection starts with empty ones.
+
+use std::collections::HashMap;
+
+use crate::client::event::ProtocolError;
+use crate::topic::TopicName;
+
+/// The aliases the server set, indexed by alias − 1 (our Topic Alias Maximum slots).
+#[derive(Debug, Default)]
+pub(crate) struct InboundAliases {
+    slots: Vec<Option<TopicName>>,
+}
+
+impl InboundAliases {
+    /// A table of `max` slots (our Topic Alias Maximum; 0 refuses aliases).
+    pub(crate) fn new(max: u16) -> Self {
+        Self {
+            slots: vec![None; usize::from(max)],
+        }
+    }
+
+    /// Resolve (an empty topic) or learn (a topic) `alias` [MQTT-3.3.2-10].
+    pub(crate) fn apply(&mut self, alias: u16, topic: &mut TopicName) -> Result<(), ProtocolError> {
+        let slot = usize::from(alias)
+            .checked_sub(1)
+            .and_then(|i| self.slots.get_mut(i))
+            .ok_or(ProtocolError::TopicAliasOutOfRange(alias))?;
+        if topic.is_empty() {
+            *topic = slot
+                .clone()
+                .ok_or(ProtocolError::UnknownTopicAlias(alias))?;
+        } else {
+            *slot = Some(topic.clone());
+        }
+        Ok(())
+    }
+}
+
+/// The aliases we set: topic -> (alias, last use), least recently used reused first.
+#[derive(Debug, Default)]
+pub(crate) struct OutboundAliases {
+    map: HashMap<TopicName, (u16, u64)>,
+    clock: u64,
+}
+
+/// How one PUBLISH uses an outbound topic alias.
+#[derive(Debug)]
+pub(crate) struct AliasPlan {
+    pub(crate) alias: u16,
+    /// Whether the server already maps this alias to the topic (send an empty topic).
+    pub(crate) mapping: Mapping,
+    /// The least recently used topic whose alias this one takes over.
+    evict: Option<TopicName>,
+}
+
+/// Whether the server knows an alias's topic yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mapping {
+    /// Sent before on this connection: the PUBLISH carries the alias and an empty topic.
+    Known,
+    /// New (or taken over): the PUBLISH carries the alias and the topic.
+    New,
+}
+
+impl OutboundAliases {
+    /// The alias for `topic` under the server's Topic Alias Maximum `max`; nothing changes
+    /// until [`commit`](Self::commit).
+    pub(crate) fn plan(&self, topic: &TopicName, max: u16) -> Option<AliasPlan> {
+        if max == 0 {
+            return None;
+        }
+        if let Some((alias, _)) = self.map.get(topic) {
+            return Some(AliasPlan {
+                alias: *alias,
+                mapping: Mapping::Known,
+                evict: None,
+            });
+        }
+        if self.map.len() < usize::from(max) {
+            // Aliases in use are always 1..=len: one is only ever given up to be reused.
+            let alias = u16::try_from(self.map.len() + 1).ok()?;
+            return Some(AliasPlan {
+                alias,
+                mapping: Mapping::New,
+                evict: None,
+            });
+        }
+        // Reuse the least recently used one.
+        let (victim, (alias, _)) = self.map.iter().min_by_key(|(_, (_, used))| *used)?;
+        Some(AliasPlan {
+            alias: *alias,
+            mapping: Mapping::New,
+            evict: Some(victim.clone()),
+        })
+    }
+
+    /// The PUBLISH carrying `plan` for `topic` was encoded: the server will see the mapping.
+    /// (Only then: a failed encode must not leave an alias the server does not know, nor two
+    /// topics on one alias.)
+    pub(crate) fn commit(&mut self, plan: AliasPlan, topic: &TopicName) {
+        self.clock += 1;
+        if let Some(victim) = &plan.evict {
+            self.map.remove(victim);
+        }
+        self.map.insert(topic.clone(), (plan.alias, self.clock));
+    }
+}

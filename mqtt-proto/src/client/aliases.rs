@@ -2,6 +2,7 @@
 //! [MQTT-3.3.2-7]: a new connection starts with empty ones.
 
 use std::collections::HashMap;
+use std::num::NonZeroU16;
 
 use crate::client::event::ProtocolError;
 use crate::topic::TopicName;
@@ -21,15 +22,18 @@ impl InboundAliases {
     }
 
     /// Resolve (an empty topic) or learn (a topic) `alias` [MQTT-3.3.2-10].
-    pub(crate) fn apply(&mut self, alias: u16, topic: &mut TopicName) -> Result<(), ProtocolError> {
-        let slot = usize::from(alias)
-            .checked_sub(1)
-            .and_then(|i| self.slots.get_mut(i))
-            .ok_or(ProtocolError::TopicAliasOutOfRange(alias))?;
+    pub(crate) fn apply(
+        &mut self,
+        alias: NonZeroU16,
+        topic: &mut TopicName,
+    ) -> Result<(), ProtocolError> {
+        let a = alias.get();
+        let slot = self
+            .slots
+            .get_mut(usize::from(a) - 1)
+            .ok_or(ProtocolError::TopicAliasOutOfRange(a))?;
         if topic.is_empty() {
-            *topic = slot
-                .clone()
-                .ok_or(ProtocolError::UnknownTopicAlias(alias))?;
+            *topic = slot.clone().ok_or(ProtocolError::UnknownTopicAlias(a))?;
         } else {
             *slot = Some(topic.clone());
         }
@@ -40,14 +44,14 @@ impl InboundAliases {
 /// The aliases we set: topic -> (alias, last use), least recently used reused first.
 #[derive(Debug, Default)]
 pub(crate) struct OutboundAliases {
-    map: HashMap<TopicName, (u16, u64)>,
+    map: HashMap<TopicName, (NonZeroU16, u64)>,
     clock: u64,
 }
 
 /// How one PUBLISH uses an outbound topic alias.
 #[derive(Debug)]
 pub(crate) struct AliasPlan {
-    pub(crate) alias: u16,
+    pub(crate) alias: NonZeroU16,
     /// Whether the server already maps this alias to the topic (send an empty topic).
     pub(crate) mapping: Mapping,
     /// The least recently used topic whose alias this one takes over.
@@ -79,7 +83,9 @@ impl OutboundAliases {
         }
         if self.map.len() < usize::from(max) {
             // Aliases in use are always 1..=len: one is only ever given up to be reused.
-            let alias = u16::try_from(self.map.len() + 1).ok()?;
+            let alias = u16::try_from(self.map.len() + 1)
+                .ok()
+                .and_then(NonZeroU16::new)?;
             return Some(AliasPlan {
                 alias,
                 mapping: Mapping::New,

@@ -182,9 +182,7 @@ impl ClientState {
     fn handle_publish(&mut self, mut publish: Publish) -> Result<(), ConnectionError> {
         // Topic alias [MQTT-3.3.2-10]: resolve or learn.
         if let Some(alias) = publish.properties().topic_alias {
-            self.conn
-                .aliases_in
-                .apply(alias.get(), &mut publish.topic)?;
+            self.conn.aliases_in.apply(alias, &mut publish.topic)?;
         }
         match publish.qos {
             QosPid::AtMostOnce => {

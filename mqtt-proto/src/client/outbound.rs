@@ -2,8 +2,6 @@
 //! resumed session, and the acknowledgements that complete them (PUBACK, PUBREC, PUBCOMP,
 //! SUBACK, UNSUBACK).
 
-use std::num::NonZeroU16;
-
 use bytes::BytesMut;
 
 use crate::client::aliases::Mapping;
@@ -273,7 +271,7 @@ impl ClientState {
         publish.dup = dup;
         publish.retain = req.retain;
         publish.properties.clone_from(&req.properties);
-        publish.properties_mut().topic_alias = NonZeroU16::new(plan.alias);
+        publish.properties_mut().topic_alias = Some(plan.alias);
         if plan.mapping == Mapping::Known {
             publish.topic = TopicName::alias_only();
         }

@@ -25,9 +25,9 @@ use crate::packet::{Auth, Connect, Disconnect, Packet, Subscription};
 use crate::topic::TopicFilter;
 use crate::types::QoS;
 
-/// One logical MQTT client: a [`Session`] that survives reconnections and the current
-/// [`Connection`], which [`connect`](Self::connect) replaces. See the
-/// [module documentation](crate::client).
+/// One logical MQTT client: a session that survives reconnections (unacknowledged
+/// publishes, inbound QoS 2 state, subscriptions) and the current connection, which
+/// [`connect`](Self::connect) replaces. See the [module documentation](crate::client).
 #[derive(Debug)]
 pub struct ClientState {
     pub(crate) opts: ClientOptions,

@@ -112,3 +112,65 @@ impl OutboundAliases {
         self.map.insert(topic.clone(), (plan.alias, self.clock));
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn alias(n: u16) -> NonZeroU16 {
+        NonZeroU16::new(n).unwrap()
+    }
+
+    fn topic(s: &str) -> TopicName {
+        TopicName::new(s).unwrap()
+    }
+
+    #[test]
+    fn inbound_aliases_are_learned_resolved_and_bounded_mqtt_3_3_2_10() {
+        let mut t = InboundAliases::new(2);
+        let mut a = topic("a");
+        t.apply(alias(2), &mut a).unwrap();
+        let mut empty = TopicName::alias_only();
+        t.apply(alias(2), &mut empty).unwrap();
+        assert_eq!(empty, topic("a"));
+        let mut empty = TopicName::alias_only();
+        assert_eq!(
+            t.apply(alias(1), &mut empty),
+            Err(ProtocolError::UnknownTopicAlias(1))
+        );
+        assert_eq!(
+            t.apply(alias(3), &mut topic("b")),
+            Err(ProtocolError::TopicAliasOutOfRange(3))
+        );
+        assert_eq!(
+            InboundAliases::new(0).apply(alias(1), &mut topic("b")),
+            Err(ProtocolError::TopicAliasOutOfRange(1))
+        );
+    }
+
+    #[test]
+    fn outbound_aliases_change_only_when_committed_and_reuse_the_least_recent() {
+        let mut t = OutboundAliases::default();
+        assert!(t.plan(&topic("a"), 0).is_none(), "the server allows none");
+        let p = t.plan(&topic("a"), 2).unwrap();
+        assert_eq!((p.alias, p.mapping), (alias(1), Mapping::New));
+        // Not committed (the PUBLISH failed to encode): still new.
+        let p = t.plan(&topic("a"), 2).unwrap();
+        assert_eq!(p.mapping, Mapping::New);
+        t.commit(p, &topic("a"));
+        let p = t.plan(&topic("a"), 2).unwrap();
+        assert_eq!((p.alias, p.mapping), (alias(1), Mapping::Known));
+        let p = t.plan(&topic("b"), 2).unwrap();
+        assert_eq!(p.alias, alias(2));
+        t.commit(p, &topic("b"));
+        // a used again: b is now the least recently used, and c takes its alias.
+        let p = t.plan(&topic("a"), 2).unwrap();
+        t.commit(p, &topic("a"));
+        let p = t.plan(&topic("c"), 2).unwrap();
+        assert_eq!((p.alias, p.mapping), (alias(2), Mapping::New));
+        t.commit(p, &topic("c"));
+        assert_eq!(t.plan(&topic("b"), 2).unwrap().mapping, Mapping::New);
+        assert_eq!(t.plan(&topic("c"), 2).unwrap().mapping, Mapping::Known);
+    }
+}

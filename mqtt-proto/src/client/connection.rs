@@ -141,7 +141,7 @@ pub(crate) struct Connection {
 }
 
 /// The times the keepalive and the CONNACK wait are measured from.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Timers {
     pub(crate) last_sent: Option<Instant>,
     pub(crate) last_recv: Option<Instant>,
@@ -271,5 +271,86 @@ impl AckQueue {
         } else {
             None
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::topic::TopicName;
+
+    fn opts() -> ClientOptions {
+        let mut o = ClientOptions::new(ProtocolVersion::V5, "c");
+        o.topic_alias_maximum = 4;
+        o
+    }
+
+    #[test]
+    fn an_ended_connection_keeps_its_number_encoder_and_server_limits_only() {
+        let o = opts();
+        let now = Instant::now();
+        let mut c = Connection::new(
+            7,
+            ConnectionState::Connected,
+            ProtocolVersion::V5,
+            &o,
+            Duration::from_secs(60),
+            SessionStart::Resume,
+        );
+        let pid = PacketId::new(9).unwrap();
+        c.server.receive_maximum = 5;
+        c.encoder
+            .set_max_packet_size(NonZeroU32::new(1000).unwrap());
+        c.tx.push_back(Packet::PingReq);
+        c.resend.push_back((pid, 1));
+        c.acks.push(pid, QoS::AtLeastOnce, AppAck::Given);
+        c.qos1_unacked = 1;
+        c.carried_qos2.insert(pid);
+        let mut topic = TopicName::new("t").unwrap();
+        c.aliases_in
+            .apply(NonZeroU16::new(1).unwrap(), &mut topic)
+            .unwrap();
+        c.timers = Timers {
+            last_sent: Some(now),
+            last_recv: Some(now),
+            ping_deadline: Some(now),
+            connack_deadline: Some(now),
+        };
+
+        c.end(ProtocolVersion::V5, &o);
+
+        assert_eq!(c.generation, 7);
+        assert_eq!(c.phase, ConnectionState::Disconnected);
+        assert_eq!(c.encoder.max_packet_size(), 1000);
+        assert_eq!(c.server.receive_maximum, 5);
+        assert!(c.tx.is_empty() && c.resend.is_empty());
+        assert!(c.acks.pop_given().is_none());
+        assert_eq!((c.qos1_unacked, c.carried_qos2.len()), (0, 0));
+        let mut empty = TopicName::alias_only();
+        assert!(
+            c.aliases_in
+                .apply(NonZeroU16::new(1).unwrap(), &mut empty)
+                .is_err(),
+            "inbound aliases are per connection [MQTT-3.3.2-7]"
+        );
+        assert_eq!(c.timers, Timers::default());
+    }
+
+    #[test]
+    fn acks_leave_in_arrival_order_only_mqtt_4_6_0_2() {
+        let mut q = AckQueue::default();
+        let a = PacketId::new(1).unwrap();
+        let b = PacketId::new(2).unwrap();
+        let first = q.push(a, QoS::AtLeastOnce, AppAck::Awaited);
+        let second = q.push(b, QoS::ExactlyOnce, AppAck::Awaited);
+        q.by_seq(second).unwrap().ack = AppAck::Given;
+        assert!(q.pop_given().is_none(), "the second waits for the first");
+        assert_eq!(q.qos2(b).map(|p| p.seq), Some(second));
+        assert!(q.qos2(a).is_none(), "a is QoS 1");
+        q.by_seq(first).unwrap().ack = AppAck::Given;
+        assert_eq!(q.pop_given().map(|p| p.packet_id), Some(a));
+        assert_eq!(q.pop_given().map(|p| p.packet_id), Some(b));
+        assert!(q.pop_given().is_none());
     }
 }

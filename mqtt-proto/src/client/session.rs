@@ -206,3 +206,94 @@ impl Session {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::packet::property::UnsubscribeProperties;
+    use crate::topic::TopicName;
+    use crate::types::QoS;
+
+    fn session() -> Session {
+        Session::new(&ClientOptions::new(ProtocolVersion::V5, "c"))
+    }
+
+    fn send(s: &mut Session, qos: QoS) -> PacketId {
+        let pid = s.ids.allocate().unwrap();
+        let id = s.request_id();
+        let seq = s.next_seq();
+        let req = PublishRequest::new(TopicName::new("t").unwrap(), qos, "x");
+        s.outgoing.insert(
+            pid,
+            Outgoing {
+                id,
+                seq,
+                req,
+                stage: Stage::Published,
+            },
+        );
+        pid
+    }
+
+    fn request(s: &mut Session, origin: Origin) -> SubRequest {
+        SubRequest {
+            origin,
+            packet_id: s.ids.allocate(),
+            kind: SubKind::Unsubscribe(
+                vec![TopicFilter::new("f").unwrap()],
+                UnsubscribeProperties::default(),
+            ),
+        }
+    }
+
+    #[test]
+    fn a_lost_session_hands_over_its_publishes_in_send_order_and_frees_their_ids() {
+        let mut s = session();
+        let a = send(&mut s, QoS::AtLeastOnce);
+        let b = send(&mut s, QoS::ExactlyOnce);
+        s.inbound_qos2
+            .insert(PacketId::new(500).unwrap(), AppAck::Given);
+        let id = s.request_id();
+        let mine = request(&mut s, Origin::Application(id));
+        let resub = request(&mut s, Origin::Resubscription);
+        s.pending_requests.extend([mine, resub]);
+        assert_eq!(s.ids.in_use(), 4);
+
+        let lost = s.lose(3);
+
+        assert_eq!(s.began_on, 3);
+        assert_eq!(lost.iter().map(|o| o.seq).collect::<Vec<_>>(), [1, 2]);
+        assert!(s.outgoing.get(a).is_none() && s.outgoing.get(b).is_none());
+        assert!(s.inbound_qos2.is_empty());
+        // The application's request stays (with its identifier); the resubscription goes.
+        assert_eq!(s.pending_requests.len(), 1);
+        assert_eq!(
+            s.pending_requests[0].origin,
+            Origin::Application(id),
+            "only queued resubscriptions are replaced"
+        );
+        assert_eq!(s.ids.in_use(), 1);
+    }
+
+    #[test]
+    fn requests_in_flight_go_back_ahead_of_queued_ones_with_their_ids() {
+        let mut s = session();
+        let first = request(&mut s, Origin::Resubscription);
+        let second = request(&mut s, Origin::Resubscription);
+        let queued = request(&mut s, Origin::Resubscription);
+        let ids: Vec<_> = [&first, &second, &queued]
+            .iter()
+            .map(|r| r.packet_id.unwrap())
+            .collect();
+        s.awaiting.insert(ids[0], first);
+        s.awaiting.insert(ids[1], second);
+        s.pending_requests.push_back(queued);
+
+        s.requeue_awaiting();
+
+        assert!(s.awaiting.is_empty());
+        let order: Vec<_> = s.pending_requests.iter().map(|r| r.packet_id).collect();
+        assert_eq!(order, ids.into_iter().map(Some).collect::<Vec<_>>());
+    }
+}

@@ -30,13 +30,13 @@ use crate::types::QoS;
 /// [`connect`](Self::connect) replaces. See the [module documentation](crate::client).
 #[derive(Debug)]
 pub struct ClientState {
-    pub(crate) opts: ClientOptions,
-    pub(crate) authenticator: Option<Box<dyn Authenticator>>,
-    pub(crate) session: Session,
-    pub(crate) conn: Connection,
+    pub(super) opts: ClientOptions,
+    pub(super) authenticator: Option<Box<dyn Authenticator>>,
+    pub(super) session: Session,
+    pub(super) conn: Connection,
     /// Outputs for [`poll_event`](Self::poll_event); they outlive the connection that
     /// caused them.
-    pub(crate) events: VecDeque<Event>,
+    pub(super) events: VecDeque<Event>,
 }
 
 impl ClientState {

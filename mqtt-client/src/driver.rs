@@ -18,8 +18,8 @@ use mqtt_proto::client::{
     PublishRequest, RequestError, SubscribeAck, UnsubscribeAck,
 };
 use mqtt_proto::{
-    ConnectReason, Disconnect, PubAckReason, Publish, SubscribeProperties, Subscription,
-    SubscriptionId, TopicFilter, TopicName, UnsubscribeProperties,
+    ConnectReason, Disconnect, Publish, SubscribeProperties, Subscription, SubscriptionId,
+    TopicFilter, TopicName, UnsubscribeProperties,
 };
 use std::future::Future;
 
@@ -1094,11 +1094,7 @@ async fn reserve(tx: Option<mpsc::Sender<Message>>) -> Option<mpsc::OwnedPermit<
 }
 
 fn qos0_ack() -> PublishAck {
-    PublishAck {
-        packet_id: None,
-        reason: PubAckReason::Success,
-        properties: Default::default(),
-    }
+    PublishAck::at_most_once()
 }
 
 fn reject(cmd: Command) {

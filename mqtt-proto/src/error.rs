@@ -1,10 +1,9 @@
 //! Codec errors: malformed bytes from the peer ([`DecodeError`]) and packets that may not be
 //! put on the wire ([`EncodeError`]). Each names the rule it enforces.
 
-use crate::packet::property::PropertyId;
 use crate::packet::reason::DisconnectReason;
 use crate::topic::TopicError;
-use crate::types::{PacketType, ProtocolVersion};
+use crate::types::{PacketType, PropertyId, ProtocolVersion};
 
 /// Why bytes from the peer could not be decoded into a packet.
 ///

@@ -48,6 +48,7 @@ pub mod error;
 pub mod packet;
 pub mod topic;
 pub mod types;
+mod wire;
 
 pub use codec::{DEFAULT_MAX_PACKET_SIZE, Decoder, Encoder, MAX_PACKET_SIZE};
 pub use error::{DecodeError, EncodeError};

@@ -1,4 +1,5 @@
-//! Small shared types: protocol versions, QoS, packet identifiers, packet types.
+//! Small shared types: protocol versions, QoS, packet identifiers, packet types, property
+//! identifiers.
 
 use std::fmt;
 use std::num::NonZeroU16;
@@ -245,5 +246,75 @@ impl PacketType {
 impl fmt::Display for PacketType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// Property identifiers (5.0 §2.2.2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+#[allow(missing_docs)]
+pub enum PropertyId {
+    PayloadFormatIndicator = 0x01,
+    MessageExpiryInterval = 0x02,
+    ContentType = 0x03,
+    ResponseTopic = 0x08,
+    CorrelationData = 0x09,
+    SubscriptionIdentifier = 0x0B,
+    SessionExpiryInterval = 0x11,
+    AssignedClientIdentifier = 0x12,
+    ServerKeepAlive = 0x13,
+    AuthenticationMethod = 0x15,
+    AuthenticationData = 0x16,
+    RequestProblemInformation = 0x17,
+    WillDelayInterval = 0x18,
+    RequestResponseInformation = 0x19,
+    ResponseInformation = 0x1A,
+    ServerReference = 0x1C,
+    ReasonString = 0x1F,
+    ReceiveMaximum = 0x21,
+    TopicAliasMaximum = 0x22,
+    TopicAlias = 0x23,
+    MaximumQoS = 0x24,
+    RetainAvailable = 0x25,
+    UserProperty = 0x26,
+    MaximumPacketSize = 0x27,
+    WildcardSubscriptionAvailable = 0x28,
+    SubscriptionIdentifierAvailable = 0x29,
+    SharedSubscriptionAvailable = 0x2A,
+}
+
+impl PropertyId {
+    /// The identifier for a wire value, if MQTT 5.0 defines it.
+    pub const fn from_u32(v: u32) -> Option<Self> {
+        Some(match v {
+            0x01 => Self::PayloadFormatIndicator,
+            0x02 => Self::MessageExpiryInterval,
+            0x03 => Self::ContentType,
+            0x08 => Self::ResponseTopic,
+            0x09 => Self::CorrelationData,
+            0x0B => Self::SubscriptionIdentifier,
+            0x11 => Self::SessionExpiryInterval,
+            0x12 => Self::AssignedClientIdentifier,
+            0x13 => Self::ServerKeepAlive,
+            0x15 => Self::AuthenticationMethod,
+            0x16 => Self::AuthenticationData,
+            0x17 => Self::RequestProblemInformation,
+            0x18 => Self::WillDelayInterval,
+            0x19 => Self::RequestResponseInformation,
+            0x1A => Self::ResponseInformation,
+            0x1C => Self::ServerReference,
+            0x1F => Self::ReasonString,
+            0x21 => Self::ReceiveMaximum,
+            0x22 => Self::TopicAliasMaximum,
+            0x23 => Self::TopicAlias,
+            0x24 => Self::MaximumQoS,
+            0x25 => Self::RetainAvailable,
+            0x26 => Self::UserProperty,
+            0x27 => Self::MaximumPacketSize,
+            0x28 => Self::WildcardSubscriptionAvailable,
+            0x29 => Self::SubscriptionIdentifierAvailable,
+            0x2A => Self::SharedSubscriptionAvailable,
+            _ => return None,
+        })
     }
 }

@@ -67,6 +67,7 @@ pub enum Event {
 
 /// What CONNACK said, once a connection is accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Connected {
     /// The server had a session for us.
     pub session_present: bool,
@@ -77,6 +78,7 @@ pub struct Connected {
 
 /// An inbound application message.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Message {
     /// The PUBLISH, with its topic alias resolved.
     pub publish: Publish,
@@ -103,6 +105,7 @@ impl AckToken {
 
 /// The broker's acknowledgement of a publish.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PublishAck {
     /// The packet identifier used (QoS 1 and 2).
     pub packet_id: Option<PacketId>,
@@ -112,8 +115,31 @@ pub struct PublishAck {
     pub properties: AckProperties,
 }
 
+impl PublishAck {
+    /// An acknowledgement with these fields (for drivers and test doubles; fields added
+    /// later take their defaults).
+    pub fn new(
+        packet_id: Option<PacketId>,
+        reason: PubAckReason,
+        properties: AckProperties,
+    ) -> Self {
+        Self {
+            packet_id,
+            reason,
+            properties,
+        }
+    }
+
+    /// What a QoS 0 publish completes with once handed over: no packet identifier, Success,
+    /// no properties (the server acknowledges nothing at QoS 0).
+    pub fn at_most_once() -> Self {
+        Self::new(None, PubAckReason::Success, AckProperties::default())
+    }
+}
+
 /// The broker's answer to a subscribe.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SubscribeAck {
     /// The packet identifier used.
     pub packet_id: PacketId,
@@ -123,8 +149,25 @@ pub struct SubscribeAck {
     pub properties: AckProperties,
 }
 
+impl SubscribeAck {
+    /// An answer with these fields (for drivers and test doubles; fields added later take
+    /// their defaults).
+    pub fn new(
+        packet_id: PacketId,
+        results: Vec<(TopicFilter, SubAckReason)>,
+        properties: AckProperties,
+    ) -> Self {
+        Self {
+            packet_id,
+            results,
+            properties,
+        }
+    }
+}
+
 /// The broker's answer to an unsubscribe.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct UnsubscribeAck {
     /// The packet identifier used.
     pub packet_id: PacketId,
@@ -132,6 +175,22 @@ pub struct UnsubscribeAck {
     pub results: Vec<(TopicFilter, UnsubAckReason)>,
     /// UNSUBACK properties.
     pub properties: AckProperties,
+}
+
+impl UnsubscribeAck {
+    /// An answer with these fields (for drivers and test doubles; fields added later take
+    /// their defaults).
+    pub fn new(
+        packet_id: PacketId,
+        results: Vec<(TopicFilter, UnsubAckReason)>,
+        properties: AckProperties,
+    ) -> Self {
+        Self {
+            packet_id,
+            results,
+            properties,
+        }
+    }
 }
 
 /// Why a request failed.

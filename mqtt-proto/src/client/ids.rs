@@ -76,6 +76,68 @@ impl PacketIdPool {
     }
 }
 
+/// Publishes in flight, in the order they were sent (the order they are resent in
+/// [MQTT-4.6.0-1]). Acknowledgements normally arrive in that order too, so looking an
+/// identifier up from the front is constant time in practice, with no hashing and no tree.
+#[derive(Debug)]
+pub(crate) struct Inflight<T> {
+    items: std::collections::VecDeque<(PacketId, T)>,
+}
+
+impl<T> Default for Inflight<T> {
+    fn default() -> Self {
+        Self {
+            items: std::collections::VecDeque::new(),
+        }
+    }
+}
+
+impl<T> Inflight<T> {
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Append (the identifier is not in flight: the pool hands out free ones only).
+    pub(crate) fn insert(&mut self, pid: PacketId, value: T) {
+        self.items.push_back((pid, value));
+    }
+
+    fn position(&self, pid: PacketId) -> Option<usize> {
+        self.items.iter().position(|(p, _)| *p == pid)
+    }
+
+    pub(crate) fn get(&self, pid: PacketId) -> Option<&T> {
+        self.position(pid)
+            .and_then(|i| self.items.get(i))
+            .map(|(_, v)| v)
+    }
+
+    pub(crate) fn get_mut(&mut self, pid: PacketId) -> Option<&mut T> {
+        let i = self.position(pid)?;
+        self.items.get_mut(i).map(|(_, v)| v)
+    }
+
+    pub(crate) fn remove(&mut self, pid: PacketId) -> Option<T> {
+        let i = self.position(pid)?;
+        self.items.remove(i).map(|(_, v)| v)
+    }
+
+    /// In send order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &(PacketId, T)> {
+        self.items.iter()
+    }
+}
+
+impl<T> IntoIterator for Inflight<T> {
+    type Item = (PacketId, T);
+    type IntoIter = std::collections::vec_deque::IntoIter<(PacketId, T)>;
+
+    /// In send order.
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.into_iter()
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -120,67 +182,5 @@ mod tests {
         assert_eq!(pool.allocate().unwrap().get(), 3);
         assert_eq!(pool.allocate().unwrap().get(), 65_535);
         assert_eq!(pool.in_use(), 65_535);
-    }
-}
-
-/// Publishes in flight, in the order they were sent (the order they are resent in
-/// [MQTT-4.6.0-1]). Acknowledgements normally arrive in that order too, so looking an
-/// identifier up from the front is constant time in practice, with no hashing and no tree.
-#[derive(Debug)]
-pub(crate) struct Inflight<T> {
-    items: std::collections::VecDeque<(u16, T)>,
-}
-
-impl<T> Default for Inflight<T> {
-    fn default() -> Self {
-        Self {
-            items: std::collections::VecDeque::new(),
-        }
-    }
-}
-
-impl<T> Inflight<T> {
-    pub(crate) fn len(&self) -> usize {
-        self.items.len()
-    }
-
-    /// Append (the identifier is not in flight: the pool hands out free ones only).
-    pub(crate) fn insert(&mut self, pid: u16, value: T) {
-        self.items.push_back((pid, value));
-    }
-
-    fn position(&self, pid: u16) -> Option<usize> {
-        self.items.iter().position(|(p, _)| *p == pid)
-    }
-
-    pub(crate) fn get(&self, pid: &u16) -> Option<&T> {
-        self.position(*pid)
-            .and_then(|i| self.items.get(i))
-            .map(|(_, v)| v)
-    }
-
-    pub(crate) fn get_mut(&mut self, pid: &u16) -> Option<&mut T> {
-        let i = self.position(*pid)?;
-        self.items.get_mut(i).map(|(_, v)| v)
-    }
-
-    pub(crate) fn remove(&mut self, pid: &u16) -> Option<T> {
-        let i = self.position(*pid)?;
-        self.items.remove(i).map(|(_, v)| v)
-    }
-
-    /// In send order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &(u16, T)> {
-        self.items.iter()
-    }
-}
-
-impl<T> IntoIterator for Inflight<T> {
-    type Item = (u16, T);
-    type IntoIter = std::collections::vec_deque::IntoIter<(u16, T)>;
-
-    /// In send order.
-    fn into_iter(self) -> Self::IntoIter {
-        self.items.into_iter()
     }
 }

@@ -2,12 +2,12 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{finish, read_u8};
 use crate::error::{DecodeError, EncodeError};
 use crate::packet::connect::not_in_version;
 use crate::packet::property::ConnAckProperties;
 use crate::packet::reason::ConnectReason;
 use crate::types::{PacketType, ProtocolVersion};
+use crate::wire::{finish, read_u8};
 
 const P: PacketType = PacketType::ConnAck;
 

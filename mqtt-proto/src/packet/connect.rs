@@ -3,14 +3,14 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use bytestring::ByteString;
 
-use crate::codec::{
-    check_field_len, check_string, finish, put_binary, read_binary, read_string, read_topic_name,
-    read_u8, read_u16,
-};
 use crate::error::{DecodeError, EncodeError};
 use crate::packet::property::{ConnectProperties, WillProperties};
 use crate::topic::{TopicError, TopicName};
 use crate::types::{PacketType, ProtocolVersion, QoS};
+use crate::wire::{
+    check_field_len, check_string, finish, put_binary, read_binary, read_string, read_topic_name,
+    read_u8, read_u16,
+};
 
 const P: PacketType = PacketType::Connect;
 

@@ -6,9 +6,9 @@
 
 use bytes::{Bytes, BytesMut};
 
-use crate::codec::{MAX_PACKET_SIZE, MAX_REMAINING_LENGTH, finish, header_len, varint_into};
 use crate::error::{DecodeError, EncodeError};
 use crate::types::{PacketType, ProtocolVersion};
+use crate::wire::{MAX_PACKET_SIZE, finish, header_len, write_framed};
 
 pub mod auth;
 pub mod connack;
@@ -232,36 +232,6 @@ impl Packet {
         })
     }
 }
-
-/// Check the size of a packet with this remaining length against `max`, then write its fixed
-/// header (in one call) and its body.
-#[inline]
-pub(crate) fn write_framed(
-    first_byte: u8,
-    remaining: usize,
-    max: usize,
-    buf: &mut BytesMut,
-    put_body: impl FnOnce(&mut BytesMut),
-) -> Result<usize, EncodeError> {
-    let total = header_len(remaining) + remaining;
-    if remaining > MAX_REMAINING_LENGTH || total > max {
-        return Err(EncodeError::PacketTooLarge {
-            size: total,
-            max: max.min(MAX_PACKET_SIZE as usize),
-        });
-    }
-    buf.reserve(total);
-    let mut header = [0u8; 5];
-    header[0] = first_byte;
-    let mut len = [0u8; 4];
-    let n = varint_into(&mut len, remaining);
-    header[1..1 + n].copy_from_slice(&len[..n]);
-    buf.extend_from_slice(&header[..1 + n]);
-    put_body(buf);
-    Ok(total)
-}
-
-impl Packet {}
 
 macro_rules! from_packet {
     ($($name:ident => $variant:ident $(boxed $boxed:tt)?),* $(,)?) => {

@@ -3,12 +3,12 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{finish, read_packet_id, read_u8};
 use crate::error::{DecodeError, EncodeError};
 use crate::packet::connect::not_in_version;
 use crate::packet::property::AckProperties;
 use crate::packet::reason::{PubAckReason, PubRelReason};
 use crate::types::{PacketId, PacketType, ProtocolVersion};
+use crate::wire::{finish, read_packet_id, read_u8};
 
 macro_rules! pub_ack {
     ($(#[$meta:meta])* $name:ident, $reason:ident, $success:ident, $ptype:ident, $text:literal) => {

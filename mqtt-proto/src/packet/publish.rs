@@ -2,13 +2,12 @@
 
 use bytes::{Bytes, BytesMut};
 
-use crate::codec::{put_binary, read_packet_id, read_topic_name};
 use crate::error::{DecodeError, EncodeError};
 use crate::packet::connect::not_in_version;
 use crate::packet::property::PublishProperties;
-use crate::packet::write_framed;
 use crate::topic::{TopicError, TopicName};
 use crate::types::{PacketType, ProtocolVersion, QosPid};
+use crate::wire::{put_binary, read_packet_id, read_topic_name, write_framed};
 
 const P: PacketType = PacketType::Publish;
 
@@ -123,7 +122,7 @@ impl Publish {
         version: ProtocolVersion,
         buf: &mut BytesMut,
     ) -> Result<usize, EncodeError> {
-        self.encode_limited(version, crate::codec::MAX_PACKET_SIZE as usize, buf)
+        self.encode_limited(version, crate::wire::MAX_PACKET_SIZE as usize, buf)
     }
 
     #[inline]

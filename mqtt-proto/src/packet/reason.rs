@@ -178,11 +178,11 @@ impl SubAckReason {
     }
 
     /// The granted QoS, for a success.
-    pub const fn granted_qos(self) -> Option<crate::QoS> {
+    pub const fn granted_qos(self) -> Option<crate::types::QoS> {
         match self {
-            Self::GrantedQoS0 => Some(crate::QoS::AtMostOnce),
-            Self::GrantedQoS1 => Some(crate::QoS::AtLeastOnce),
-            Self::GrantedQoS2 => Some(crate::QoS::ExactlyOnce),
+            Self::GrantedQoS0 => Some(crate::types::QoS::AtMostOnce),
+            Self::GrantedQoS1 => Some(crate::types::QoS::AtLeastOnce),
+            Self::GrantedQoS2 => Some(crate::types::QoS::ExactlyOnce),
             _ => None,
         }
     }

@@ -2,12 +2,12 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{put_binary, read_packet_id, read_topic_filter, read_u8};
 use crate::error::{DecodeError, EncodeError};
 use crate::packet::connect::not_in_version;
 use crate::packet::property::SubscribeProperties;
 use crate::topic::TopicFilter;
 use crate::types::{PacketId, PacketType, ProtocolVersion, QoS};
+use crate::wire::{put_binary, read_packet_id, read_topic_filter, read_u8};
 
 const P: PacketType = PacketType::Subscribe;
 

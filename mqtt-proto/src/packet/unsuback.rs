@@ -2,12 +2,12 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{finish, read_packet_id, read_u8};
 use crate::error::{DecodeError, EncodeError};
 use crate::packet::connect::not_in_version;
 use crate::packet::property::AckProperties;
 use crate::packet::reason::UnsubAckReason;
 use crate::types::{PacketId, PacketType, ProtocolVersion};
+use crate::wire::{finish, read_packet_id, read_u8};
 
 const P: PacketType = PacketType::UnsubAck;
 

@@ -2,12 +2,12 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{put_binary, read_packet_id, read_topic_filter};
 use crate::error::{DecodeError, EncodeError};
 use crate::packet::connect::not_in_version;
 use crate::packet::property::UnsubscribeProperties;
 use crate::topic::TopicFilter;
 use crate::types::{PacketId, PacketType, ProtocolVersion};
+use crate::wire::{put_binary, read_packet_id, read_topic_filter};
 
 const P: PacketType = PacketType::Unsubscribe;
 

@@ -288,11 +288,11 @@ fn qos1_completes_on_puback() {
             events,
             vec![Event::Published {
                 id,
-                result: Ok(PublishAck {
-                    packet_id: Some(pid(&p)),
-                    reason: PubAckReason::Success,
-                    properties: AckProperties::default(),
-                })
+                result: Ok(PublishAck::new(
+                    Some(pid(&p)),
+                    PubAckReason::Success,
+                    AckProperties::default()
+                ))
             }]
         );
         assert_eq!(h.client.packet_ids_in_use(), 0);
@@ -319,11 +319,11 @@ fn qos1_success_reason_and_properties_reported_v5() {
         h.events(),
         vec![Event::Published {
             id,
-            result: Ok(PublishAck {
-                packet_id: Some(pid(&p)),
-                reason: PubAckReason::NoMatchingSubscribers,
-                properties: ack.properties,
-            })
+            result: Ok(PublishAck::new(
+                Some(pid(&p)),
+                PubAckReason::NoMatchingSubscribers,
+                ack.properties
+            ))
         }]
     );
 }
@@ -358,11 +358,11 @@ fn qos2_completes_on_pubcomp_and_publish_not_resent_after_pubrec() {
             h.events(),
             vec![Event::Published {
                 id,
-                result: Ok(PublishAck {
-                    packet_id: Some(pid),
-                    reason: PubAckReason::Success,
-                    properties: AckProperties::default(),
-                })
+                result: Ok(PublishAck::new(
+                    Some(pid),
+                    PubAckReason::Success,
+                    AckProperties::default()
+                ))
             }]
         );
         assert_eq!(h.client.packet_ids_in_use(), 0);
@@ -444,14 +444,14 @@ fn reason_code_0x80_or_more_is_failure() {
         h.events(),
         vec![Event::Subscribed {
             id: s,
-            result: Err(RequestError::SubscribeRefused(Box::new(SubscribeAck {
-                packet_id: sp.packet_id,
-                results: vec![
+            result: Err(RequestError::SubscribeRefused(Box::new(SubscribeAck::new(
+                sp.packet_id,
+                vec![
                     (filter("x"), SubAckReason::NotAuthorized),
                     (filter("y"), SubAckReason::QuotaExceeded)
                 ],
-                properties: AckProperties::default(),
-            })))
+                AckProperties::default()
+            ))))
         }]
     );
     assert_eq!(h.client.subscriptions().count(), 0);
@@ -471,11 +471,13 @@ fn reason_code_0x80_or_more_is_failure() {
         h.events(),
         vec![Event::Unsubscribed {
             id: u,
-            result: Err(RequestError::UnsubscribeRefused(Box::new(UnsubscribeAck {
-                packet_id: up.packet_id,
-                results: vec![(filter("x"), UnsubAckReason::NotAuthorized)],
-                properties: AckProperties::default(),
-            })))
+            result: Err(RequestError::UnsubscribeRefused(Box::new(
+                UnsubscribeAck::new(
+                    up.packet_id,
+                    vec![(filter("x"), UnsubAckReason::NotAuthorized)],
+                    AckProperties::default()
+                )
+            )))
         }]
     );
     assert_eq!(h.client.packet_ids_in_use(), 0);
@@ -535,15 +537,15 @@ fn subscribe_completes_with_per_filter_results() {
             h.events(),
             vec![Event::Subscribed {
                 id,
-                result: Ok(SubscribeAck {
-                    packet_id: s.packet_id,
-                    results: vec![
+                result: Ok(SubscribeAck::new(
+                    s.packet_id,
+                    vec![
                         (filter("a"), reasons[0]),
                         (filter("b/+"), reasons[1]),
                         (filter("c/#"), reasons[2]),
                     ],
-                    properties: ack.properties,
-                })
+                    ack.properties
+                ))
             }]
         );
         let mut granted: Vec<_> = h
@@ -625,11 +627,11 @@ fn unsubscribe_completes() {
             h.events(),
             vec![Event::Unsubscribed {
                 id,
-                result: Ok(UnsubscribeAck {
-                    packet_id: u.packet_id,
-                    results: expected,
-                    properties: AckProperties::default(),
-                })
+                result: Ok(UnsubscribeAck::new(
+                    u.packet_id,
+                    expected,
+                    AckProperties::default()
+                ))
             }]
         );
         let left: Vec<_> = h

@@ -356,15 +356,14 @@ fn subscriptions_restored_when_no_session() {
         for (e, s) in events.iter().zip(&subs) {
             assert_eq!(
                 e,
-                &Event::Resubscribed(Ok(SubscribeAck {
-                    packet_id: s.packet_id,
-                    results: s
-                        .subscriptions
+                &Event::Resubscribed(Ok(SubscribeAck::new(
+                    s.packet_id,
+                    s.subscriptions
                         .iter()
                         .map(|x| (x.filter.clone(), SubAckReason::GrantedQoS0))
                         .collect(),
-                    properties: AckProperties::default(),
-                }))
+                    AckProperties::default()
+                )))
             );
         }
     }

@@ -216,7 +216,7 @@ fn every_example_has_a_test() {
         missing.is_empty(),
         "tests of examples that do not exist: {missing:?}"
     );
-    assert!(files.len() >= 6, "examples found: {files:?}");
+    assert!(files.len() >= 11, "examples found: {files:?}");
 }
 
 #[tokio::test]
@@ -364,4 +364,420 @@ async fn bad_arguments_fail_cleanly() {
         "{:?}",
         example.stderr
     );
+}
+
+#[tokio::test]
+async fn shared_workers() {
+    let out = Example::run("shared_workers", &[]).await;
+    assert_in_order(
+        "shared_workers",
+        &out,
+        &[
+            "3 workers subscribed to $share/workers/examples/",
+            "published 12 jobs",
+            "12 jobs, each handled exactly once",
+        ],
+    );
+    // Each job handled once, by some worker; every worker took a share.
+    for n in 1..=12 {
+        let suffix = format!(" handled job {n}");
+        assert_eq!(
+            out.iter().filter(|l| l.ends_with(&suffix)).count(),
+            1,
+            "job {n}: {out:#?}"
+        );
+    }
+    let mut total = 0;
+    for worker in 1..=3 {
+        let line = out
+            .iter()
+            .find(|l| l.starts_with(&format!("worker {worker}: ")))
+            .unwrap_or_else(|| panic!("no count for worker {worker}: {out:#?}"));
+        let jobs: usize = line
+            .trim_start_matches(&format!("worker {worker}: "))
+            .trim_end_matches(" jobs")
+            .parse()
+            .unwrap();
+        assert!(jobs > 0, "{line}");
+        total += jobs;
+    }
+    assert_eq!(total, 12);
+}
+
+#[tokio::test]
+async fn manual_acks() {
+    let out = Example::run("manual_acks", &[]).await;
+    assert_in_order(
+        "manual_acks",
+        &out,
+        &[
+            "published 6 jobs",
+            "received \"job 1: 60\"",
+            "back in the session, the first message is \"after the restart\": nothing was \
+             delivered again",
+        ],
+    );
+    for n in [1, 2, 3, 5, 6] {
+        assert_eq!(
+            count(&out, &format!("finished \"job {n}: ")),
+            1,
+            "job {n}: {out:#?}"
+        );
+    }
+    assert_eq!(
+        count(
+            &out,
+            "cannot handle \"job 4: oops\": not a duration; acknowledged anyway"
+        ),
+        1,
+        "{out:#?}"
+    );
+    // Handled concurrently: job 2 (20 ms) finished before job 1 (60 ms).
+    let at = |needle: &str| out.iter().position(|l| l.contains(needle)).unwrap();
+    assert!(
+        at("finished \"job 2: 20\"") < at("finished \"job 1: 60\""),
+        "{out:#?}"
+    );
+}
+
+#[tokio::test]
+async fn bridge() {
+    let out = Example::run("bridge", &[]).await;
+    assert_in_order(
+        "bridge",
+        &out,
+        &[
+            "started broker A at mqtt://127.0.0.1:",
+            "bridging examples/",
+            "published 4 messages on A",
+            "every message reached B at the QoS it was published with",
+            "bridge stopped",
+        ],
+    );
+    for (leaf, qos) in [
+        ("temperature", "AtMostOnce"),
+        ("humidity", "AtLeastOnce"),
+        ("door", "ExactlyOnce"),
+        ("firmware", "AtLeastOnce"),
+    ] {
+        let forwarded = format!("/{leaf} at {qos}");
+        assert_eq!(count(&out, &forwarded), 2, "{leaf}: {out:#?}"); // forwarded, received on B
+        let received = format!("B received \"{leaf} reading\"");
+        assert_eq!(count(&out, &received), 1, "{leaf}: {out:#?}");
+    }
+    assert_eq!(
+        count(&out, "firmware at AtLeastOnce, retained"),
+        1,
+        "{out:#?}"
+    );
+    assert_eq!(
+        count(&out, "/firmware as a retained message"),
+        1,
+        "{out:#?}"
+    );
+}
+
+/// With `--from` and `--to`, between two brokers started here: a message is acknowledged to
+/// the source only once the destination acknowledged it. The destination withholds its
+/// PUBACK once; the bridge is stopped with Ctrl-C while waiting for it, and on its next run
+/// the source delivers the message again (it was never acknowledged) and it is forwarded.
+#[cfg(unix)]
+#[tokio::test]
+async fn bridge_acknowledges_the_source_only_after_the_destination() {
+    use mqtt_client::{Client, Options, QoS};
+    use mqtt_testkit::{Broker, PacketType};
+
+    let a = Broker::builder().start().await.unwrap();
+    let b = Broker::builder().start().await.unwrap();
+    let from = format!("mqtt://{}", a.local_addr());
+    // The bridge's client id on B, so that the fault can name it.
+    let to = format!("mqtt://{}?client_id=bridge-out", b.local_addr());
+    b.faults()
+        .for_client("bridge-out")
+        .withhold(PacketType::PubAck);
+
+    let (watcher, _) =
+        Client::connect(Options::from_url(&format!("mqtt://{}", b.local_addr())).unwrap())
+            .await
+            .unwrap();
+    let mut on_b = watcher
+        .subscribe("plant/#", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    let (publisher, _) = Client::connect(Options::from_url(&from).unwrap())
+        .await
+        .unwrap();
+
+    let args = [
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--topic",
+        "plant/#",
+        "--id",
+        "bridge-in",
+    ];
+    let deadline = Instant::now() + LIMIT;
+    let mut bridge = Example::start("bridge", &args);
+    bridge
+        .wait_for_line("bridging plant/# from", deadline)
+        .await;
+    publisher
+        .publish("plant/boiler", QoS::AtLeastOnce, false, "hot")
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    // B has the message but did not acknowledge it.
+    let m = tokio::time::timeout_at(deadline.into(), on_b.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.payload().as_ref(), b"hot");
+    bridge.interrupt();
+    let status = bridge.finish().await;
+    bridge.assert_success(status);
+    assert_in_order(
+        "bridge",
+        &bridge.stdout,
+        &["Ctrl-C: stopping", "bridge stopped"],
+    );
+    assert_eq!(
+        count(&bridge.stdout, "forwarded"),
+        0,
+        "{:#?}",
+        bridge.stdout
+    );
+
+    // The next run: A delivers the message again, and this time B acknowledges it.
+    let mut bridge = Example::start("bridge", &args);
+    bridge
+        .wait_for_line("forwarded plant/boiler at AtLeastOnce", deadline)
+        .await;
+    let again = tokio::time::timeout_at(deadline.into(), on_b.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.payload().as_ref(), b"hot");
+    // Then new messages go through as usual.
+    publisher
+        .publish("plant/valve", QoS::ExactlyOnce, false, "open")
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    bridge
+        .wait_for_line("forwarded plant/valve at ExactlyOnce", deadline)
+        .await;
+    bridge.interrupt();
+    let status = bridge.finish().await;
+    bridge.assert_success(status);
+
+    publisher.disconnect(Duration::from_secs(5)).await.unwrap();
+    watcher.disconnect(Duration::from_secs(5)).await.unwrap();
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+/// The service runs until SIGINT; meanwhile the broker cuts its first connection and the
+/// status watch sees it come back; on SIGINT it stops taking jobs, finishes every job in
+/// hand and exits 0.
+#[cfg(unix)]
+#[tokio::test]
+async fn service_reconnects_then_drains_on_sigint() {
+    let deadline = Instant::now() + LIMIT;
+    let mut service = Example::start("service", &[]);
+    service
+        .wait_for_line("status: connected as ", deadline)
+        .await;
+    service
+        .wait_for_line("ready: taking jobs from", deadline)
+        .await;
+    // Printed by the watch only after a change of status: the reconnection.
+    service
+        .wait_for_line("status: connected (session present: false)", deadline)
+        .await;
+    // Jobs are handled after the reconnection.
+    service.wait_for_line("done: job ", deadline).await;
+    service.interrupt();
+    let status = service.finish().await;
+    service.assert_success(status);
+
+    let out = &service.stdout;
+    assert_in_order(
+        "service",
+        out,
+        &[
+            "SIGINT received",
+            "stopping: no new jobs, ",
+            "drained: ",
+            "status: disconnected",
+            "disconnected",
+        ],
+    );
+    let number = |prefix: &str| -> usize {
+        let line = out.iter().find(|l| l.starts_with(prefix)).unwrap();
+        line[prefix.len()..]
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let in_flight = number("stopping: no new jobs, ");
+    let drained = number("drained: ");
+    assert!(in_flight > 0, "{out:#?}");
+    assert_eq!(in_flight, drained, "{out:#?}");
+    // Every job in hand finished after the signal: as many results as jobs in flight.
+    let stopping = out.iter().position(|l| l.starts_with("stopping")).unwrap();
+    let after = &out[stopping..];
+    assert_eq!(count(after, "done: job "), in_flight, "{out:#?}");
+    assert_eq!(count(out, "abandoned"), 0, "{out:#?}");
+    assert_eq!(count(out, "failed"), 0, "{out:#?}");
+}
+
+#[tokio::test]
+async fn tls_client_cert_alpn() {
+    let out = Example::run("tls_client_cert_alpn", &[]).await;
+    assert_in_order(
+        "tls_client_cert_alpn",
+        &out,
+        &[
+            "started an in-process TLS broker at mqtts://localhost:",
+            "without a client certificate: refused",
+            "offering ALPN x-amzn-mqtt-ca",
+            "with a client certificate",
+            "round trip: {\"temperature\": 21.5} on examples/",
+            "disconnected",
+        ],
+    );
+}
+
+/// `--url` with `--ca`, `--cert` and `--key` files, against a TLS front end shaped like AWS
+/// IoT Core on port 443: it requires a client certificate from the CA and the ALPN
+/// protocol `x-amzn-mqtt-ca`, then passes the bytes to a reference broker. The front end
+/// records the ALPN protocol each handshake negotiated.
+#[tokio::test]
+async fn tls_client_cert_alpn_with_files_against_an_alpn_front_end() {
+    use std::sync::Arc;
+
+    use mqtt_testkit::Broker;
+    use mqtt_testkit::certs::TestCa;
+    use tokio_rustls::TlsAcceptor;
+    use tokio_rustls::rustls;
+
+    const ALPN: &[u8] = b"x-amzn-mqtt-ca";
+    let ca = TestCa::new("alpn front end");
+    let server = ca.server_cert(&["localhost"]);
+    let device = ca.client_cert("device-7");
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, contents: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, contents).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let ca_file = file("ca.pem", &ca.cert_pem());
+    let cert_file = file("device.pem.crt", &device.chain_pem());
+    let key_file = file("private.pem.key", device.key_pem());
+
+    let broker = Broker::builder().start().await.unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(ca.root_store()),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(server.chain_der(), server.key_der())
+        .unwrap();
+    config.alpn_protocols = vec![ALPN.to_vec()];
+    let acceptor = TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let backend = broker.local_addr();
+    let (negotiated_tx, mut negotiated) = mpsc::unbounded_channel();
+    let front_end = tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let acceptor = acceptor.clone();
+            let negotiated_tx = negotiated_tx.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    let _ = negotiated_tx.send(Err("handshake failed"));
+                    return;
+                };
+                let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+                let _ = negotiated_tx.send(Ok(alpn.clone()));
+                if alpn.as_deref() != Some(ALPN) {
+                    return; // not MQTT for us: closed, as AWS IoT does on port 443
+                }
+                let mut mqtt = tokio::net::TcpStream::connect(backend).await.unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut mqtt).await;
+            });
+        }
+    });
+
+    let url = format!("mqtts://localhost:{port}");
+    let files = [
+        "--url", &url, "--ca", &ca_file, "--cert", &cert_file, "--key", &key_file,
+    ];
+    let out = Example::run("tls_client_cert_alpn", &files).await;
+    assert_in_order(
+        "tls_client_cert_alpn",
+        &out,
+        &[
+            "offering ALPN x-amzn-mqtt-ca",
+            "with a client certificate",
+            "round trip: {\"temperature\": 21.5}",
+            "disconnected",
+        ],
+    );
+    assert_eq!(negotiated.recv().await, Some(Ok(Some(ALPN.to_vec()))));
+
+    // Without ALPN, the front end closes the connection: the example fails, and says why.
+    let mut no_alpn = files.to_vec();
+    no_alpn.extend(["--alpn", ""]);
+    let mut example = Example::start("tls_client_cert_alpn", &no_alpn);
+    let status = example.finish().await;
+    assert_eq!(status.code(), Some(1), "{:#?}", example.stdout);
+    assert!(
+        example
+            .stderr
+            .iter()
+            .any(|l| l.contains("tls_client_cert_alpn: error:")),
+        "{:#?}",
+        example.stderr
+    );
+    assert_eq!(negotiated.recv().await, Some(Ok(None)));
+
+    // Without the client certificate's key, a clear error before any connection.
+    let mut example = Example::start(
+        "tls_client_cert_alpn",
+        &[
+            "--url",
+            &url,
+            "--cert",
+            &cert_file,
+            "--key",
+            "/nonexistent/key.pem",
+        ],
+    );
+    let status = example.finish().await;
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        example
+            .stderr
+            .iter()
+            .any(|l| l.contains("/nonexistent/key.pem")),
+        "{:#?}",
+        example.stderr
+    );
+
+    front_end.abort();
+    broker.shutdown().await;
 }

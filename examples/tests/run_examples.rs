@@ -781,3 +781,347 @@ async fn tls_client_cert_alpn_with_files_against_an_alpn_front_end() {
     front_end.abort();
     broker.shutdown().await;
 }
+
+/// Against Debian's mosquitto (`apt-get install mosquitto`): the examples with `--url`, as
+/// their headers and README say to run them. Skipped with a notice when mosquitto is not
+/// installed, unless `MQTT_INTEROP=require` (then a failure); `MOSQUITTO` may name the
+/// binary.
+mod mosquitto {
+    use std::path::{Path, PathBuf};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    use mqtt_client::{Client, Options, QoS};
+    use mqtt_testkit::certs::TestCa;
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    use tokio::process::{Child, Command};
+
+    use super::{Example, LIMIT, assert_in_order, count};
+
+    /// A mosquitto started for one test: plain TCP, TLS, and TLS requiring a client
+    /// certificate, each on its own loopback port; the certificates in `dir`.
+    struct Mosquitto {
+        _child: Child,
+        port: u16,
+        tls_port: u16,
+        mtls_port: u16,
+        dir: tempfile::TempDir,
+    }
+
+    impl Mosquitto {
+        fn url(&self) -> String {
+            format!("mqtt://127.0.0.1:{}", self.port)
+        }
+
+        fn file(&self, name: &str) -> String {
+            self.dir.path().join(name).to_str().unwrap().to_owned()
+        }
+    }
+
+    fn binary(test: &str) -> Option<PathBuf> {
+        let candidates = match std::env::var_os("MOSQUITTO") {
+            Some(path) => vec![PathBuf::from(path)],
+            None => vec![
+                PathBuf::from("/usr/sbin/mosquitto"),
+                PathBuf::from("mosquitto"),
+            ],
+        };
+        for candidate in candidates {
+            let runs = std::process::Command::new(&candidate)
+                .arg("-h")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok();
+            if runs {
+                return Some(candidate);
+            }
+        }
+        assert!(
+            std::env::var("MQTT_INTEROP").as_deref() != Ok("require"),
+            "MQTT_INTEROP=require, but mosquitto cannot be found (apt-get install mosquitto, \
+             or set MOSQUITTO)"
+        );
+        eprintln!("skipping {test}: mosquitto is not installed (apt-get install mosquitto)");
+        None
+    }
+
+    /// A free loopback port: bound to port 0, read, released for mosquitto (another process
+    /// taking it meanwhile is unlikely, and shows as a start failure).
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    /// Started as root, mosquitto drops privileges before it reads its certificate files:
+    /// they must be readable by others.
+    #[cfg(unix)]
+    fn readable(path: &Path, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[cfg(not(unix))]
+    fn readable(_path: &Path, _mode: u32) {}
+
+    /// Start mosquitto; returns once it says it is running (its log, on stderr).
+    async fn start(test: &str) -> Option<Mosquitto> {
+        let binary = binary(test)?;
+        let dir = tempfile::tempdir().unwrap();
+        readable(dir.path(), 0o755);
+        let write = |name: &str, contents: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, contents).unwrap();
+            readable(&path, 0o644);
+            path.to_str().unwrap().to_owned()
+        };
+        let ca = TestCa::new("mosquitto examples");
+        let server = ca.server_cert(&["localhost", "127.0.0.1"]);
+        let device = ca.client_cert("device-1");
+        let ca_file = write("ca.pem", &ca.cert_pem());
+        let cert = write("server.pem", &server.chain_pem());
+        let key = write("server.key", server.key_pem());
+        write("device.pem", &device.chain_pem());
+        write("device.key", device.key_pem());
+        let (port, tls_port, mtls_port) = (free_port(), free_port(), free_port());
+        let conf = write(
+            "mosquitto.conf",
+            &format!(
+                "log_dest stderr\nallow_anonymous true\npersistence false\n\
+                 listener {port} 127.0.0.1\n\
+                 listener {tls_port} 127.0.0.1\ncafile {ca_file}\ncertfile {cert}\nkeyfile {key}\n\
+                 listener {mtls_port} 127.0.0.1\ncafile {ca_file}\ncertfile {cert}\nkeyfile {key}\n\
+                 require_certificate true\n"
+            ),
+        );
+        let mut child = Command::new(&binary)
+            .arg("-c")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()));
+        let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut seen = Vec::new();
+        let running = tokio::time::timeout(LIMIT, async {
+            while let Ok(Some(line)) = log.next_line().await {
+                let done = line.contains(" running");
+                seen.push(line);
+                if done {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert!(
+            matches!(running, Ok(true)),
+            "mosquitto did not start:\n{}",
+            seen.join("\n")
+        );
+        // Keep reading its log, so that it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+        Some(Mosquitto {
+            _child: child,
+            port,
+            tls_port,
+            mtls_port,
+            dir,
+        })
+    }
+
+    #[tokio::test]
+    async fn examples_with_url() {
+        let Some(broker) = start("examples_with_url").await else {
+            return;
+        };
+        let url = broker.url();
+        let url = url.as_str();
+        let out = Example::run("quickstart", &["--url", url]).await;
+        assert_in_order(
+            "quickstart",
+            &out,
+            &["received \"hello #2\"", "disconnected"],
+        );
+        let out = Example::run("persistent_session", &["--url", url]).await;
+        assert_in_order(
+            "persistent_session",
+            &out,
+            &[
+                "session present: true",
+                "received \"letter 3\"",
+                "session discarded",
+            ],
+        );
+        let out = Example::run("deferred_acks", &["--url", url]).await;
+        assert_in_order(
+            "deferred_acks",
+            &out,
+            &["\"job 4\" again (DUP: true)", "done"],
+        );
+        let out = Example::run("manual_acks", &["--url", url]).await;
+        assert_in_order("manual_acks", &out, &["nothing was delivered again"]);
+        let out = Example::run("request_response", &["--url", url]).await;
+        assert_in_order("request_response", &out, &["requester: 40+2 -> 42", "done"]);
+        let out = Example::run("reconnect", &["--url", url]).await;
+        assert_in_order(
+            "reconnect",
+            &out,
+            &["connected again", "received \"back online\""],
+        );
+        let out = Example::run(
+            "shared_workers",
+            &["--url", url, "--workers", "4", "--jobs", "40"],
+        )
+        .await;
+        assert_in_order(
+            "shared_workers",
+            &out,
+            &["40 jobs, each handled exactly once"],
+        );
+    }
+
+    #[tokio::test]
+    async fn tls_examples_with_url() {
+        let Some(broker) = start("tls_examples_with_url").await else {
+            return;
+        };
+        let ca = broker.file("ca.pem");
+        let tls = format!("mqtts://localhost:{}", broker.tls_port);
+        let out = Example::run("tls_custom_ca", &["--url", &tls, "--ca", &ca]).await;
+        assert_in_order(
+            "tls_custom_ca",
+            &out,
+            &["round trip over TLS: \"encrypted\""],
+        );
+        let mtls = format!("mqtts://localhost:{}", broker.mtls_port);
+        let (cert, key) = (broker.file("device.pem"), broker.file("device.key"));
+        let args = ["--url", &mtls, "--ca", &ca, "--cert", &cert, "--key", &key];
+        let out = Example::run("tls_client_cert_alpn", &args).await;
+        assert_in_order(
+            "tls_client_cert_alpn",
+            &out,
+            &["round trip: {\"temperature\": 21.5}"],
+        );
+    }
+
+    /// The service serves a job sent with mosquitto_pub, and stops on SIGINT.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn service_with_url() {
+        let Some(broker) = start("service_with_url").await else {
+            return;
+        };
+        let deadline = Instant::now() + LIMIT;
+        let mut service = Example::start("service", &["--url", &broker.url()]);
+        service.wait_for_line("ready: taking jobs", deadline).await;
+        let (watcher, _) = Client::connect(Options::from_url(&broker.url()).unwrap())
+            .await
+            .unwrap();
+        let mut results = watcher
+            .subscribe("examples/service/results", QoS::AtLeastOnce)
+            .await
+            .unwrap();
+        let sent = Command::new("mosquitto_pub")
+            .args(["-p", &broker.port.to_string(), "-h", "127.0.0.1"])
+            .args(["-t", "examples/service/jobs", "-q", "1", "-m", "hello"])
+            .status()
+            .await;
+        match sent {
+            Ok(status) => assert!(status.success(), "mosquitto_pub: {status}"),
+            Err(e) => panic!("cannot run mosquitto_pub (apt-get install mosquitto-clients): {e}"),
+        }
+        service
+            .wait_for_line("done: hello -> HELLO", deadline)
+            .await;
+        let result = tokio::time::timeout_at(deadline.into(), results.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(result.payload().as_ref(), b"HELLO");
+        service.interrupt();
+        let status = service.finish().await;
+        service.assert_success(status);
+        assert_in_order(
+            "service",
+            &service.stdout,
+            &[
+                "stopping: no new jobs, 0 in flight",
+                "drained: 0 jobs finished (1 in all)",
+                "disconnected",
+            ],
+        );
+        watcher.disconnect(Duration::from_secs(5)).await.unwrap();
+    }
+
+    /// The bridge between two mosquittos: QoS kept.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn bridge_between_two_mosquittos() {
+        let Some(a) = start("bridge_between_two_mosquittos").await else {
+            return;
+        };
+        let Some(b) = start("bridge_between_two_mosquittos").await else {
+            return;
+        };
+        let deadline = Instant::now() + LIMIT;
+        let (on_b_client, _) = Client::connect(Options::from_url(&b.url()).unwrap())
+            .await
+            .unwrap();
+        let mut on_b = on_b_client
+            .subscribe("plant/#", QoS::ExactlyOnce)
+            .await
+            .unwrap();
+        let (from, to) = (a.url(), b.url());
+        let args = ["--from", &from, "--to", &to, "--topic", "plant/#"];
+        let mut bridge = Example::start("bridge", &args);
+        bridge
+            .wait_for_line("bridging plant/# from", deadline)
+            .await;
+        let (publisher, _) = Client::connect(Options::from_url(&a.url()).unwrap())
+            .await
+            .unwrap();
+        for (topic, qos) in [
+            ("plant/a", QoS::AtMostOnce),
+            ("plant/b", QoS::AtLeastOnce),
+            ("plant/c", QoS::ExactlyOnce),
+        ] {
+            publisher
+                .publish(topic, qos, false, "x")
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+            let m = tokio::time::timeout_at(deadline.into(), on_b.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!((m.topic(), m.qos()), (topic, qos));
+            // B delivers a QoS 2 message before its PUBCOMP reaches the bridge: wait for
+            // the bridge to be done with it.
+            bridge
+                .wait_for_line(&format!("forwarded {topic} at {qos:?}"), deadline)
+                .await;
+        }
+        bridge.interrupt();
+        let status = bridge.finish().await;
+        bridge.assert_success(status);
+        assert_eq!(
+            count(&bridge.stdout, "forwarded plant/"),
+            3, // once each
+            "{:#?}",
+            bridge.stdout
+        );
+        publisher.disconnect(Duration::from_secs(5)).await.unwrap();
+        on_b_client
+            .disconnect(Duration::from_secs(5))
+            .await
+            .unwrap();
+    }
+}

@@ -77,6 +77,8 @@ async fn run() -> Result<(), Error> {
             .with_clean_start(false)
             .with_session_expiry(600))
     };
+    // The catch-all stream is kept (unread): a message no subscription took would wait
+    // there unacknowledged rather than be acknowledged and discarded. None is expected.
     let (worker, _catch_all) = Client::connect(worker_options()?).await?;
     let mut jobs = worker.subscribe(&topic, QoS::AtLeastOnce).await?;
 

@@ -76,7 +76,7 @@ async fn run() -> Result<(), Error> {
             .with_session_expiry(3600))
     };
 
-    let (client, _catch_all) = Client::connect(session_options()?).await?;
+    let (client, _) = Client::connect(session_options()?).await?;
     client.subscribe(&topic, QoS::AtLeastOnce).await?;
     client.disconnect(DRAIN).await?;
     println!("{id}: subscribed to {topic}, then disconnected");

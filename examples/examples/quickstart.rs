@@ -61,9 +61,10 @@ async fn run() -> Result<(), Error> {
 
     // Client::connect returns once the broker has accepted the connection (CONNACK); the
     // connection runs in a task of its own from then on. MQTT 5.0 and a generated client
-    // id by default. The second value is the catch-all stream of messages that no
-    // subscription stream takes: none here.
-    let (client, _catch_all) = Client::connect(Options::from_url(&url)?).await?;
+    // id by default. The second value is the catch-all stream of the messages that no
+    // subscription stream takes: none are expected here, so it is dropped at once (`_`);
+    // such messages are then logged and discarded. Keep it and read it if you want them.
+    let (client, _) = Client::connect(Options::from_url(&url)?).await?;
     println!(
         "connected as {} with MQTT {:?}",
         client.client_id(),

@@ -77,7 +77,7 @@ async fn run() -> Result<(), Error> {
     let options = Options::from_url(&url)?
         .with_client_id(&id)
         .with_reconnect(policy);
-    let (client, _catch_all) = Client::connect(options).await?;
+    let (client, _) = Client::connect(options).await?;
     let mut messages = client.subscribe(&topic, QoS::AtLeastOnce).await?;
     println!("{id}: connected and subscribed to {topic}");
 

@@ -122,7 +122,7 @@ async fn run() -> Result<(), Error> {
 
     // The first connection is not retried by the client: retry it here, a few times.
     let mut delay = Duration::from_millis(200);
-    let (client, _catch_all) = loop {
+    let (client, _) = loop {
         match Client::connect(options.clone()).await {
             Ok(connected) => break connected,
             Err(e) if delay < Duration::from_secs(5) && !e.is_fatal_refusal() => {

@@ -89,7 +89,7 @@ async fn run() -> Result<(), Error> {
     let mut clients = Vec::new();
     let mut tasks = JoinSet::new();
     for worker in 1..=workers {
-        let (client, _catch_all) = Client::connect(Options::from_url(&url)?).await?;
+        let (client, _) = Client::connect(Options::from_url(&url)?).await?;
         let mut messages = client.subscribe(&shared_filter, QoS::AtLeastOnce).await?;
         let handled_tx = handled_tx.clone();
         tasks.spawn(async move {

@@ -133,7 +133,7 @@ async fn run() -> Result<(), Error> {
         tls.with_alpn(&[alpn.as_bytes()])
     };
 
-    let (client, _catch_all) = Client::connect(Options::from_url(&url)?.with_tls(tls)).await?;
+    let (client, _) = Client::connect(Options::from_url(&url)?.with_tls(tls)).await?;
     println!(
         "connected as {} with a client certificate, the broker verified against the CA",
         client.client_id()

@@ -92,7 +92,7 @@ async fn run() -> Result<(), Error> {
     };
 
     let options = Options::from_url(&url)?.with_tls(tls);
-    let (client, _catch_all) = Client::connect(options).await?;
+    let (client, _) = Client::connect(options).await?;
     println!("connected over TLS, the broker's certificate verified against the CA");
 
     let topic = format!("examples/{}/secure", client.client_id());

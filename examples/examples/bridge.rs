@@ -19,7 +19,7 @@
 //! `mosquitto_sub -p 1884 -t 'sensors/#' -v -q 2` shows what `mosquitto_pub -p 1883 -t
 //! sensors/a -q 2 -m hi` publishes on the first. `--id` sets the bridge's client id on the
 //! source (default `examples-bridge`): its session there keeps the messages that arrive
-//! while the bridge is down.
+//! while the bridge is down. Bridging a broker to itself with overlapping topics would loop.
 
 use std::process::ExitCode;
 use std::time::Duration;

@@ -94,8 +94,8 @@ pub use client::{
 };
 pub use error::{ClientError, ConnectError};
 pub use options::{
-    Credentials, CredentialsFuture, CredentialsHook, DEFAULT_MAX_PACKET_SIZE, Direction, Endpoint,
-    Options, PacketTrace, Reconnect, generated_client_id,
+    Credentials, CredentialsFuture, CredentialsHook, DEFAULT_MAX_PACKET_SIZE, DeclaredSubscription,
+    Direction, Endpoint, Options, PacketTrace, Reconnect, generated_client_id,
 };
 #[cfg(feature = "tls")]
 pub use tls::{CaSource, ClientCert, TlsOptions, TlsVersion};

@@ -97,7 +97,11 @@ pub struct PublishRequest {
     pub qos: QoS,
     /// Retain.
     pub retain: bool,
-    /// 5.0 properties (a Topic Alias here is ignored: aliases are the state machine's).
+    /// 5.0 properties. A Topic Alias here asks for that alias for this topic (as
+    /// `mosquitto_pub -D publish topic-alias N` does): the first PUBLISH that maps it
+    /// carries the topic and the alias, later ones an empty topic and the alias. It is used
+    /// only when the server allows it (1 to its Topic Alias Maximum [MQTT-3.3.2-9]), else
+    /// dropped: the PUBLISH goes with its topic.
     pub properties: Option<Box<PublishProperties>>,
 }
 
@@ -246,6 +250,8 @@ pub struct ClientState {
     qos1_unacked: usize,
     aliases_in: Vec<Option<TopicName>>,
     aliases_out: HashMap<TopicName, (u16, u64)>,
+    /// The other way round: the topic each outbound alias in use stands for.
+    alias_topics: HashMap<u16, TopicName>,
     alias_clock: u64,
     last_sent: Option<Instant>,
     last_recv: Option<Instant>,
@@ -342,6 +348,7 @@ impl ClientState {
             qos1_unacked: 0,
             aliases_in: Vec::new(),
             aliases_out: HashMap::new(),
+            alias_topics: HashMap::new(),
             alias_clock: 0,
             last_sent: None,
             last_recv: None,
@@ -575,14 +582,16 @@ impl ClientState {
     /// QoS 2 at PUBCOMP. Requests beyond the inflight limit, or made while disconnected, wait
     /// in order. Fails at once (nothing queued) if a limit the server announced forbids it
     /// (Maximum QoS, Retain Available, Maximum Packet Size); a request queued while
-    /// disconnected is checked against the next CONNACK and fails with an event. A Topic
-    /// Alias or Subscription Identifier in the request's properties is dropped.
+    /// disconnected is checked against the next CONNACK and fails with an event. A
+    /// Subscription Identifier in the request's properties is dropped; a Topic Alias is used
+    /// as [`PublishRequest::properties`] says.
     pub fn publish(&mut self, mut req: PublishRequest) -> Result<RequestId, RequestError> {
         if let Some(p) = &mut req.properties {
-            // Topic aliases are the state machine's; Subscription Identifiers flow from
-            // server to client only [MQTT-3.3.4-6].
-            p.topic_alias = None;
+            // Subscription Identifiers flow from server to client only [MQTT-3.3.4-6].
             p.subscription_identifiers.clear();
+            if !self.opts.protocol.is_v5() {
+                p.topic_alias = None;
+            }
             if p.is_empty() {
                 req.properties = None;
             }
@@ -1039,7 +1048,21 @@ impl ClientState {
         dup: bool,
         buf: &mut BytesMut,
     ) -> Result<(), RequestError> {
-        let alias = self.outbound_alias(&req.topic);
+        let asked = req
+            .properties
+            .as_ref()
+            .and_then(|p| p.topic_alias)
+            .map(NonZeroU16::get);
+        let alias = self.outbound_alias(&req.topic, asked);
+        if alias.is_none() && asked.is_some() {
+            // An alias the server does not allow [MQTT-3.3.2-9]: the topic goes instead.
+            if let Some(p) = &mut req.properties {
+                p.topic_alias = None;
+                if p.is_empty() {
+                    req.properties = None;
+                }
+            }
+        }
         let Some(alias) = alias else {
             // The common case: lend the request's fields to a PUBLISH, encode it, and take
             // them back: no clone of topic, payload or properties.
@@ -1083,28 +1106,53 @@ impl ClientState {
         if let Some(victim) = &alias.evict {
             self.aliases_out.remove(victim);
         }
-        self.aliases_out
+        let previous = self
+            .aliases_out
             .insert(req.topic.clone(), (alias.alias, self.alias_clock));
+        if !alias.known {
+            // A topic given another alias (one asked for) gives up its old one.
+            if let Some((old, _)) = previous.filter(|(old, _)| *old != alias.alias) {
+                self.alias_topics.remove(&old);
+            }
+            self.alias_topics.insert(alias.alias, req.topic.clone());
+        }
         Ok(())
     }
 
     /// The outbound alias for `topic`, if aliases are in use; nothing changes until
     /// `write_publish` has encoded the PUBLISH.
-    fn outbound_alias(&self, topic: &TopicName) -> Option<AliasPlan> {
+    fn outbound_alias(&self, topic: &TopicName, asked: Option<u16>) -> Option<AliasPlan> {
         let max = self.server.topic_alias_maximum;
-        if !self.opts.outbound_topic_aliases || max == 0 || !self.opts.protocol.is_v5() {
+        if max == 0 || !self.opts.protocol.is_v5() {
             return None;
         }
-        if let Some((alias, _)) = self.aliases_out.get(topic) {
+        let current = self.aliases_out.get(topic).map(|(alias, _)| *alias);
+        if let Some(alias) = asked.filter(|&a| a <= max) {
+            // The alias the application asked for, whoever held it before.
+            let known = current == Some(alias);
             return Some(AliasPlan {
-                alias: *alias,
+                alias,
+                known,
+                evict: self
+                    .alias_topics
+                    .get(&alias)
+                    .filter(|holder| !known && *holder != topic)
+                    .cloned(),
+            });
+        }
+        if !self.opts.outbound_topic_aliases {
+            return None;
+        }
+        if let Some(alias) = current {
+            return Some(AliasPlan {
+                alias,
                 known: true,
                 evict: None,
             });
         }
-        if self.aliases_out.len() < usize::from(max) {
-            // Aliases in use are always 1..=len: one is only ever given up to be reused.
-            let alias = u16::try_from(self.aliases_out.len() + 1).ok()?;
+        if self.alias_topics.len() < usize::from(max) {
+            // The lowest alias not in use (aliases asked for may leave gaps).
+            let alias = (1..=max).find(|a| !self.alias_topics.contains_key(a))?;
             return Some(AliasPlan {
                 alias,
                 known: false,
@@ -1824,6 +1872,7 @@ impl ClientState {
         self.qos1_unacked = 0;
         self.aliases_in.clear();
         self.aliases_out.clear();
+        self.alias_topics.clear();
         self.ping_deadline = None;
         self.connack_deadline = None;
         self.last_sent = None;

@@ -256,3 +256,39 @@ async fn without_declared_subscriptions_there_is_nothing_to_wait_for() {
         .unwrap();
     script.join().unwrap();
 }
+
+#[tokio::test]
+async fn declared_subscriptions_survive_the_fallback_to_3_1_1() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let script = thread::spawn(move || {
+        // The 5.0 CONNECT is refused for its version...
+        let mut raw = Raw::accept(&listener);
+        raw.send(&[Packet::ConnAck(Box::new(ConnAck::new(
+            false,
+            ConnectReason::UnsupportedProtocolVersion,
+        )))]);
+        drop(raw);
+        // ... and the 3.1.1 one still subscribes, with the route in place from the start.
+        let mut raw = Raw::accept(&listener);
+        raw.send(&[connack(true), publish(1)]);
+        let sub = raw.subscribe();
+        raw.send(&[publish(2), suback(&sub, SubAckReason::GrantedQoS1)]);
+        raw.acked_until_closed()
+    });
+    let mut opts = options(port, ProtocolVersion::V5)
+        .with_subscription(TopicFilter::new("order/#").unwrap(), QoS::AtLeastOnce);
+    opts.fallback_to_v311 = true;
+    let (client, mut messages) = within(Client::connect(opts)).await.unwrap();
+    assert_eq!(client.protocol(), ProtocolVersion::V3_1_1);
+    for want in ["p1", "p2"] {
+        let m = within(messages.recv()).await.expect("a message");
+        assert_eq!(m.payload().as_ref(), want.as_bytes());
+    }
+    let acks = within(client.declared_subscriptions()).await.unwrap();
+    assert_eq!(acks.len(), 1);
+    within(client.disconnect(Duration::from_secs(1)))
+        .await
+        .unwrap();
+    assert_eq!(script.join().unwrap(), [1, 2]);
+}

@@ -325,6 +325,9 @@ pub struct PubArgs {
     pub repeat: u32,
     /// `--repeat-delay`.
     pub repeat_delay: Duration,
+    /// `--topic-aliases` (new): on MQTT v5, topic aliases assigned by the client when the
+    /// broker allows them.
+    pub topic_aliases: bool,
 }
 
 /// What mqsub does when the connection is lost after the first CONNACK (**D11**).
@@ -788,6 +791,7 @@ struct State {
     retain: bool,
     repeat: u32,
     repeat_delay: f64,
+    topic_aliases: bool,
     // mqsub
     topics: Vec<TopicFilter>,
     filter_out: Vec<TopicFilter>,
@@ -869,6 +873,7 @@ impl State {
             retain: false,
             repeat: 1,
             repeat_delay: 0.0,
+            topic_aliases: false,
             topics: Vec::new(),
             filter_out: Vec::new(),
             unsubscribe: Vec::new(),
@@ -1229,6 +1234,10 @@ impl State {
                         return Err("Error: --repeat-delay argument must be >=0.0.\n\n".to_owned());
                     }
                     self.repeat_delay = f;
+                }
+                "--topic-aliases" if is_pub => {
+                    self.topic_aliases = true;
+                    takes = 0;
                 }
                 "--retain-as-published" if is_sub => {
                     self.retain_as_published = true;
@@ -1748,6 +1757,7 @@ impl State {
             retain: self.retain,
             repeat: self.repeat,
             repeat_delay: delay,
+            topic_aliases: self.topic_aliases,
         }))
     }
 

@@ -345,6 +345,14 @@ const OPTIONS: &[Spec] = &[
     ),
     (
         None,
+        Some("topic-aliases"),
+        "",
+        false,
+        For::Pub,
+        "Use topic aliases when the broker allows them (v5)",
+    ),
+    (
+        None,
         Some("retain-as-published"),
         "",
         false,

@@ -93,7 +93,7 @@ Usage: mqpub {[-h host] [--unix path] [-p port] [-u username] [-P password] -t t
              [-A bind_address] [--nodelay] [--ws]
              [-i id] [-I id_prefix]
              [-d] [--quiet] [--strict-exit]
-             [-M max_inflight]
+             [-M max_inflight] [--topic-aliases]
              [-o options-file]
              [-u username [-P password | --pw-file file | --pw-prompt]]
              [--will-topic [--will-payload payload] [--will-qos qos] [--will-retain]]
@@ -114,6 +114,8 @@ Usage: mqpub {[-h host] [--unix path] [-p port] [-u username] [-P password] -t t
  -t : mqtt topic to publish to.
  --repeat : if publish mode is -f, -m, or -s, then repeat the publish N times.
  --repeat-delay : if using --repeat, wait time seconds between publishes. Defaults to 0.
+ --topic-aliases : MQTT v5: use topic aliases when the broker allows them (the topic is
+                   sent once, later messages carry only its alias).
 ";
 
 const SUB: &str = "\

@@ -67,6 +67,10 @@ async fn run(args: PubArgs) -> Result<u8, Failure> {
     let mut options = session::options(Tool::Pub, &args.conn, &id)?;
     // mosquitto_pub does not reconnect: a lost connection is exit 7.
     options.reconnect.enabled = false;
+    // `--topic-aliases` (an addition): the client maps the topic to an alias once and then
+    // sends the alias alone, when the broker allows aliases (5.0). `-D publish topic-alias
+    // N` asks for alias N itself, as mosquitto_pub does; that works without this option.
+    options.mqtt.outbound_topic_aliases = args.topic_aliases;
     let connect_timeout = options.mqtt.connect_timeout;
     let protocol = options.mqtt.protocol;
     let (client, messages) = Client::connect(options)

@@ -192,7 +192,7 @@ pub fn options(tool: Tool, conn: &ConnArgs, client_id: &str) -> Result<Options, 
                         qos: 0,
                         retain: pb.retain,
                         mid: Some(mid),
-                        ..MessageView::new(pb.topic.as_str(), &pb.payload)
+                        ..MessageView::new(sent_topic(pb), &pb.payload)
                     };
                     vec![debug::publish(&id, true, pb.dup, &view)]
                 }
@@ -382,6 +382,16 @@ fn refused(reason: ConnectReason, protocol: ProtocolVersion, pub_tool: bool) -> 
     Failure { stderr, code }
 }
 
+/// The topic of a PUBLISH we sent, as `-d` shows it: an alias-only PUBLISH (a topic alias
+/// the broker already knows, empty topic) is `(null)`, as libmosquitto prints it.
+fn sent_topic(p: &mqtt_proto::Publish) -> &str {
+    if p.topic.is_empty() {
+        "(null)"
+    } else {
+        p.topic.as_str()
+    }
+}
+
 /// The `-d` lines for one packet.
 pub fn debug_lines(id: &str, v5: bool, d: Direction, p: &Packet) -> Vec<String> {
     let sent = d == Direction::Sent;
@@ -401,7 +411,14 @@ pub fn debug_lines(id: &str, v5: bool, d: Direction, p: &Packet) -> Vec<String> 
                 qos: p.qos.qos() as u8,
                 retain: p.retain,
                 mid: p.qos.packet_id().map(|m| m.get()),
-                ..MessageView::new(p.topic.as_str(), &p.payload)
+                ..MessageView::new(
+                    if sent {
+                        sent_topic(p)
+                    } else {
+                        p.topic.as_str()
+                    },
+                    &p.payload,
+                )
             };
             one(debug::publish(id, sent, p.dup, &view))
         }

@@ -99,21 +99,7 @@ async fn run(args: SubArgs, connected: ClientSlot) -> Result<u8, Failure> {
     // mosquitto_sub sends a Subscription Identifier only when asked (`-D subscribe
     // subscription-identifier N`); one added by the client would show in %S and %j.
     options.auto_subscription_ids = false;
-    let connect_timeout = options.mqtt.connect_timeout;
     let protocol = options.mqtt.protocol;
-    let (client, mut all) = Client::connect(options)
-        .await
-        .map_err(|e| session::connect_failure(&e, protocol, false, connect_timeout))?;
-    if let Ok(mut slot) = connected.lock() {
-        *slot = Some(client.clone());
-    }
-    // Handle SIGINT/SIGTERM from CONNACK on (exit 0), not only once subscribed: a signal
-    // that arrives while subscribing would otherwise kill the process (status 130).
-    let mut signals = Signals::new()?;
-    if !args.conn.quiet {
-        tokio::spawn(report_reconnects(client.status()));
-    }
-
     let subscriptions: Vec<SubscriptionRequest> = args
         .topics
         .iter()
@@ -133,9 +119,31 @@ async fn run(args: SubArgs, connected: ClientSlot) -> Result<u8, Failure> {
             }
         })
         .collect();
+    // The subscription is part of connecting (issue 16): its SUBSCRIBE goes out right
+    // after CONNACK, and every message, including those a resumed session (`-c`) sends
+    // before the SUBACK, arrives on the one catch-all stream, so they print in the order
+    // they arrived. `-U` without `-t` (mosquitto 2.1) subscribes to nothing.
+    let subscribing = !subscriptions.is_empty();
+    if subscribing {
+        options = options.with_subscriptions(subscriptions, args.conn.properties.subscribe.clone());
+    }
+    let connect_timeout = options.mqtt.connect_timeout;
+    let (client, mut all) = Client::connect(options)
+        .await
+        .map_err(|e| session::connect_failure(&e, protocol, false, connect_timeout))?;
+    if let Ok(mut slot) = connected.lock() {
+        *slot = Some(client.clone());
+    }
+    // Handle SIGINT/SIGTERM from CONNACK on (exit 0), not only once subscribed: a signal
+    // that arrives while subscribing would otherwise kill the process (status 130).
+    let mut signals = Signals::new()?;
+    if !args.conn.quiet {
+        tokio::spawn(report_reconnects(client.status()));
+    }
+
     // SUBSCRIBE and UNSUBSCRIBE (-U) go out back to back, as mosquitto_sub sends them
     // (the UNSUBSCRIBE does not wait for the SUBACK); `Subscribed (mid: N)` is printed when
-    // the SUBACK arrives. `-U` without `-t` (mosquitto 2.1) subscribes to nothing.
+    // the SUBACK arrives.
     let debug = args.conn.debug && !args.conn.quiet;
     let print_granted = |ack: &mqtt_client::SubscribeAck| {
         if debug {
@@ -144,14 +152,12 @@ async fn run(args: SubArgs, connected: ClientSlot) -> Result<u8, Failure> {
         }
     };
     let subscribe = async {
-        if subscriptions.is_empty() {
+        if !subscribing {
             return None;
         }
-        let r = client
-            .subscribe_many(subscriptions, args.conn.properties.subscribe.clone())
-            .await;
+        let r = client.declared_subscriptions().await;
         match &r {
-            Ok(s) => print_granted(s.ack()),
+            Ok(acks) => acks.iter().for_each(print_granted),
             Err(ClientError::Request(RequestError::SubscribeRefused(ack))) => print_granted(ack),
             Err(_) => {}
         }
@@ -168,9 +174,8 @@ async fn run(args: SubArgs, connected: ClientSlot) -> Result<u8, Failure> {
         }
     };
     let (sub, ()) = tokio::join!(subscribe, unsubscribe);
-    let mut sub = match sub {
-        None => None,
-        Some(Ok(s)) => Some(s),
+    match sub {
+        None | Some(Ok(_)) => {}
         Some(Err(ClientError::Request(RequestError::SubscribeRefused(_)))) => {
             if !args.conn.quiet {
                 let _ = writeln!(std::io::stderr(), "All subscription requests were denied.");
@@ -184,7 +189,7 @@ async fn run(args: SubArgs, connected: ClientSlot) -> Result<u8, Failure> {
                 code: 7,
             });
         }
-    };
+    }
     if args.exit_after_sub {
         let _ = client.disconnect(Duration::from_secs(1)).await;
         return Ok(0);
@@ -198,25 +203,12 @@ async fn run(args: SubArgs, connected: ClientSlot) -> Result<u8, Failure> {
     let period = sink.tick_period();
     let every = period.unwrap_or(Duration::from_secs(3600));
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    // The subscription's own stream ends when -U removed all its filters (`-t a -U a`):
-    // that is not a lost connection (it was exit 7); later messages come through `all`,
-    // whose end is.
-    let mut sub_open = sub.is_some();
     loop {
         let next = tokio::select! {
-            // Biased: the subscription's messages before the end of `all` (when the client
-            // stops, both end at once; a random pick lost the messages still queued in
-            // `sub`). Signals and ticks first: they are rare, a flood must not starve them.
+            // Signals and ticks first: they are rare, a flood must not starve them.
             biased;
             () = signals.recv() => Next::Signal,
             _ = ticker.tick(), if period.is_some() => Next::Tick,
-            m = async { match &mut sub { Some(s) => s.recv().await, None => None } }, if sub_open => match m {
-                Some(m) => Next::Message(m),
-                None => {
-                    sub_open = false;
-                    continue;
-                }
-            },
             m = all.recv() => m.map_or(Next::Closed, Next::Message),
         };
         let message = match next {

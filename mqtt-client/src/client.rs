@@ -70,6 +70,8 @@ pub struct Client {
     pub(crate) protocol: ProtocolVersion,
     pub(crate) client_id: Arc<str>,
     pub(crate) message_queue: usize,
+    /// The SUBACKs of the subscriptions declared in the options, once all are in.
+    pub(crate) declared: watch::Receiver<Option<Result<Vec<SubscribeAck>, RequestError>>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -129,6 +131,28 @@ impl Client {
         let mut rx = self.status.clone();
         rx.mark_unchanged();
         rx
+    }
+
+    /// The SUBACKs of the subscriptions declared in the options
+    /// ([`Options::with_subscription`]), in order, once all have arrived (at once if none
+    /// was declared). Fails with the first declared SUBSCRIBE that the broker refused
+    /// entirely ([`RequestError::SubscribeRefused`]; [`SubscribeAck`] reports partial
+    /// refusals), or [`ClientError::Closed`] if the client shut down first. The messages
+    /// of declared subscriptions arrive on the catch-all [`Messages`] stream whether this is
+    /// awaited or not; they may arrive before the SUBACK (a resumed session's queued
+    /// messages do), so read them meanwhile rather than awaiting this first when a session
+    /// may hold more than the stream's queue.
+    pub async fn declared_subscriptions(&self) -> Result<Vec<SubscribeAck>, ClientError> {
+        let mut rx = self.declared.clone();
+        let done = rx
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| ClientError::Closed)?;
+        match &*done {
+            Some(Ok(acks)) => Ok(acks.clone()),
+            Some(Err(e)) => Err(ClientError::Request(e.clone())),
+            None => Err(ClientError::Closed),
+        }
     }
 
     /// Publish. Waits only for room in the request queue, then returns a
@@ -215,7 +239,7 @@ impl Client {
             .send(Command::Subscribe {
                 subscriptions,
                 properties,
-                messages: msg_tx,
+                messages: Some(msg_tx),
                 reply: tx,
             })
             .await

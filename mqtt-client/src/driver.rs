@@ -77,7 +77,9 @@ pub(crate) enum Command {
     Subscribe {
         subscriptions: Vec<Subscription>,
         properties: SubscribeProperties,
-        messages: mpsc::Sender<Message>,
+        /// The subscription's own stream; `None`: the catch-all (a subscription declared
+        /// in [`Options::subscriptions`]).
+        messages: Option<mpsc::Sender<Message>>,
         reply: oneshot::Sender<Result<SubscribeAck, RequestError>>,
     },
     Unsubscribe {
@@ -273,8 +275,9 @@ pub(crate) async fn start(mut opts: Options) -> Result<(Client, Messages), Conne
     let (catch_tx, catch_rx) = mpsc::channel(opts.message_queue);
     let (first_tx, first_rx) = oneshot::channel();
     let message_queue = opts.message_queue;
+    let declared = opts.subscriptions.clone();
     let state = ClientState::new(opts.mqtt.clone());
-    let driver = Driver {
+    let mut driver = Driver {
         opts,
         state,
         cmd_rx,
@@ -300,6 +303,20 @@ pub(crate) async fn start(mut opts: Options) -> Result<(Client, Messages), Conne
         connected_at: None,
         last_event_error: None,
     };
+    // Subscriptions declared in the options: queued in the session (and routed to the
+    // catch-all) before the first CONNECT, so their SUBSCRIBE goes out right after CONNACK
+    // and every message of theirs, even one that comes with the CONNACK, has its route.
+    let mut declared_replies = Vec::with_capacity(declared.len());
+    for d in declared {
+        let (tx, rx) = oneshot::channel();
+        driver.command(Command::Subscribe {
+            subscriptions: d.subscriptions,
+            properties: d.properties,
+            messages: None,
+            reply: tx,
+        });
+        declared_replies.push(rx);
+    }
     // Every log line of the task carries the client id and the endpoint.
     let span = tracing::info_span!(
         "mqtt_client",
@@ -308,7 +325,34 @@ pub(crate) async fn start(mut opts: Options) -> Result<(Client, Messages), Conne
     );
     tokio::spawn(tracing::Instrument::instrument(driver.run(), span));
     let (protocol, client_id) = first_rx.await.map_err(|_| ConnectError::Shutdown)??;
+    let (declared_tx, declared_rx) = watch::channel(None);
+    if declared_replies.is_empty() {
+        let _ = declared_tx.send(Some(Ok(Vec::new())));
+    } else {
+        // The SUBACKs arrive after CONNACK, maybe behind a resumed session's queued
+        // messages: `connect` does not wait for them (the application must be able to read
+        // those messages), `Client::declared_subscriptions` does.
+        tokio::spawn(async move {
+            let mut acks = Vec::with_capacity(declared_replies.len());
+            for rx in declared_replies {
+                match rx.await {
+                    Ok(Ok(ack)) => acks.push(ack),
+                    Ok(Err(e)) => {
+                        warn!(error = %e, "a subscription declared in the options failed");
+                        let _ = declared_tx.send(Some(Err(e)));
+                        return;
+                    }
+                    Err(_) => {
+                        let _ = declared_tx.send(Some(Err(RequestError::Closed)));
+                        return;
+                    }
+                }
+            }
+            let _ = declared_tx.send(Some(Ok(acks)));
+        });
+    }
     let client = Client {
+        declared: declared_rx,
         cmd: cmd_tx,
         ctl: ctl_tx,
         status: status_rx,
@@ -344,6 +388,7 @@ impl Driver {
                     mqtt.protocol = mqtt_proto::ProtocolVersion::V3_1_1;
                     self.opts.mqtt = mqtt.clone();
                     self.state = ClientState::new(mqtt);
+                    self.requeue_declared();
                     self.first = Some(first);
                     continue;
                 }
@@ -378,6 +423,39 @@ impl Driver {
                 return self.finish(None);
             }
         }
+    }
+
+    /// After the fallback to 3.1.1 replaced the session: queue the subscriptions declared
+    /// in the options again (their routes and replies stay). Before the first CONNACK no
+    /// [`Client`] exists, so they are the only requests pending.
+    fn requeue_declared(&mut self) {
+        let mut old: Vec<(u64, Pending)> = self.pending.drain().collect();
+        old.sort_unstable_by_key(|(id, _)| *id);
+        self.pending_requests = 0;
+        let declared: Vec<_> = self
+            .opts
+            .subscriptions
+            .iter()
+            .filter(|d| !d.subscriptions.is_empty())
+            .cloned()
+            .collect();
+        for ((_, pending), d) in old.into_iter().zip(declared) {
+            let Pending::Subscribe { reply, route } = pending else {
+                continue;
+            };
+            match self.state.subscribe(d.subscriptions, d.properties) {
+                Ok(id) => {
+                    self.pending
+                        .insert(id.get(), Pending::Subscribe { reply, route });
+                    self.pending_requests += 1;
+                }
+                Err(e) => {
+                    self.routes.retain(|r| r.id != route);
+                    let _ = reply.send(Err(e));
+                }
+            }
+        }
+        self.routes_changed();
     }
 
     /// Shut down for good: every request still open ends, the status says why.
@@ -782,8 +860,10 @@ impl Driver {
                 let subscription_id = match properties.subscription_identifier {
                     Some(id) => Some(id.get()),
                     // Only when allowed (`Options::auto_subscription_ids`; mqsub turns it
-                    // off so that its SUBSCRIBE and output match mosquitto_sub's).
+                    // off so that its SUBSCRIBE and output match mosquitto_sub's), and
+                    // only for a stream of its own: the catch-all needs no identifier.
                     None if v5
+                        && messages.is_some()
                         && self.opts.auto_subscription_ids
                         && self.state.server().subscription_identifiers =>
                     {
@@ -811,7 +891,7 @@ impl Driver {
                             id: route,
                             filters,
                             subscription_id,
-                            tx: messages,
+                            tx: messages.unwrap_or_else(|| self.catch_all.clone()),
                         });
                         self.pending
                             .insert(id.get(), Pending::Subscribe { reply, route });
@@ -983,6 +1063,20 @@ impl Driver {
             }
         }
         targets.retain(|&i| !self.routes[i].tx.is_closed());
+        if targets.len() > 1 {
+            // One copy per stream: several subscriptions declared in the options (or a
+            // PUBLISH naming several identifiers) may all lead to the catch-all.
+            let routes = &self.routes;
+            let mut k = 1;
+            while k < targets.len() {
+                let tx = &routes[targets[k]].tx;
+                if targets[..k].iter().any(|&j| routes[j].tx.same_channel(tx)) {
+                    targets.remove(k);
+                } else {
+                    k += 1;
+                }
+            }
+        }
         let mut message = Some(Message { publish, ack });
         let last = targets.len();
         if last == 0 {

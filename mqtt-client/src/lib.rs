@@ -55,6 +55,11 @@
 //!   that publishes while holding an unread subscription from deadlocking (rumqttc
 //!   #1025): while an acknowledgement is awaited the client reads on, up to 16 MiB of
 //!   messages held back, to reach it.
+//! - **Messages in the order they arrived.** Subscriptions declared in the options
+//!   ([`Options::with_subscription`]) are made as part of connecting and deliver on the
+//!   catch-all [`Messages`] stream from the first byte read, so a resumed persistent
+//!   session's queued messages and the live ones come on one stream, in order.
+//!   [`Client::subscribe`] registers its route before its SUBSCRIBE is written.
 //! - **Batched writes.** Every packet ready is encoded into one buffer and written with one
 //!   call.
 //! - **Defaults that do not bite**: packets up to 8 MiB (announced on 5.0), TLS verified
@@ -94,8 +99,8 @@ pub use client::{
 };
 pub use error::{ClientError, ConnectError};
 pub use options::{
-    Credentials, CredentialsFuture, CredentialsHook, DEFAULT_MAX_PACKET_SIZE, Direction, Endpoint,
-    Options, PacketTrace, Reconnect, generated_client_id,
+    Credentials, CredentialsFuture, CredentialsHook, DEFAULT_MAX_PACKET_SIZE, DeclaredSubscription,
+    Direction, Endpoint, Options, PacketTrace, Reconnect, generated_client_id,
 };
 #[cfg(feature = "tls")]
 pub use tls::{CaSource, ClientCert, TlsOptions, TlsVersion};

@@ -11,7 +11,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use bytestring::ByteString;
 use mqtt_proto::client::{ClientOptions, SessionLossPolicy};
-use mqtt_proto::{ProtocolVersion, UserProperty, Will};
+use mqtt_proto::{
+    ProtocolVersion, QoS, SubscribeProperties, Subscription as SubscriptionRequest, TopicFilter,
+    UserProperty, Will,
+};
 
 use crate::error::ConnectError;
 #[cfg(feature = "tls")]
@@ -202,6 +205,32 @@ pub struct Options {
     /// exactly what the user asked for (mqsub, like mosquitto_sub) turn it off; routing then
     /// matches topic filters.
     pub auto_subscription_ids: bool,
+    /// Subscriptions made as part of connecting, each one SUBSCRIBE (see
+    /// [`Options::with_subscription`]). Their messages arrive on the catch-all
+    /// [`Messages`](crate::Messages) stream, in the order they arrived, from the first
+    /// PUBLISH after CONNACK on: the way to read a resumed persistent session in order.
+    pub subscriptions: Vec<DeclaredSubscription>,
+}
+
+/// A subscription declared in [`Options::subscriptions`]: one SUBSCRIBE, sent as part of
+/// connecting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeclaredSubscription {
+    /// The filters with their options.
+    pub subscriptions: Vec<SubscriptionRequest>,
+    /// The SUBSCRIBE properties (5.0).
+    pub properties: SubscribeProperties,
+}
+
+impl DeclaredSubscription {
+    /// One SUBSCRIBE with these filters and properties.
+    pub fn new(subscriptions: Vec<SubscriptionRequest>, properties: SubscribeProperties) -> Self {
+        Self {
+            subscriptions,
+            properties,
+        }
+    }
 }
 
 impl fmt::Debug for Options {
@@ -216,6 +245,7 @@ impl fmt::Debug for Options {
             .field("request_queue", &self.request_queue)
             .field("message_queue", &self.message_queue)
             .field("packet_trace", &self.packet_trace.is_some())
+            .field("subscriptions", &self.subscriptions)
             .finish_non_exhaustive()
     }
 }
@@ -241,6 +271,7 @@ impl Options {
             message_queue: 1024,
             packet_trace: None,
             auto_subscription_ids: true,
+            subscriptions: Vec::new(),
         }
     }
 
@@ -383,6 +414,43 @@ impl Options {
         self.mqtt
             .user_properties
             .push(UserProperty::new(name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Subscribe to `filter` as part of connecting: the SUBSCRIBE is queued before CONNECT
+    /// and goes out with the first packets after CONNACK, and its route exists before
+    /// anything is read, so its messages (a resumed session's queued ones included) all
+    /// arrive on the catch-all [`Messages`](crate::Messages) stream, in the order the broker
+    /// sent them. [`Client::declared_subscriptions`](crate::Client::declared_subscriptions)
+    /// has the SUBACKs. Each call is one SUBSCRIBE.
+    ///
+    /// ```
+    /// use mqtt_client::{Options, QoS, TopicFilter};
+    ///
+    /// let options = Options::from_url("mqtt://localhost")?
+    ///     .with_client_id("worker-1")
+    ///     .with_clean_start(false)
+    ///     .with_session_expiry(3600)
+    ///     .with_subscription(TopicFilter::new("jobs/#")?, QoS::AtLeastOnce);
+    /// assert_eq!(options.subscriptions.len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_subscription(self, filter: TopicFilter, qos: QoS) -> Self {
+        self.with_subscriptions(
+            vec![SubscriptionRequest::new(filter, qos)],
+            SubscribeProperties::default(),
+        )
+    }
+
+    /// Subscribe to several filters (with their options and the SUBSCRIBE's properties) in
+    /// one SUBSCRIBE as part of connecting; see [`with_subscription`](Self::with_subscription).
+    pub fn with_subscriptions(
+        mut self,
+        subscriptions: Vec<SubscriptionRequest>,
+        properties: SubscribeProperties,
+    ) -> Self {
+        self.subscriptions
+            .push(DeclaredSubscription::new(subscriptions, properties));
         self
     }
 

@@ -5,7 +5,10 @@
 //!
 //! Scenarios, on MQTT 3.1.1 and 5.0: QoS 0/1/2 round trips, retained messages, a will
 //! published when a connection drops without DISCONNECT, a persistent session that queues
-//! a message while the client is away; 5.0 request/response; every transport.
+//! a message while the client is away, and one that comes back to 2,000 queued messages and
+//! must read them in order (issue 16; `MQTT_ORDER_ROUNDS` rounds, default 10); 5.0
+//! request/response; every transport. The broker queues any number of messages for an
+//! absent session (`max_queued_messages 0`; its default, 1,000, would drop half of them).
 //!
 //! When the `mosquitto` binary cannot be found (`$MOSQUITTO` if set, else
 //! `/usr/sbin/mosquitto` or `mosquitto` on PATH) these tests print a notice and pass; with
@@ -22,7 +25,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use mqtt_client::{
-    Client, ConnectionStatus, Options, ProtocolVersion, QoS, Reconnect, TlsOptions, respond,
+    Client, ConnectionStatus, Options, ProtocolVersion, QoS, Reconnect, TlsOptions, TopicFilter,
+    respond,
 };
 use mqtt_testkit::certs::{TestCa, TestCert};
 
@@ -179,6 +183,7 @@ impl Mosquitto {
         let config = format!(
             "allow_anonymous true\n\
              persistence false\n\
+             max_queued_messages 0\n\
              log_dest stderr\n\
              log_type error\nlog_type warning\nlog_type notice\nlog_type information\n\
              listener {tcp} 127.0.0.1\n\
@@ -532,6 +537,86 @@ async fn persistent_session_receives_what_was_published_while_away() {
         }
     })
     .await;
+}
+
+/// Rounds of a race: `MQTT_ORDER_ROUNDS`, default 10.
+fn order_rounds() -> usize {
+    std::env::var("MQTT_ORDER_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10)
+}
+
+/// Issue 16: a subscriber with a persistent session comes back to 2,000 QoS 1 messages
+/// queued while it was away. mosquitto sends them right after CONNACK, before it handles
+/// the SUBSCRIBE; with the subscription declared in the options every one arrives on the
+/// catch-all stream in the order published, every round.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_session_delivers_2000_queued_messages_in_order() {
+    const QUEUED: usize = 2000;
+    let Some(broker) = Mosquitto::start("resumed_session_order") else {
+        return;
+    };
+    let rounds = order_rounds();
+    for round in 0..rounds {
+        for v in VERSIONS {
+            let topic = format!("interop/order/{}/{round}", id("t", v));
+            let session = |clean: bool| {
+                let o = broker
+                    .opts(&format!("{}-{round}", id("order", v)), v)
+                    .with_clean_start(clean)
+                    .with_subscription(TopicFilter::new(topic.as_str()).unwrap(), QoS::AtLeastOnce);
+                if v.is_v5() {
+                    o.with_session_expiry(300)
+                } else {
+                    o
+                }
+            };
+            within(async {
+                // 3.1.1 keeps the session from the first clean-session-0 connection on.
+                let (c, _all) = Client::connect(session(v.is_v5())).await.unwrap();
+                c.declared_subscriptions().await.unwrap();
+                c.disconnect(Duration::from_secs(1)).await.unwrap();
+
+                let (publ, _p) = Client::connect(broker.opts(&id("order-pub", v), v))
+                    .await
+                    .unwrap();
+                let mut handles = Vec::with_capacity(QUEUED);
+                for n in 0..QUEUED {
+                    let h = publ.publish(&topic, QoS::AtLeastOnce, false, n.to_string());
+                    handles.push(h.await.unwrap());
+                }
+                for h in handles {
+                    h.await.unwrap();
+                }
+                publ.disconnect(Duration::from_secs(1)).await.unwrap();
+
+                let (c, mut all) = Client::connect(session(false)).await.unwrap();
+                let mut got = Vec::with_capacity(QUEUED);
+                while got.len() < QUEUED {
+                    let m = all.recv().await.unwrap();
+                    assert_eq!(m.topic(), topic);
+                    got.push(
+                        std::str::from_utf8(m.payload())
+                            .unwrap()
+                            .parse::<usize>()
+                            .unwrap(),
+                    );
+                }
+                let misplaced = got.iter().enumerate().filter(|(i, n)| i != *n).count();
+                assert_eq!(
+                    misplaced,
+                    0,
+                    "{v:?} round {round}: {misplaced} of {QUEUED} out of place; first: {:?}",
+                    &got[..10]
+                );
+                c.declared_subscriptions().await.unwrap();
+                assert!(all.try_recv().is_none(), "no duplicates");
+                c.disconnect(Duration::from_secs(1)).await.unwrap();
+            })
+            .await;
+        }
+    }
 }
 
 #[tokio::test]

@@ -45,6 +45,8 @@ impl InboundAliases {
 #[derive(Debug, Default)]
 pub(crate) struct OutboundAliases {
     map: HashMap<TopicName, (NonZeroU16, u64)>,
+    /// The other way round: the topic each alias in use stands for.
+    topics: HashMap<NonZeroU16, TopicName>,
     clock: u64,
 }
 
@@ -68,24 +70,49 @@ pub(crate) enum Mapping {
 }
 
 impl OutboundAliases {
-    /// The alias for `topic` under the server's Topic Alias Maximum `max`; nothing changes
-    /// until [`commit`](Self::commit).
-    pub(crate) fn plan(&self, topic: &TopicName, max: u16) -> Option<AliasPlan> {
+    /// The alias for `topic` under the server's Topic Alias Maximum `max`: the one the
+    /// application `asked` for if the server allows it (as `mosquitto_pub -D publish
+    /// topic-alias N` asks), else one chosen here when `automatic`; nothing changes until
+    /// [`commit`](Self::commit).
+    pub(crate) fn plan(
+        &self,
+        topic: &TopicName,
+        max: u16,
+        asked: Option<NonZeroU16>,
+        automatic: bool,
+    ) -> Option<AliasPlan> {
         if max == 0 {
             return None;
         }
-        if let Some((alias, _)) = self.map.get(topic) {
+        let current = self.map.get(topic).map(|(alias, _)| *alias);
+        if let Some(alias) = asked.filter(|a| a.get() <= max) {
+            // The alias the application asked for, whoever held it before.
+            let known = current == Some(alias);
             return Some(AliasPlan {
-                alias: *alias,
+                alias,
+                mapping: if known { Mapping::Known } else { Mapping::New },
+                evict: self
+                    .topics
+                    .get(&alias)
+                    .filter(|holder| !known && *holder != topic)
+                    .cloned(),
+            });
+        }
+        if !automatic {
+            return None;
+        }
+        if let Some(alias) = current {
+            return Some(AliasPlan {
+                alias,
                 mapping: Mapping::Known,
                 evict: None,
             });
         }
-        if self.map.len() < usize::from(max) {
-            // Aliases in use are always 1..=len: one is only ever given up to be reused.
-            let alias = u16::try_from(self.map.len() + 1)
-                .ok()
-                .and_then(NonZeroU16::new)?;
+        if self.topics.len() < usize::from(max) {
+            // The lowest alias not in use (aliases asked for may leave gaps).
+            let alias = (1..=max)
+                .filter_map(NonZeroU16::new)
+                .find(|a| !self.topics.contains_key(a))?;
             return Some(AliasPlan {
                 alias,
                 mapping: Mapping::New,
@@ -109,7 +136,14 @@ impl OutboundAliases {
         if let Some(victim) = &plan.evict {
             self.map.remove(victim);
         }
-        self.map.insert(topic.clone(), (plan.alias, self.clock));
+        let previous = self.map.insert(topic.clone(), (plan.alias, self.clock));
+        if plan.mapping == Mapping::New {
+            // A topic given another alias (one asked for) gives up its old one.
+            if let Some((old, _)) = previous.filter(|(old, _)| *old != plan.alias) {
+                self.topics.remove(&old);
+            }
+            self.topics.insert(plan.alias, topic.clone());
+        }
     }
 }
 
@@ -152,25 +186,25 @@ mod tests {
     #[test]
     fn outbound_aliases_change_only_when_committed_and_reuse_the_least_recent() {
         let mut t = OutboundAliases::default();
-        assert!(t.plan(&topic("a"), 0).is_none(), "the server allows none");
-        let p = t.plan(&topic("a"), 2).unwrap();
+        assert!(t.plan(&topic("a"), 0, None, true).is_none(), "the server allows none");
+        let p = t.plan(&topic("a"), 2, None, true).unwrap();
         assert_eq!((p.alias, p.mapping), (alias(1), Mapping::New));
         // Not committed (the PUBLISH failed to encode): still new.
-        let p = t.plan(&topic("a"), 2).unwrap();
+        let p = t.plan(&topic("a"), 2, None, true).unwrap();
         assert_eq!(p.mapping, Mapping::New);
         t.commit(p, &topic("a"));
-        let p = t.plan(&topic("a"), 2).unwrap();
+        let p = t.plan(&topic("a"), 2, None, true).unwrap();
         assert_eq!((p.alias, p.mapping), (alias(1), Mapping::Known));
-        let p = t.plan(&topic("b"), 2).unwrap();
+        let p = t.plan(&topic("b"), 2, None, true).unwrap();
         assert_eq!(p.alias, alias(2));
         t.commit(p, &topic("b"));
         // a used again: b is now the least recently used, and c takes its alias.
-        let p = t.plan(&topic("a"), 2).unwrap();
+        let p = t.plan(&topic("a"), 2, None, true).unwrap();
         t.commit(p, &topic("a"));
-        let p = t.plan(&topic("c"), 2).unwrap();
+        let p = t.plan(&topic("c"), 2, None, true).unwrap();
         assert_eq!((p.alias, p.mapping), (alias(2), Mapping::New));
         t.commit(p, &topic("c"));
-        assert_eq!(t.plan(&topic("b"), 2).unwrap().mapping, Mapping::New);
-        assert_eq!(t.plan(&topic("c"), 2).unwrap().mapping, Mapping::Known);
+        assert_eq!(t.plan(&topic("b"), 2, None, true).unwrap().mapping, Mapping::New);
+        assert_eq!(t.plan(&topic("c"), 2, None, true).unwrap().mapping, Mapping::Known);
     }
 }

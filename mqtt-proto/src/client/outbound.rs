@@ -243,13 +243,26 @@ impl ClientState {
         dup: bool,
         buf: &mut BytesMut,
     ) -> Result<(), RequestError> {
-        let plan = if self.opts.outbound_topic_aliases && self.v5() {
-            self.conn
-                .aliases_out
-                .plan(&req.topic, self.conn.server.topic_alias_maximum)
+        let asked = req.properties.as_ref().and_then(|p| p.topic_alias);
+        let plan = if self.v5() {
+            self.conn.aliases_out.plan(
+                &req.topic,
+                self.conn.server.topic_alias_maximum,
+                asked,
+                self.opts.outbound_topic_aliases,
+            )
         } else {
             None
         };
+        if plan.is_none() && asked.is_some() {
+            // An alias the server does not allow [MQTT-3.3.2-9]: the topic goes instead.
+            if let Some(p) = &mut req.properties {
+                p.topic_alias = None;
+                if p.is_empty() {
+                    req.properties = None;
+                }
+            }
+        }
         let Some(plan) = plan else {
             // The common case: lend the request's fields to a PUBLISH, encode it, and take
             // them back: no clone of topic, payload or properties.

@@ -21,7 +21,11 @@ pub struct PublishRequest {
     pub qos: QoS,
     /// Retain.
     pub retain: bool,
-    /// 5.0 properties (a Topic Alias here is ignored: aliases are the state machine's).
+    /// 5.0 properties. A Topic Alias here asks for that alias for this topic (as
+    /// `mosquitto_pub -D publish topic-alias N` does): the first PUBLISH that maps it
+    /// carries the topic and the alias, later ones an empty topic and the alias. It is used
+    /// only when the server allows it (1 to its Topic Alias Maximum [MQTT-3.3.2-9]), else
+    /// dropped: the PUBLISH goes with its topic.
     pub properties: Option<Box<PublishProperties>>,
 }
 

@@ -276,14 +276,16 @@ impl ClientState {
     /// QoS 2 at PUBCOMP. Requests beyond the inflight limit, or made while disconnected, wait
     /// in order. Fails at once (nothing queued) if a limit the server announced forbids it
     /// (Maximum QoS, Retain Available, Maximum Packet Size); a request queued while
-    /// disconnected is checked against the next CONNACK and fails with an event. A Topic
-    /// Alias or Subscription Identifier in the request's properties is dropped.
+    /// disconnected is checked against the next CONNACK and fails with an event. A
+    /// Subscription Identifier in the request's properties is dropped; a Topic Alias is used
+    /// as [`PublishRequest::properties`] says.
     pub fn publish(&mut self, mut req: PublishRequest) -> Result<RequestId, RequestError> {
         if let Some(p) = &mut req.properties {
-            // Topic aliases are the state machine's; Subscription Identifiers flow from
-            // server to client only [MQTT-3.3.4-6].
-            p.topic_alias = None;
+            // Subscription Identifiers flow from server to client only [MQTT-3.3.4-6].
             p.subscription_identifiers.clear();
+            if !self.v5() {
+                p.topic_alias = None;
+            }
             if p.is_empty() {
                 req.properties = None;
             }

@@ -252,3 +252,81 @@ fn publish_that_fits_only_without_its_new_alias_goes_without_one() {
         Some(Event::Published { result: Ok(_), .. })
     ));
 }
+
+/// Publish QoS 0 to `t` asking for `alias` (as `mosquitto_pub -D publish topic-alias N`);
+/// return (topic on the wire, alias on the wire).
+fn send_asking(h: &mut Harness, t: &str, alias: u16) -> (String, Option<u16>) {
+    let mut props = PublishProperties::default();
+    props.topic_alias = Some(nz16(alias));
+    let req = PublishRequest::new(topic(t), QoS::AtMostOnce, "x").properties(props);
+    h.client.publish(req).unwrap();
+    let p = h.recv_publish();
+    (
+        p.topic.as_str().to_owned(),
+        p.properties().topic_alias.map(|a| a.get()),
+    )
+}
+
+fn harness_allowing_aliases(server_max: u16) -> Harness {
+    let mut ack = connack(false);
+    ack.properties.topic_alias_maximum = Some(server_max);
+    Harness::connected_with(opts(V5), ack)
+}
+
+#[test]
+fn an_alias_asked_for_is_used_as_mosquitto_pub_uses_it() {
+    // Issue 16: the first PUBLISH maps the alias (topic + alias), later ones carry an empty
+    // topic and the alias; automatic aliases are not needed for it.
+    let mut h = harness_allowing_aliases(2);
+    assert_eq!(send_asking(&mut h, "a", 2), ("a".into(), Some(2)));
+    assert_eq!(send_asking(&mut h, "a", 2), ("".into(), Some(2)));
+    assert_eq!(send_asking(&mut h, "a", 2), ("".into(), Some(2)));
+    // Another topic asking for the same alias takes it over (and maps it again)...
+    assert_eq!(send_asking(&mut h, "b", 2), ("b".into(), Some(2)));
+    assert_eq!(send_asking(&mut h, "b", 2), ("".into(), Some(2)));
+    // ... so the first topic must map it again too.
+    assert_eq!(send_asking(&mut h, "a", 2), ("a".into(), Some(2)));
+    // A topic moved to another alias.
+    assert_eq!(send_asking(&mut h, "a", 1), ("a".into(), Some(1)));
+    assert_eq!(send_asking(&mut h, "a", 1), ("".into(), Some(1)));
+    // Without asking (and without automatic aliases), no alias.
+    assert_eq!(send_to(&mut h, "a"), ("a".into(), None));
+
+    // A new connection forgets them [MQTT-3.3.2-7]: mapped again.
+    let _ = h.drop_transport();
+    h.open();
+    let mut ack = connack(true);
+    ack.properties.topic_alias_maximum = Some(2);
+    h.accept(ack);
+    assert_eq!(send_asking(&mut h, "a", 1), ("a".into(), Some(1)));
+    assert_eq!(send_asking(&mut h, "a", 1), ("".into(), Some(1)));
+}
+
+#[test]
+fn an_alias_the_server_does_not_allow_is_dropped_mqtt_3_3_2_9() {
+    // Above the server's Topic Alias Maximum, or none allowed: the topic goes instead.
+    let mut h = harness_allowing_aliases(2);
+    assert_eq!(send_asking(&mut h, "a", 3), ("a".into(), None));
+    assert_eq!(send_asking(&mut h, "a", 3), ("a".into(), None));
+    let mut h = harness_allowing_aliases(0);
+    assert_eq!(send_asking(&mut h, "a", 1), ("a".into(), None));
+    assert_eq!(send_asking(&mut h, "a", 1), ("a".into(), None));
+}
+
+#[test]
+fn automatic_aliases_work_around_those_asked_for() {
+    let mut h = harness_assigning_aliases(3);
+    assert_eq!(send_asking(&mut h, "x", 1), ("x".into(), Some(1)));
+    // Automatic ones take the lowest free aliases, never one in use.
+    assert_eq!(send_to(&mut h, "a"), ("a".into(), Some(2)));
+    assert_eq!(send_to(&mut h, "b"), ("b".into(), Some(3)));
+    assert_eq!(send_to(&mut h, "x"), ("".into(), Some(1)));
+    assert_eq!(send_to(&mut h, "a"), ("".into(), Some(2)));
+    // Full: the least recently used (b) gives up its alias.
+    assert_eq!(send_to(&mut h, "c"), ("c".into(), Some(3)));
+    // Asking for an alias another topic holds takes it over; that topic maps again.
+    assert_eq!(send_asking(&mut h, "x", 2), ("x".into(), Some(2)));
+    assert_eq!(send_to(&mut h, "a"), ("a".into(), Some(1)));
+    assert_eq!(send_to(&mut h, "x"), ("".into(), Some(2)));
+    assert_eq!(send_to(&mut h, "c"), ("".into(), Some(3)));
+}

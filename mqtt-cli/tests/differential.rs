@@ -1222,6 +1222,154 @@ fn closed_port() {
     assert_same("--unix missing", &t, &o, "");
 }
 
+/// What a scripted broker does with a CONNECT.
+#[derive(Clone, Copy)]
+enum Script {
+    /// Answer like a 3.1.1-only broker (aedes) whatever the version: `20 02 00 01`, the
+    /// 3.1.1 "unacceptable protocol version", then close.
+    RefuseVersion,
+    /// Read and never answer (amqtt does this to a 5.0 CONNECT with properties).
+    Silent,
+}
+
+/// A scripted broker on a free loopback port (the listener is bound before the port is
+/// read: no race). Returns the port and the protocol level of every CONNECT read.
+fn scripted_broker(script: Script) -> (String, Arc<Mutex<Vec<u8>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let levels = Arc::new(Mutex::new(Vec::new()));
+    let seen = levels.clone();
+    thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let seen = seen.clone();
+            thread::spawn(move || {
+                use std::io::Write;
+                let mut dec = mqtt_proto::Decoder::new(mqtt_proto::ProtocolVersion::V3_1_1);
+                let mut buf = bytes::BytesMut::new();
+                let mut chunk = [0u8; 4096];
+                let connect = loop {
+                    match dec.decode(&mut buf) {
+                        Ok(Some(mqtt_proto::Packet::Connect(c))) => break c,
+                        Ok(None) => {}
+                        other => panic!("not a CONNECT: {other:?}"),
+                    }
+                    match conn.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                };
+                seen.lock().unwrap().push(connect.protocol.level());
+                match script {
+                    Script::RefuseVersion => {
+                        let _ = conn.write_all(&[0x20, 0x02, 0x00, 0x01]);
+                    }
+                    // Until the client gives up and closes.
+                    Script::Silent => while matches!(conn.read(&mut chunk), Ok(n) if n > 0) {},
+                }
+            });
+        }
+    });
+    (port, levels)
+}
+
+/// A broker that only speaks 3.1.1 refuses `-V 5` with its own CONNACK `20 02 00 01`:
+/// mosquitto_sub/pub read it as the 5.0 refusal "Unsupported Protocol Version" (exit 132);
+/// so do mqsub/mqpub (they said `Protocol error: server did not speak MQTT.`, exit 14).
+/// On 3.1.1 and 3.1 it is the plain refusal, exit 1.
+#[test]
+fn version_refused_by_a_3_1_1_broker() {
+    if !available("version_refused_by_a_3_1_1_broker") {
+        return;
+    }
+    let (port, levels) = scripted_broker(Script::RefuseVersion);
+    for v in ["5", "311", "31"] {
+        for extra in [&[][..], &["--quiet"][..], &["-d"][..]] {
+            for publisher in [true, false] {
+                let mut args = vec!["-V", v, "-i", "refused", "-t", "x"];
+                if publisher {
+                    args.extend(["-m", "y"]);
+                }
+                args.extend(extra);
+                let argv = at(&port, &args);
+                let prog = |imp: Imp| {
+                    if publisher {
+                        imp.publisher()
+                    } else {
+                        imp.subscriber()
+                    }
+                };
+                let mut t = run(prog(Imp::Mosquitto), &argv, None);
+                let o = run(prog(Imp::Ours), &argv, None);
+                let what = format!("{} {args:?}", prog(Imp::Mosquitto));
+                if !publisher && extra == ["-d"] {
+                    // mosquitto_sub answers a refusal with a DISCONNECT on the connection
+                    // the broker closes; mqsub sends nothing (DIFFERENCES.md).
+                    let line = "Client refused sending DISCONNECT\n";
+                    assert!(t.stdout.ends_with(line), "{what}: {t:#?}");
+                    t.stdout.truncate(t.stdout.len() - line.len());
+                }
+                assert_same(&what, &t, &o, &port);
+                let code = if v == "5" { 132 } else { 1 };
+                assert_eq!(o.code, Some(code), "{what}: {o:#?}");
+            }
+        }
+    }
+    let o = run(MQSUB, &at(&port, &["-V", "5", "-t", "x"]), None);
+    assert_eq!(
+        o.stderr,
+        "Connection error: Unsupported Protocol Version. Try connecting to an MQTT v5 broker, \
+         or use MQTT v3.x mode.\n"
+    );
+    // Every run did send its CONNECT with the version asked for.
+    let levels = levels.lock().unwrap();
+    assert_eq!(levels.len(), 3 * 3 * 2 * 2 + 1);
+    assert_eq!(levels.iter().filter(|&&l| l == 5).count(), 3 * 2 * 2 + 1);
+}
+
+/// A broker that reads CONNECT and never answers. mosquitto_pub ends after the keep-alive
+/// with `Error: Unknown error.` (exit 19; mosquitto_sub waits for ever); mqpub and mqsub end
+/// with exit 19 too and a message naming the limit that fired: the connect timeout (D9),
+/// `--connect-timeout`, the keep-alive by default.
+#[test]
+fn no_connack_names_the_connect_timeout() {
+    if !available("no_connack_names_the_connect_timeout") {
+        return;
+    }
+    let (port, _levels) = scripted_broker(Script::Silent);
+    // 5 s: mosquitto's smallest keep-alive. Both run at once.
+    let argv = at(&port, &["-V", "5", "-k", "5", "-t", "x", "-m", "y"]);
+    let started = Instant::now();
+    let theirs = Proc::spawn("mosquitto_pub", &argv, None);
+    let ours = Proc::spawn(MQPUB, &argv, None);
+    let (t, o) = (theirs.wait(), ours.wait());
+    assert_eq!(
+        (t.code, t.stderr.as_str()),
+        (Some(19), "Error: Unknown error.\n")
+    );
+    assert_eq!(
+        (o.code, o.stderr.as_str()),
+        (
+            Some(19),
+            "Error: No CONNACK received within the connect timeout (5 s).\n"
+        )
+    );
+    assert!(started.elapsed() >= Duration::from_secs(5));
+    // An explicit --connect-timeout is the limit, whatever the keep-alive.
+    let args = ["-V", "5", "--connect-timeout", "1", "-t", "x", "-m", "y"];
+    for (prog, args) in [(MQPUB, &args[..]), (MQSUB, &args[..6])] {
+        let o = run(prog, &at(&port, args), None);
+        assert_eq!(
+            (o.code, o.stderr.as_str()),
+            (
+                Some(19),
+                "Error: No CONNACK received within the connect timeout (1 s).\n"
+            ),
+            "{prog}"
+        );
+    }
+}
+
 fn passwd_available() -> bool {
     on_path("mosquitto_passwd")
 }

@@ -4,13 +4,16 @@
 //! client ids, ports, timestamps and the tool names, except for the deliberate deviations
 //! D1–D16 of `DIFFERENCES.md`, each applied explicitly where a test meets it.
 //!
+//! A few scenarios need a broker that mosquitto is not: a scripted one (a thread answering
+//! CONNECT with fixed bytes, or never), and aedes (`tests/brokers/aedes`, 3.1.1 only).
+//!
 //! Subscribers are started with `-C N` (so they end by themselves) and publishing starts only
 //! once the broker has logged their SUBACK (`log_type all` on the broker's stderr); every
 //! wait is bounded, and a child still running at its deadline is killed.
 //!
-//! When mosquitto, mosquitto_pub or mosquitto_sub is missing these tests print a notice and
-//! pass; with `MQTT_INTEROP=require` they fail instead (the convention of
-//! `tests/testkit/tests/interop.rs`).
+//! When mosquitto, mosquitto_pub or mosquitto_sub (or, for its test, node or aedes) is
+//! missing these tests print a notice and pass; with `MQTT_INTEROP=require` they fail
+//! instead (the convention of `tests/testkit/tests/interop.rs`).
 
 #![allow(
     clippy::unwrap_used,
@@ -1367,6 +1370,103 @@ fn no_connack_names_the_connect_timeout() {
             ),
             "{prog}"
         );
+    }
+}
+
+/// aedes (`tests/brokers/aedes`, installed by `npm ci` there), a broker that only speaks
+/// 3.1.1, on a free loopback port; killed on drop. `None` (with a notice) if node or aedes is
+/// missing, unless `MQTT_INTEROP=require`.
+struct Aedes {
+    child: Child,
+    port: String,
+}
+
+impl Aedes {
+    fn start(test: &str) -> Option<Self> {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/brokers/aedes");
+        let usable = on_path("node") && dir.join("node_modules/aedes/package.json").exists();
+        if !usable {
+            assert!(
+                std::env::var("MQTT_INTEROP").as_deref() != Ok("require"),
+                "MQTT_INTEROP=require, but node or aedes is missing (npm ci in tests/brokers/aedes)"
+            );
+            eprintln!("skipping {test}: node or aedes missing (npm ci in tests/brokers/aedes)");
+            return None;
+        }
+        let mut child = Command::new("node")
+            .args(["broker.mjs", "0"])
+            .current_dir(&dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn node");
+        // The launcher prints `listening PORT` once it accepts connections.
+        let lines = Lines::default();
+        lines.clone().follow(child.stdout.take().unwrap());
+        lines.wait_count("listening ", 1);
+        let port = {
+            let (m, _) = &*lines.0;
+            let l = m.lock().unwrap();
+            l[0].trim_start_matches("listening ").trim().to_string()
+        };
+        Some(Self { child, port })
+    }
+}
+
+impl Drop for Aedes {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Against aedes itself: `-V 5` is refused alike (the scripted refusal above is aedes'
+/// bytes), and a 3.1.1 message goes through alike.
+#[test]
+fn aedes_refusal_and_round_trip() {
+    if !available("aedes_refusal_and_round_trip") {
+        return;
+    }
+    let Some(b) = Aedes::start("aedes_refusal_and_round_trip") else {
+        return;
+    };
+    let port = b.port.as_str();
+    for publisher in [true, false] {
+        let mut args = vec!["-V", "5", "-i", "five", "-t", "x"];
+        if publisher {
+            args.extend(["-m", "y"]);
+        }
+        let argv = at(port, &args);
+        let (theirs, ours) = if publisher {
+            ("mosquitto_pub", MQPUB)
+        } else {
+            ("mosquitto_sub", MQSUB)
+        };
+        let t = run(theirs, &argv, None);
+        let o = run(ours, &argv, None);
+        assert_same(&format!("{theirs} -V 5"), &t, &o, port);
+        assert_eq!(o.code, Some(132), "{o:#?}");
+    }
+    // 3.1.1: a retained QoS 1 message published by one tool reaches a later subscriber of
+    // the other (retained: no need to know when the subscriber is subscribed).
+    for (sub, publ, topic) in [
+        (MQSUB, "mosquitto_pub", "aedes/rt/1"),
+        ("mosquitto_sub", MQPUB, "aedes/rt/2"),
+    ] {
+        let p = run(
+            publ,
+            &at(port, &["-t", topic, "-q", "1", "-r", "-m", "hello"]),
+            None,
+        );
+        assert_eq!(p.code, Some(0), "{publ}: {p:#?}");
+        let out = run(
+            sub,
+            &at(port, &["-t", topic, "-q", "1", "-C", "1", "-v"]),
+            None,
+        );
+        assert_eq!(out.code, Some(0), "{sub}: {out:#?}");
+        assert_eq!(out.stdout, format!("{topic} hello\n"), "{sub}: {out:#?}");
     }
 }
 

@@ -318,10 +318,12 @@ pub fn connect_failure(
             Failure::error(format!("WebSocket upgrade failed: {message}"))
         }
         ConnectError::Refused { reason, .. } => refused(*reason, protocol, pub_tool),
-        ConnectError::Connection(ConnectionError::ConnectTimeout) => Failure {
-            // D9 (mosquitto: "Error: Unknown error.").
+        ConnectError::Connection(ConnectionError::ConnectTimeout(_)) => Failure {
+            // D9 (mosquitto: "Error: Unknown error."). The limit that fired is the connect
+            // timeout (`--connect-timeout`, the keep-alive by default), not the keep-alive
+            // of a connection already up; mosquitto's code for both is 19.
             stderr: format!(
-                "Error: No CONNACK received within keep-alive ({} s).\n",
+                "Error: No CONNACK received within the connect timeout ({} s).\n",
                 connect_timeout.as_secs()
             ),
             code: 19,

@@ -4,13 +4,16 @@
 //! client ids, ports, timestamps and the tool names, except for the deliberate deviations
 //! D1–D16 of `DIFFERENCES.md`, each applied explicitly where a test meets it.
 //!
+//! A few scenarios need a broker that mosquitto is not: a scripted one (a thread answering
+//! CONNECT with fixed bytes, or never), and aedes (`tests/brokers/aedes`, 3.1.1 only).
+//!
 //! Subscribers are started with `-C N` (so they end by themselves) and publishing starts only
 //! once the broker has logged their SUBACK (`log_type all` on the broker's stderr); every
 //! wait is bounded, and a child still running at its deadline is killed.
 //!
-//! When mosquitto, mosquitto_pub or mosquitto_sub is missing these tests print a notice and
-//! pass; with `MQTT_INTEROP=require` they fail instead (the convention of
-//! `tests/testkit/tests/interop.rs`).
+//! When mosquitto, mosquitto_pub or mosquitto_sub (or, for its test, node or aedes) is
+//! missing these tests print a notice and pass; with `MQTT_INTEROP=require` they fail
+//! instead (the convention of `tests/testkit/tests/interop.rs`).
 
 #![allow(
     clippy::unwrap_used,
@@ -1220,6 +1223,251 @@ fn closed_port() {
         None,
     );
     assert_same("--unix missing", &t, &o, "");
+}
+
+/// What a scripted broker does with a CONNECT.
+#[derive(Clone, Copy)]
+enum Script {
+    /// Answer like a 3.1.1-only broker (aedes) whatever the version: `20 02 00 01`, the
+    /// 3.1.1 "unacceptable protocol version", then close.
+    RefuseVersion,
+    /// Read and never answer (amqtt does this to a 5.0 CONNECT with properties).
+    Silent,
+}
+
+/// A scripted broker on a free loopback port (the listener is bound before the port is
+/// read: no race). Returns the port and the protocol level of every CONNECT read.
+fn scripted_broker(script: Script) -> (String, Arc<Mutex<Vec<u8>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let levels = Arc::new(Mutex::new(Vec::new()));
+    let seen = levels.clone();
+    thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let seen = seen.clone();
+            thread::spawn(move || {
+                use std::io::Write;
+                let mut dec = mqtt_proto::Decoder::new(mqtt_proto::ProtocolVersion::V3_1_1);
+                let mut buf = bytes::BytesMut::new();
+                let mut chunk = [0u8; 4096];
+                let connect = loop {
+                    match dec.decode(&mut buf) {
+                        Ok(Some(mqtt_proto::Packet::Connect(c))) => break c,
+                        Ok(None) => {}
+                        other => panic!("not a CONNECT: {other:?}"),
+                    }
+                    match conn.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                };
+                seen.lock().unwrap().push(connect.protocol.level());
+                match script {
+                    Script::RefuseVersion => {
+                        let _ = conn.write_all(&[0x20, 0x02, 0x00, 0x01]);
+                    }
+                    // Until the client gives up and closes.
+                    Script::Silent => while matches!(conn.read(&mut chunk), Ok(n) if n > 0) {},
+                }
+            });
+        }
+    });
+    (port, levels)
+}
+
+/// A broker that only speaks 3.1.1 refuses `-V 5` with its own CONNACK `20 02 00 01`:
+/// mosquitto_sub/pub read it as the 5.0 refusal "Unsupported Protocol Version" (exit 132);
+/// so do mqsub/mqpub (they said `Protocol error: server did not speak MQTT.`, exit 14).
+/// On 3.1.1 and 3.1 it is the plain refusal, exit 1.
+#[test]
+fn version_refused_by_a_3_1_1_broker() {
+    if !available("version_refused_by_a_3_1_1_broker") {
+        return;
+    }
+    let (port, levels) = scripted_broker(Script::RefuseVersion);
+    for v in ["5", "311", "31"] {
+        for extra in [&[][..], &["--quiet"][..], &["-d"][..]] {
+            for publisher in [true, false] {
+                let mut args = vec!["-V", v, "-i", "refused", "-t", "x"];
+                if publisher {
+                    args.extend(["-m", "y"]);
+                }
+                args.extend(extra);
+                let argv = at(&port, &args);
+                let prog = |imp: Imp| {
+                    if publisher {
+                        imp.publisher()
+                    } else {
+                        imp.subscriber()
+                    }
+                };
+                let mut t = run(prog(Imp::Mosquitto), &argv, None);
+                let o = run(prog(Imp::Ours), &argv, None);
+                let what = format!("{} {args:?}", prog(Imp::Mosquitto));
+                if !publisher && extra == ["-d"] {
+                    // mosquitto_sub answers a refusal with a DISCONNECT on the connection
+                    // the broker closes; mqsub sends nothing (DIFFERENCES.md).
+                    let line = "Client refused sending DISCONNECT\n";
+                    assert!(t.stdout.ends_with(line), "{what}: {t:#?}");
+                    t.stdout.truncate(t.stdout.len() - line.len());
+                }
+                assert_same(&what, &t, &o, &port);
+                let code = if v == "5" { 132 } else { 1 };
+                assert_eq!(o.code, Some(code), "{what}: {o:#?}");
+            }
+        }
+    }
+    let o = run(MQSUB, &at(&port, &["-V", "5", "-t", "x"]), None);
+    assert_eq!(
+        o.stderr,
+        "Connection error: Unsupported Protocol Version. Try connecting to an MQTT v5 broker, \
+         or use MQTT v3.x mode.\n"
+    );
+    // Every run did send its CONNECT with the version asked for.
+    let levels = levels.lock().unwrap();
+    assert_eq!(levels.len(), 3 * 3 * 2 * 2 + 1);
+    assert_eq!(levels.iter().filter(|&&l| l == 5).count(), 3 * 2 * 2 + 1);
+}
+
+/// A broker that reads CONNECT and never answers. mosquitto_pub ends after the keep-alive
+/// with `Error: Unknown error.` (exit 19; mosquitto_sub waits for ever); mqpub and mqsub end
+/// with exit 19 too and a message naming the limit that fired: the connect timeout (D9),
+/// `--connect-timeout`, the keep-alive by default.
+#[test]
+fn no_connack_names_the_connect_timeout() {
+    if !available("no_connack_names_the_connect_timeout") {
+        return;
+    }
+    let (port, _levels) = scripted_broker(Script::Silent);
+    // 5 s: mosquitto's smallest keep-alive. Both run at once.
+    let argv = at(&port, &["-V", "5", "-k", "5", "-t", "x", "-m", "y"]);
+    let started = Instant::now();
+    let theirs = Proc::spawn("mosquitto_pub", &argv, None);
+    let ours = Proc::spawn(MQPUB, &argv, None);
+    let (t, o) = (theirs.wait(), ours.wait());
+    assert_eq!(
+        (t.code, t.stderr.as_str()),
+        (Some(19), "Error: Unknown error.\n")
+    );
+    assert_eq!(
+        (o.code, o.stderr.as_str()),
+        (
+            Some(19),
+            "Error: No CONNACK received within the connect timeout (5 s).\n"
+        )
+    );
+    assert!(started.elapsed() >= Duration::from_secs(5));
+    // An explicit --connect-timeout is the limit, whatever the keep-alive.
+    let args = ["-V", "5", "--connect-timeout", "1", "-t", "x", "-m", "y"];
+    for (prog, args) in [(MQPUB, &args[..]), (MQSUB, &args[..6])] {
+        let o = run(prog, &at(&port, args), None);
+        assert_eq!(
+            (o.code, o.stderr.as_str()),
+            (
+                Some(19),
+                "Error: No CONNACK received within the connect timeout (1 s).\n"
+            ),
+            "{prog}"
+        );
+    }
+}
+
+/// aedes (`tests/brokers/aedes`, installed by `npm ci` there), a broker that only speaks
+/// 3.1.1, on a free loopback port; killed on drop. `None` (with a notice) if node or aedes is
+/// missing, unless `MQTT_INTEROP=require`.
+struct Aedes {
+    child: Child,
+    port: String,
+}
+
+impl Aedes {
+    fn start(test: &str) -> Option<Self> {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/brokers/aedes");
+        let usable = on_path("node") && dir.join("node_modules/aedes/package.json").exists();
+        if !usable {
+            assert!(
+                std::env::var("MQTT_INTEROP").as_deref() != Ok("require"),
+                "MQTT_INTEROP=require, but node or aedes is missing (npm ci in tests/brokers/aedes)"
+            );
+            eprintln!("skipping {test}: node or aedes missing (npm ci in tests/brokers/aedes)");
+            return None;
+        }
+        let mut child = Command::new("node")
+            .args(["broker.mjs", "0"])
+            .current_dir(&dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn node");
+        // The launcher prints `listening PORT` once it accepts connections.
+        let lines = Lines::default();
+        lines.clone().follow(child.stdout.take().unwrap());
+        lines.wait_count("listening ", 1);
+        let port = {
+            let (m, _) = &*lines.0;
+            let l = m.lock().unwrap();
+            l[0].trim_start_matches("listening ").trim().to_string()
+        };
+        Some(Self { child, port })
+    }
+}
+
+impl Drop for Aedes {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Against aedes itself: `-V 5` is refused alike (the scripted refusal above is aedes'
+/// bytes), and a 3.1.1 message goes through alike.
+#[test]
+fn aedes_refusal_and_round_trip() {
+    if !available("aedes_refusal_and_round_trip") {
+        return;
+    }
+    let Some(b) = Aedes::start("aedes_refusal_and_round_trip") else {
+        return;
+    };
+    let port = b.port.as_str();
+    for publisher in [true, false] {
+        let mut args = vec!["-V", "5", "-i", "five", "-t", "x"];
+        if publisher {
+            args.extend(["-m", "y"]);
+        }
+        let argv = at(port, &args);
+        let (theirs, ours) = if publisher {
+            ("mosquitto_pub", MQPUB)
+        } else {
+            ("mosquitto_sub", MQSUB)
+        };
+        let t = run(theirs, &argv, None);
+        let o = run(ours, &argv, None);
+        assert_same(&format!("{theirs} -V 5"), &t, &o, port);
+        assert_eq!(o.code, Some(132), "{o:#?}");
+    }
+    // 3.1.1: a retained QoS 1 message published by one tool reaches a later subscriber of
+    // the other (retained: no need to know when the subscriber is subscribed).
+    for (sub, publ, topic) in [
+        (MQSUB, "mosquitto_pub", "aedes/rt/1"),
+        ("mosquitto_sub", MQPUB, "aedes/rt/2"),
+    ] {
+        let p = run(
+            publ,
+            &at(port, &["-t", topic, "-q", "1", "-r", "-m", "hello"]),
+            None,
+        );
+        assert_eq!(p.code, Some(0), "{publ}: {p:#?}");
+        let out = run(
+            sub,
+            &at(port, &["-t", topic, "-q", "1", "-C", "1", "-v"]),
+            None,
+        );
+        assert_eq!(out.code, Some(0), "{sub}: {out:#?}");
+        assert_eq!(out.stdout, format!("{topic} hello\n"), "{sub}: {out:#?}");
+    }
 }
 
 fn passwd_available() -> bool {

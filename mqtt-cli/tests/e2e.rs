@@ -891,7 +891,7 @@ fn no_connack_and_timeouts() {
     assert_eq!(out.code, Some(19), "{out:?}");
     assert_eq!(
         out.stderr,
-        "Error: No CONNACK received within keep-alive (1 s).\n"
+        "Error: No CONNACK received within the connect timeout (1 s).\n"
     );
     // -W after CONNACK: `Timed out`, 27, after a clean DISCONNECT.
     let out = run(MQSUB, &args(&conn, &["-t", "x", "-W", "1", "-d"]), None);

@@ -760,9 +760,14 @@ async fn a_broker_that_never_answers_connect_fails_the_first_connection_in_time(
     assert!(
         matches!(
             err,
-            ConnectError::Connection(ConnectionError::ConnectTimeout)
+            ConnectError::Connection(ConnectionError::ConnectTimeout(t)) if t == Duration::from_secs(7)
         ),
         "{err:?}"
+    );
+    // The message names the limit that fired, and its value.
+    assert_eq!(
+        err.to_string(),
+        "no CONNACK within the connect timeout (7 s)"
     );
     assert!(start.elapsed() >= Duration::from_secs(7));
     // The client closed its socket: the server sees the end of the stream.

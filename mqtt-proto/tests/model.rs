@@ -933,7 +933,7 @@ impl World {
                         e,
                         ConnectionError::TransportClosed
                             | ConnectionError::KeepAliveTimeout
-                            | ConnectionError::ConnectTimeout
+                            | ConnectionError::ConnectTimeout(_)
                             | ConnectionError::ClientDisconnect
                     ),
                     "the connection ended with {e:?}"

@@ -12,14 +12,16 @@ use bytes::Bytes;
 use mqtt_proto::ProtocolVersion::V5;
 use mqtt_proto::{
     AckProperties, Auth, AuthProperties, AuthReason, ConnAck, ConnAckProperties, Connect,
-    ConnectProperties, ConnectReason, Disconnect, DisconnectProperties, DisconnectReason, Packet,
-    PubAck, PubAckReason, PubComp, PubRec, PubRel, PubRelReason, Publish, PublishProperties, QoS,
-    QosPid, RetainHandling, SubAck, SubAckReason, Subscribe, SubscribeProperties, Subscription,
-    SubscriptionOptions, TopicName, UnsubAck, UnsubAckReason, Unsubscribe, UnsubscribeProperties,
-    Will, WillProperties,
+    ConnectProperties, ConnectReason, DecodeError, Disconnect, DisconnectProperties,
+    DisconnectReason, Packet, PacketType, PubAck, PubAckReason, PubComp, PubRec, PubRel,
+    PubRelReason, Publish, PublishProperties, QoS, QosPid, RetainHandling, SubAck, SubAckReason,
+    Subscribe, SubscribeProperties, Subscription, SubscriptionOptions, TopicName, UnsubAck,
+    UnsubAckReason, Unsubscribe, UnsubscribeProperties, Will, WillProperties,
 };
 
-use common::{check, check_decode, check_encode, filter, nz16, nz32, pid, sub_id, topic, user};
+use common::{
+    check, check_decode, check_encode, decode_err, filter, nz16, nz32, pid, sub_id, topic, user,
+};
 
 // ---- CONNECT ---------------------------------------------------------------------------------
 
@@ -138,6 +140,41 @@ fn connack_v5_every_reason_code_mqtt_3_2_2_8() {
             0x00, // property length 0
         ];
         check(V5, wire, &ConnAck::new(false, reason).into());
+    }
+}
+
+/// A server that only speaks 3.1.1 (aedes) answers a 5.0 CONNECT with its own refusal, return
+/// code 1 and no property length: on 5.0 that is "Unsupported Protocol Version", the refusal
+/// 5.0 allows for a version the server does not support [MQTT-3.1.2-2], not a malformed
+/// packet. (Encoding it on 5.0 gives the 5.0 shape, 0x84 with a property length.)
+#[test]
+fn connack_v3_1_1_version_refusal_decodes_on_v5_as_unsupported_protocol_version_mqtt_3_1_2_2() {
+    #[rustfmt::skip]
+    let wire: &[u8] = &[
+        0x20, 0x02, // CONNACK; remaining length 2 (the 3.1.1 shape)
+        0x00, // acknowledge flags: no session present
+        0x01, // 3.1.1 return code 1: unacceptable protocol version
+    ];
+    check_decode(
+        V5,
+        wire,
+        &ConnAck::new(false, ConnectReason::UnsupportedProtocolVersion).into(),
+    );
+    // Every other 3.1.1-shaped CONNACK stays malformed on 5.0: the property length is
+    // missing, and a return code other than 1 is no version refusal.
+    assert_eq!(
+        decode_err(V5, &[0x20, 0x02, 0x00, 0x00]),
+        DecodeError::Truncated(PacketType::ConnAck)
+    );
+    for body in [[0x00, 0x02], [0x00, 0x05], [0x01, 0x01]] {
+        assert_eq!(
+            decode_err(V5, &[0x20, 0x02, body[0], body[1]]),
+            DecodeError::InvalidReasonCode {
+                packet: PacketType::ConnAck,
+                code: body[1]
+            },
+            "{body:02x?}"
+        );
     }
 }
 

@@ -282,10 +282,13 @@ pub enum ConnectionError {
         /// Reason String (5.0).
         reason_string: Option<ByteString>,
     },
-    /// No CONNACK within the connect timeout.
-    #[error("no CONNACK within the connect timeout")]
-    ConnectTimeout,
-    /// No packet arrived within the ping timeout after PINGREQ.
+    /// No CONNACK within the connect timeout (`ClientOptions::connect_timeout`, given here):
+    /// the limit on the wait for the server's answer to CONNECT. Apart from
+    /// [`KeepAliveTimeout`](Self::KeepAliveTimeout), which fires on a connection already up.
+    #[error("no CONNACK within the connect timeout ({})", secs(*.0))]
+    ConnectTimeout(std::time::Duration),
+    /// No packet arrived within the ping timeout after PINGREQ (keepalive, on a connection
+    /// CONNACK had accepted).
     #[error("keepalive timeout: no PINGRESP")]
     KeepAliveTimeout,
     /// The server sent bytes that are not a valid packet.
@@ -324,6 +327,17 @@ pub enum ConnectionError {
     /// Enhanced authentication failed.
     #[error("authentication failed: {0}")]
     Auth(String),
+}
+
+/// A duration as people write it: `5 s`, `1.5 s`, `250 ms`.
+fn secs(d: std::time::Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        format!("{} s", d.as_secs())
+    } else if d < std::time::Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{} s", d.as_secs_f64())
+    }
 }
 
 /// A well-formed packet that the server had no business sending.

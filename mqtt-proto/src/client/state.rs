@@ -242,7 +242,7 @@ impl ClientState {
             ConnectionState::Disconnected => {}
             ConnectionState::Connecting => {
                 if self.conn.timers.connack_deadline.is_some_and(|d| now >= d) {
-                    self.fail(ConnectionError::ConnectTimeout);
+                    self.fail(ConnectionError::ConnectTimeout(self.opts.connect_timeout));
                 }
             }
             ConnectionState::Connected => {

@@ -11,8 +11,17 @@ use crate::wire::{finish, read_u8};
 
 const P: PacketType = PacketType::ConnAck;
 
+/// The body of a 3.1.1 (and 3.1) CONNACK refusing the protocol version: no session present,
+/// return code 1. Decoded on 5.0 as reason 0x84 Unsupported Protocol Version.
+const V3_VERSION_REFUSAL: [u8; 2] = [0x00, 0x01];
+
 /// A CONNACK packet. On 3.1 and 3.1.1 the return codes 0 to 5 map onto the 5.0 reason codes
 /// of the same meaning ([`ConnectReason::from_v3`]).
+///
+/// On 5.0, the 3.1.1 CONNACK `20 02 00 01` (return code 1, unacceptable protocol version),
+/// which a server that only speaks 3.1.1 sends in answer to a 5.0 CONNECT, decodes as
+/// [`ConnectReason::UnsupportedProtocolVersion`]: the refusal it is, not a malformed packet.
+/// Any other two-byte CONNACK is still malformed on 5.0 (its property length is missing).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnAck {
     /// Session Present.
@@ -34,6 +43,14 @@ impl ConnAck {
     }
 
     pub(crate) fn decode(mut b: Bytes, v: ProtocolVersion) -> Result<Self, DecodeError> {
+        if v.is_v5() && b.as_ref() == V3_VERSION_REFUSAL {
+            // A server that does not speak 5.0 answers a 5.0 CONNECT the only way it can:
+            // with its own CONNACK, return code 1 "unacceptable protocol version" (3.1.1
+            // §3.2.2.3) and no property length. 5.0 lets a server refuse an unsupported
+            // version with a CONNACK [MQTT-3.1.2-2]; this one is that refusal in the older
+            // shape. libmosquitto reads it the same way.
+            return Ok(Self::new(false, ConnectReason::UnsupportedProtocolVersion));
+        }
         let flags = read_u8(&mut b, P)?;
         if flags & 0xFE != 0 {
             return Err(DecodeError::ConnAckReservedFlags);

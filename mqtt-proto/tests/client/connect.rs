@@ -131,7 +131,23 @@ fn connack_timeout_closes() {
         h.advance(Duration::from_millis(9_999));
         assert!(h.events().is_empty());
         h.advance(Duration::from_millis(1));
-        assert_eq!(h.expect_disconnected(), ConnectionError::ConnectTimeout);
+        assert_eq!(
+            h.expect_disconnected(),
+            ConnectionError::ConnectTimeout(Duration::from_secs(10))
+        );
+        // The message names the limit that fired and its value.
+        assert_eq!(
+            ConnectionError::ConnectTimeout(Duration::from_secs(10)).to_string(),
+            "no CONNACK within the connect timeout (10 s)"
+        );
+        assert_eq!(
+            ConnectionError::ConnectTimeout(Duration::from_millis(250)).to_string(),
+            "no CONNACK within the connect timeout (250 ms)"
+        );
+        assert_eq!(
+            ConnectionError::ConnectTimeout(Duration::from_millis(1500)).to_string(),
+            "no CONNACK within the connect timeout (1.5 s)"
+        );
         h.recv_nothing();
         assert_eq!(h.client.poll_timeout(), None);
         // No keepalive before CONNACK either: nothing more happens, however long we wait.
@@ -224,6 +240,29 @@ fn refused_connack_reports_reason_v5() {
         h.recv_nothing();
         let _ = h.drop_transport();
     }
+    h.assert_next_connection_healthy();
+}
+
+/// A 3.1.1-only server (aedes) answers a 5.0 CONNECT with `20 02 00 01`, its "unacceptable
+/// protocol version": a 5.0 client reports the refusal by its 5.0 name, Unsupported Protocol
+/// Version [MQTT-3.1.2-2], which is what lets a caller fall back to 3.1.1. Not a malformed
+/// packet, and no DISCONNECT back (a refusal is the server's last word).
+#[test]
+fn v3_1_1_version_refusal_on_v5_is_unsupported_protocol_version_mqtt_3_1_2_2() {
+    let mut h = Harness::new(opts(V5));
+    h.open();
+    h.send_bytes(&[0x20, 0x02, 0x00, 0x01]);
+    assert_eq!(
+        h.expect_disconnected(),
+        ConnectionError::Refused {
+            reason: ConnectReason::UnsupportedProtocolVersion,
+            server_reference: None,
+            reason_string: None,
+        }
+    );
+    h.recv_nothing();
+    assert_eq!(h.client.poll_timeout(), None);
+    let _ = h.drop_transport();
     h.assert_next_connection_healthy();
 }
 

@@ -3,10 +3,8 @@
 //! a single code path.
 
 use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use crate::error::ConnectError;
@@ -136,7 +134,11 @@ where
 mod ws {
     use super::*;
 
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
     use bytes::Bytes;
+    use tokio::io::ReadBuf;
     use futures_util::{Sink, Stream};
     use tokio_tungstenite::WebSocketStream;
     use tokio_tungstenite::tungstenite::Message;

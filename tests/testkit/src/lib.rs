@@ -244,7 +244,7 @@
 //!   a user for [`Acl`]s); WebSocket has no origin or path checks (its messages are limited
 //!   to twice the maximum packet size). The unix socket has no permission settings (the
 //!   umask applies) and no peer credentials.
-//!   `mqbroker`, the binary in `mqtt-cli` that runs this broker, has `--ws-port`,
+//!   `mqbroker`, the binary (package `mqbroker`) that runs this broker, has `--ws-port`,
 //!   `--tls-port` / `--wss-port` with `--cert` / `--key`, and `--unix` flags (no client
 //!   certificate flags).
 //! - Fault injection has no rules for connections before their CONNECT other than by the

@@ -65,6 +65,7 @@ pub mod differences {
 pub mod format;
 mod help;
 mod json;
+pub mod man;
 pub mod output;
 pub mod props;
 pub mod pub_tool;

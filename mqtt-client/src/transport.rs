@@ -138,8 +138,8 @@ mod ws {
     use std::task::{Context, Poll};
 
     use bytes::Bytes;
-    use tokio::io::ReadBuf;
     use futures_util::{Sink, Stream};
+    use tokio::io::ReadBuf;
     use tokio_tungstenite::WebSocketStream;
     use tokio_tungstenite::tungstenite::Message;
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;

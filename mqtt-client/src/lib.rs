@@ -4,6 +4,38 @@
 //! automatic reconnection, keepalive, QoS 0/1/2 with acknowledgements you can await,
 //! resubscription and bounded queues. The protocol itself lives in `mqtt-proto` (sans-IO);
 //! this crate moves bytes between a socket and that state machine in one task per client.
+//! The [`guide`] covers URLs, TLS, WebSocket, reconnection, backpressure, manual
+//! acknowledgements and request/response.
+//!
+//! ## Data flow
+//!
+//! ```text
+//!  Client (Clone) ──requests (bounded mpsc)──► connection task ──► mqtt_proto ClientState
+//!  Client::disconnect / Message::ack ─────────►      │                 │ poll_transmit
+//!                                                    │                 ▼
+//!  socket (TCP | TLS | ws | wss | unix) ◄── one batched write ◄── encoded packets
+//!  socket ──► read buffer ──► ClientState::handle_read ──► events ──► routing by filter
+//!        (or 5.0 Subscription Identifier) ──► Subscription streams / catch-all Messages
+//!  PUBACK / PUBCOMP / SUBACK ... ──► the PublishHandle or subscribe call that waits for it
+//!  connection lost ──► backoff (Reconnect) ──► new transport ──► session resumed or restored
+//! ```
+//!
+//! ## Map of the crate
+//!
+//! - Connecting: [`Client::connect`] with [`Options`] (a URL with [`Options::from_url`], or
+//!   an [`Endpoint`] and `with_*` methods), [`Reconnect`], [`Credentials`] and
+//!   [`CredentialsHook`] for rotating tokens, [`TlsOptions`] (feature `tls`).
+//! - Using the connection: [`Client`] (`publish`, `publish_with` + [`PublishRequest`],
+//!   `subscribe`, `subscribe_many`, `unsubscribe`, `status`, `disconnect`),
+//!   [`PublishHandle`] (resolves with a [`PublishAck`]), [`Subscription`] and [`Messages`]
+//!   (streams of [`Message`]), [`Requester`] and [`respond`] (5.0 request/response),
+//!   [`ConnectionStatus`].
+//! - Errors: [`ConnectError`] (the connection could not be made), [`ClientError`] (a
+//!   request failed; [`RequestError`] carries the broker's reason), [`ConnectionError`]
+//!   (why a connection ended).
+//! - Protocol types re-exported from `mqtt-proto` ([`QoS`], [`ProtocolVersion`],
+//!   [`TopicName`], [`TopicFilter`], [`Will`], reason codes and properties), so that a
+//!   user need not depend on it.
 //!
 //! ## Tutorial
 //!
@@ -84,6 +116,17 @@
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+pub mod guide {
+    //! The guide (`README.md` of the crate): every code block in it is compiled as a
+    //! doctest.
+    #![doc = include_str!("../README.md")]
+}
+
+// The workspace README's example, compiled too (not part of the documentation).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct WorkspaceReadme;
 
 mod backoff;
 mod client;

@@ -3,10 +3,8 @@
 //! a single code path.
 
 use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use crate::error::ConnectError;
@@ -136,8 +134,12 @@ where
 mod ws {
     use super::*;
 
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
     use bytes::Bytes;
     use futures_util::{Sink, Stream};
+    use tokio::io::ReadBuf;
     use tokio_tungstenite::WebSocketStream;
     use tokio_tungstenite::tungstenite::Message;
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;

@@ -1,14 +1,43 @@
 //! # mqtt-proto
 //!
-//! MQTT 3.1, 3.1.1 and 5.0 without I/O: a packet codec (and, in time, the client session state
-//! machine). Bytes go in, packets come out; packets go in, bytes come out. No sockets, no
-//! clock, no tasks, no tokio: the transport belongs to the caller (`mqtt-client` drives this
-//! crate over tokio; tests drive it over in-memory buffers).
+//! MQTT 3.1, 3.1.1 and 5.0 without I/O: a packet codec, and the client session state machine
+//! ([`client::ClientState`]). Bytes and time go in; bytes, deadlines and events come out. No
+//! sockets, no clock, no tasks, no tokio: the transport belongs to the caller (`mqtt-client`
+//! drives this crate over tokio; the tests drive it over in-memory buffers and a virtual
+//! clock; the reference broker `mqtt-testkit` uses the codec on the server side).
+//!
+//! ## Data flow
 //!
 //! ```text
 //!   socket bytes ──► BytesMut ──► Decoder::decode ──► Packet ──► application / session
 //!   application  ──► Packet ──► Encoder::encode ──► BytesMut ──► socket bytes
+//!
+//!   with the state machine (a client):
+//!   commands (publish, subscribe, ack, disconnect ...) ──► ClientState ◄── handle_read(bytes)
+//!   clock ──► handle_timeout(now)                             │       ◄── handle_transport_closed
+//!        poll_transmit ──► bytes to write ◄───────────────────┤
+//!        poll_event    ──► Event (Connected, Message, PublishAck, Disconnected ...)
+//!        poll_timeout  ──► the one deadline to wake up at (CONNACK, keepalive, PINGRESP)
 //! ```
+//!
+//! ## Map of the crate
+//!
+//! - [`codec`]: [`Decoder`] (streaming, size-checked) and [`Encoder`] (the peer's size
+//!   limit), and the wire primitives.
+//! - [`packet`]: [`Packet`] and one type per packet ([`Connect`], [`Publish`], [`Subscribe`]
+//!   ...); [`packet::property`] (5.0 properties, one struct per packet kind) and
+//!   [`packet::reason`] (one reason-code enum per packet).
+//! - [`topic`]: [`TopicName`] and [`TopicFilter`], validated at construction, and matching
+//!   (`+`, `#`, `$` topics, `$share`).
+//! - [`types`]: [`ProtocolVersion`], [`QoS`], [`PacketId`] (never 0), [`QosPid`].
+//! - [`error`]: [`DecodeError`] (malformed input from the peer, naming the rule) and
+//!   [`EncodeError`] (what may not be sent).
+//! - [`client`]: the client session state machine: [`client::ClientState`],
+//!   [`client::ClientOptions`], [`client::Event`] (connect, keepalive, QoS 0/1/2 both ways,
+//!   manual acks, reconnect with session resume, resubscription, topic aliases, enhanced
+//!   authentication).
+//!
+//! The codec:
 //!
 //! ```
 //! use bytes::BytesMut;
@@ -38,11 +67,36 @@
 //! - **Strict**: every malformed or forbidden input is a typed [`DecodeError`] naming the rule
 //!   (statement ids such as `[MQTT-3.3.1-4]`); nothing panics on any input. What the
 //!   specification forbids cannot be encoded ([`EncodeError`]).
+//!
+//! The state machine, driven by hand (the [`client`] module says more):
+//!
+//! ```
+//! use std::time::Instant;
+//! use bytes::BytesMut;
+//! use mqtt_proto::client::{ClientOptions, ClientState, Event};
+//! use mqtt_proto::ProtocolVersion;
+//!
+//! let now = Instant::now();
+//! let mut client = ClientState::new(ClientOptions::new(ProtocolVersion::V5, "sensor-1"));
+//! client.connect(now);
+//! let mut wire = BytesMut::new();
+//! assert!(client.poll_transmit(now, &mut wire) > 0); // CONNECT: write it to the transport
+//! let mut inbound = BytesMut::from(&[0x20, 0x03, 0x00, 0x00, 0x00][..]); // CONNACK
+//! client.handle_read(now, &mut inbound);
+//! assert!(matches!(client.poll_event(), Some(Event::Connected(_))));
+//! assert!(client.poll_timeout().is_some()); // the keepalive deadline
+//! ```
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod client;
+
+// The README's examples, compiled as doctests (not part of the documentation).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub mod codec;
 pub mod error;
 pub mod packet;

@@ -1,5 +1,6 @@
 //! `mqgen`: shell completions and man pages for `mqpub` and `mqsub`, generated from their
-//! clap definition (`mqtt_cli::cli::command`).
+//! clap definition (`mqtt_cli::cli::command`; the man pages add the sections of
+//! `mqtt_cli::man`: output format, exit status, environment, files...).
 //!
 //! ```text
 //! mqgen completions bash|zsh|fish|elvish|powershell mqpub|mqsub   > completion script
@@ -44,8 +45,7 @@ fn main() -> ExitCode {
             let Some(t) = tool(name) else {
                 return usage();
             };
-            let man = clap_mangen::Man::new(mqtt_cli::cli::command(t));
-            if let Err(e) = man.render(&mut out) {
+            if let Err(e) = mqtt_cli::man::render(t, &mut out) {
                 let _ = writeln!(std::io::stderr(), "Error: {e}");
                 return ExitCode::from(1);
             }

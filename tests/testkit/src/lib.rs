@@ -1,8 +1,18 @@
 //! # mqtt-testkit: an in-process MQTT reference broker for tests
 //!
-//! **Work in progress.** This is the foundation of the reference broker (issue 4); it is
-//! already strict about what it implements, but much of the issue is not implemented yet.
-//! Read both lists below before relying on it.
+//! A strict MQTT 3.1, 3.1.1 and 5.0 broker that runs inside a test's tokio runtime: started
+//! on a free loopback port in one line, it serves real sockets (TCP, TLS, WebSocket, secure
+//! WebSocket, unix), reports what it saw as an awaitable event stream (so tests wait for
+//! events instead of sleeping), and injects faults on demand (closes, withheld or delayed
+//! acknowledgements, refused connections, raw bytes) at any point of a QoS flow. The
+//! `mqtt-client` and `mqtt-cli` tests, the examples and the `mqbroker` binary run on it.
+//! It is a reference for tests and local work, not a production broker: everything lives
+//! in memory, and the list under "What it leaves out" says what it does not implement.
+//!
+//! Map of the crate: [`Broker`] and [`BrokerBuilder`] (listeners, limits, users and
+//! [`Acl`]s), [`TlsConfig`] and [`certs`] (a test CA issuing server and client certificates),
+//! [`Events`] and [`Event`] (what the broker saw; [`CloseReason`]), [`Faults`] and
+//! [`ClientFaults`] (fault injection, below).
 //!
 //! ```text
 //!   TcpListener (127.0.0.1:0) ─────────────────────────► one task per connection
@@ -31,7 +41,7 @@
 //! # }
 //! ```
 //!
-//! ## What it does so far
+//! ## What it does
 //! - TCP on 127.0.0.1 port 0 (or a chosen address), [`Broker::local_addr`], a clean
 //!   [`Broker::shutdown`] that closes every connection (5.0 clients get DISCONNECT 0x8B) and
 //!   waits for every task.
@@ -238,13 +248,13 @@
 //! - [`ClientFaults::close_after_time`]: close, without DISCONNECT, a duration after it is
 //!   armed (live connection) or after the next CONNECT.
 //!
-//! ## What it does not do yet
+//! ## What it leaves out
 //! - TLS has no SNI or certificate reloading, no revocation lists, and the client
 //!   certificate's identity is not passed on (no [`Event`] names it, and it is not mapped to
 //!   a user for [`Acl`]s); WebSocket has no origin or path checks (its messages are limited
 //!   to twice the maximum packet size). The unix socket has no permission settings (the
 //!   umask applies) and no peer credentials.
-//!   `mqbroker`, the binary in `mqtt-cli` that runs this broker, has `--ws-port`,
+//!   `mqbroker`, the binary (package `mqbroker`) that runs this broker, has `--ws-port`,
 //!   `--tls-port` / `--wss-port` with `--cert` / `--key`, and `--unix` flags (no client
 //!   certificate flags).
 //! - Fault injection has no rules for connections before their CONNECT other than by the
@@ -268,6 +278,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+// The README's examples, compiled as doctests (not part of the documentation).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 // The modules, leaves first; each imports only from the ones above it (`lib.rs` aside):
 //   acl, fault, peer, tls, certs            leaves (certs uses tls)
 //   event ─► fault;  config ─► acl;  session (+ session/inflight)
@@ -276,6 +291,7 @@
 //   handler/ ─► state, session, config, event, peer the rules, sans-IO
 //   conn ─► handler, shared, ...;  ws ─► conn;  accept ─► conn, ws
 //   inject ─► shared, state, ...                    the public fault handles
+
 mod accept;
 mod acl;
 pub mod certs;

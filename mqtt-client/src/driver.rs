@@ -240,6 +240,9 @@ pub(crate) struct Driver {
     first: Option<oneshot::Sender<Result<(mqtt_proto::ProtocolVersion, String), ConnectError>>>,
     connected_at: Option<Instant>,
     last_event_error: Option<ConnectionError>,
+    /// A TLS error that closed the transport before CONNACK (a refused client
+    /// certificate under TLS 1.3): reported instead of `TransportClosed`.
+    tls_failure: Option<ConnectError>,
 }
 
 fn now() -> Instant {
@@ -299,6 +302,7 @@ pub(crate) async fn start(mut opts: Options) -> Result<(Client, Messages), Conne
         first: Some(first_tx),
         connected_at: None,
         last_event_error: None,
+        tls_failure: None,
     };
     // Every log line of the task carries the client id and the endpoint.
     let span = tracing::info_span!(
@@ -522,6 +526,7 @@ impl Driver {
             .map(|f| Tracer::new(f, self.opts.mqtt.protocol));
         self.connected_at = None;
         self.last_event_error = None;
+        self.tls_failure = None;
         self.state.connect(now());
         let sleep = tokio::time::sleep_until(tokio::time::Instant::now());
         tokio::pin!(sleep);
@@ -570,6 +575,10 @@ impl Driver {
                 if matches!(error, ConnectionError::ClientDisconnect) && self.closing.is_some() {
                     return End::Shutdown;
                 }
+                let error = match (self.tls_failure.take(), error) {
+                    (Some(tls), ConnectionError::TransportClosed) => tls,
+                    (_, error) => ConnectError::from(error),
+                };
                 return End::Failed {
                     // Measured on tokio's clock, like `connected_at` (not `Instant::elapsed`,
                     // which reads the OS clock: with tokio's clock paused the connection
@@ -577,7 +586,7 @@ impl Driver {
                     up_for: self
                         .connected_at
                         .map(|t| now().saturating_duration_since(t)),
-                    error: ConnectError::from(error),
+                    error,
                 };
             }
             if self.closing.is_some() {
@@ -648,6 +657,9 @@ impl Driver {
                         IoEvent::Closed(e) => {
                             if let Some(e) = e {
                                 debug!(error = %e, "transport error");
+                                if self.connected_at.is_none() {
+                                    self.tls_failure = transport::tls_failure(&self.opts.endpoint, &e);
+                                }
                             }
                             self.state.handle_transport_closed(t);
                         }

@@ -85,6 +85,7 @@ mod client;
 mod driver;
 mod error;
 mod options;
+mod proxy;
 #[cfg(feature = "tls")]
 mod tls;
 mod transport;
@@ -92,13 +93,20 @@ mod transport;
 pub use client::{
     Client, ConnectionStatus, Message, Messages, PublishHandle, Requester, Subscription, respond,
 };
-pub use error::{ClientError, ConnectError};
+pub use error::{ClientError, ConnectError, ProxyError, TlsError};
 pub use options::{
     Credentials, CredentialsFuture, CredentialsHook, DEFAULT_MAX_PACKET_SIZE, Direction, Endpoint,
     Options, PacketTrace, Reconnect, generated_client_id,
 };
+pub use proxy::{Proxy, ProxyKind, no_proxy_matches};
 #[cfg(feature = "tls")]
 pub use tls::{CaSource, ClientCert, TlsOptions, TlsVersion};
+pub use transport::{AsyncStream, BoxStream, Connector, ConnectorFuture};
+
+/// rustls, as this crate uses it: to build a [`TlsOptions::config`] of your own, or to match
+/// the error in [`TlsError::Rustls`].
+#[cfg(feature = "tls")]
+pub use tokio_rustls::rustls;
 
 // ConnectionError is what `ConnectError::Connection` carries: re-exported so that callers
 // can match on it without depending on mqtt-proto.

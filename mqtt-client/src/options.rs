@@ -14,6 +14,7 @@ use mqtt_proto::client::{ClientOptions, SessionLossPolicy};
 use mqtt_proto::{ProtocolVersion, UserProperty, Will};
 
 use crate::error::ConnectError;
+use crate::proxy::Proxy;
 #[cfg(feature = "tls")]
 use crate::tls::TlsOptions;
 
@@ -182,6 +183,14 @@ pub struct Options {
     pub tls: TlsOptions,
     /// Extra HTTP headers for the WebSocket upgrade request.
     pub ws_headers: Vec<(String, String)>,
+    /// Reach the broker through this proxy (SOCKS5 or HTTP CONNECT), under every
+    /// transport but unix sockets: TLS and WebSocket run end to end through the tunnel,
+    /// and the TLS server name is still the broker's. None by default; the environment
+    /// is read only by [`with_proxy_from_env`](Self::with_proxy_from_env).
+    pub proxy: Option<Proxy>,
+    /// Open the byte stream with this hook instead of TCP (see
+    /// [`Connector`](crate::Connector)).
+    pub connector: Option<crate::Connector>,
     /// Reconnection policy.
     pub reconnect: Reconnect,
     /// Called before every connection attempt to get the user name and password.
@@ -211,6 +220,8 @@ impl fmt::Debug for Options {
             .field("mqtt", &self.mqtt)
             .field("fallback_to_v311", &self.fallback_to_v311)
             .field("tcp_nodelay", &self.tcp_nodelay)
+            .field("proxy", &self.proxy)
+            .field("connector", &self.connector.is_some())
             .field("reconnect", &self.reconnect)
             .field("credentials_hook", &self.credentials.is_some())
             .field("request_queue", &self.request_queue)
@@ -235,6 +246,8 @@ impl Options {
             #[cfg(feature = "tls")]
             tls: TlsOptions::default(),
             ws_headers: Vec::new(),
+            proxy: None,
+            connector: None,
             reconnect: Reconnect::default(),
             credentials: None,
             request_queue: 1024,
@@ -383,6 +396,59 @@ impl Options {
         self.mqtt
             .user_properties
             .push(UserProperty::new(name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Reach the broker through this proxy.
+    ///
+    /// ```
+    /// use mqtt_client::{Options, Proxy};
+    ///
+    /// let opts = Options::from_url("mqtts://broker.example")
+    ///     .unwrap()
+    ///     .with_proxy(Proxy::from_url("socks5h://proxy.corp:1080").unwrap());
+    /// assert_eq!(opts.proxy.unwrap().port, 1080);
+    /// ```
+    pub fn with_proxy(mut self, proxy: Proxy) -> Self {
+        self.proxy = Some(proxy);
+        self
+    }
+
+    /// Use the proxy the environment names for this endpoint, if any (see
+    /// [`Proxy::from_env`]: `mqtt_proxy`, `mqtts_proxy`, `http_proxy`, `https_proxy` by
+    /// scheme, then `ALL_PROXY`; `NO_PROXY` excludes hosts). The variables are read now.
+    /// A variable that is not a proxy URL is an error.
+    pub fn with_proxy_from_env(mut self) -> Result<Self, ConnectError> {
+        if let Some(p) = Proxy::from_env(&self.endpoint)? {
+            self.proxy = Some(p);
+        }
+        Ok(self)
+    }
+
+    /// Open the byte stream to the broker with `connect` (see
+    /// [`Connector`](crate::Connector)).
+    ///
+    /// ```
+    /// use mqtt_client::{BoxStream, Endpoint, Options};
+    ///
+    /// let opts = Options::from_url("mqtt://broker.example:1883")
+    ///     .unwrap()
+    ///     .with_connector(|endpoint: &Endpoint| {
+    ///         // Any AsyncRead + AsyncWrite: here a TCP connection to another address.
+    ///         let _ = endpoint;
+    ///         async {
+    ///             let s = tokio::net::TcpStream::connect("127.0.0.1:1883").await?;
+    ///             Ok(Box::new(s) as BoxStream)
+    ///         }
+    ///     });
+    /// assert!(opts.connector.is_some());
+    /// ```
+    pub fn with_connector<F, Fut>(mut self, connect: F) -> Self
+    where
+        F: Fn(&Endpoint) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::io::Result<crate::BoxStream>> + Send + 'static,
+    {
+        self.connector = Some(Arc::new(move |e: &Endpoint| Box::pin(connect(e))));
         self
     }
 

@@ -73,7 +73,11 @@
 //!
 //! ## Features
 //! - `tls` (default): `mqtts://` and `wss://` with rustls and the ring provider;
-//!   webpki-roots as the default trust store.
+//!   webpki-roots as the default trust store, the OS store ([`CaSource::OsStore`],
+//!   rustls-native-certs) on request.
+//!
+//! Proxies ([`Proxy`]: SOCKS5, HTTP CONNECT) and your own transport ([`Connector`]) need
+//! no feature.
 //! - `aws-lc-rs`: rustls with the aws-lc-rs provider instead of ring.
 //! - `websocket` (default): `ws://` and `wss://` through tokio-tungstenite.
 

@@ -263,6 +263,7 @@ pub(crate) async fn start(mut opts: Options) -> Result<(Client, Messages), Conne
             "MQTT 3.1 needs a client id of 1 to 23 characters".into(),
         ));
     }
+    opts.apply_version_defaults();
     if opts.request_queue == 0 {
         opts.request_queue = 1;
     }
@@ -344,9 +345,9 @@ impl Driver {
                     && version_refused(&error)
                 {
                     info!("the broker refused MQTT 5.0; trying 3.1.1");
-                    let mut mqtt: ClientOptions = self.opts.mqtt.clone();
-                    mqtt.protocol = mqtt_proto::ProtocolVersion::V3_1_1;
-                    self.opts.mqtt = mqtt.clone();
+                    self.opts.mqtt.protocol = mqtt_proto::ProtocolVersion::V3_1_1;
+                    self.opts.apply_version_defaults();
+                    let mqtt: ClientOptions = self.opts.mqtt.clone();
                     self.state = ClientState::new(mqtt);
                     self.first = Some(first);
                     continue;

@@ -99,8 +99,9 @@ pub use client::{
 };
 pub use error::{ClientError, ConnectError, ProxyError, TlsError};
 pub use options::{
-    Credentials, CredentialsFuture, CredentialsHook, DEFAULT_MAX_PACKET_SIZE, Direction, Endpoint,
-    Options, PacketTrace, Reconnect, generated_client_id,
+    Credentials, CredentialsFuture, CredentialsHook, DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_INFLIGHT_V3,
+    DEFAULT_MAX_PACKET_SIZE, Direction, Endpoint, Options, PacketTrace, Reconnect,
+    generated_client_id,
 };
 pub use proxy::{Proxy, ProxyKind, no_proxy_matches};
 #[cfg(feature = "tls")]

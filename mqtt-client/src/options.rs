@@ -21,6 +21,16 @@ use crate::tls::TlsOptions;
 /// The default largest packet accepted from the server (and announced on 5.0): 8 MiB.
 pub const DEFAULT_MAX_PACKET_SIZE: u32 = 8 * 1024 * 1024;
 
+/// The default limit on outbound QoS 1 and 2 messages in flight on MQTT 5.0 (the broker's
+/// Receive Maximum, if lower, wins).
+pub const DEFAULT_MAX_INFLIGHT: u16 = 100;
+
+/// The default limit on outbound QoS 1 and 2 messages in flight on MQTT 3.1 and 3.1.1,
+/// where a broker has no way to announce its own: 20, libmosquitto's default and what
+/// mosquitto accepts by default (`max_inflight_messages 20`; past it mosquitto answers a
+/// QoS 2 message with PUBREC and drops it).
+pub const DEFAULT_MAX_INFLIGHT_V3: u16 = 20;
+
 /// Where the broker is and how to reach it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -211,6 +221,9 @@ pub struct Options {
     /// exactly what the user asked for (mqsub, like mosquitto_sub) turn it off; routing then
     /// matches topic filters.
     pub auto_subscription_ids: bool,
+    /// `max_inflight` was chosen with [`with_max_inflight`](Self::with_max_inflight): no
+    /// default by version applies.
+    max_inflight_chosen: bool,
 }
 
 impl fmt::Debug for Options {
@@ -236,6 +249,7 @@ impl Options {
     pub fn new(endpoint: Endpoint) -> Self {
         let mut mqtt = ClientOptions::new(ProtocolVersion::V5, generated_client_id());
         mqtt.max_packet_size = NonZeroU32::new(DEFAULT_MAX_PACKET_SIZE).unwrap_or(NonZeroU32::MAX);
+        mqtt.max_inflight = NonZeroU16::new(DEFAULT_MAX_INFLIGHT).unwrap_or(NonZeroU16::MAX);
         Self {
             endpoint,
             mqtt,
@@ -254,6 +268,7 @@ impl Options {
             message_queue: 1024,
             packet_trace: None,
             auto_subscription_ids: true,
+            max_inflight_chosen: false,
         }
     }
 
@@ -373,10 +388,25 @@ impl Options {
         self
     }
 
-    /// Set our limit on outbound QoS 1 and 2 messages awaiting acknowledgement.
+    /// Set our limit on outbound QoS 1 and 2 messages awaiting acknowledgement. By default
+    /// it is [`DEFAULT_MAX_INFLIGHT`] (100) on 5.0, where the broker's Receive Maximum, if
+    /// lower, wins, and [`DEFAULT_MAX_INFLIGHT_V3`] (20) on 3.1 and 3.1.1, where the broker
+    /// cannot announce a limit. The default follows the version the client connects with
+    /// (the 3.1.1 fallback included) unless set here or `mqtt.max_inflight` was changed.
     pub fn with_max_inflight(mut self, max: NonZeroU16) -> Self {
         self.mqtt.max_inflight = max;
+        self.max_inflight_chosen = true;
         self
+    }
+
+    /// Apply the defaults that depend on the protocol version (once it is known: at connect
+    /// and after a fallback to 3.1.1): the in-flight window of 3.1 and 3.1.1.
+    pub(crate) fn apply_version_defaults(&mut self) {
+        let untouched = self.mqtt.max_inflight.get() == DEFAULT_MAX_INFLIGHT;
+        if !self.mqtt.protocol.is_v5() && untouched && !self.max_inflight_chosen {
+            self.mqtt.max_inflight =
+                NonZeroU16::new(DEFAULT_MAX_INFLIGHT_V3).unwrap_or(NonZeroU16::MIN);
+        }
     }
 
     /// Set the reconnection policy.
@@ -727,6 +757,26 @@ mod tests {
                 "{url}"
             );
         }
+    }
+
+    #[test]
+    fn the_inflight_window_defaults_by_version() {
+        let window = |o: Options| {
+            let mut o = o;
+            o.apply_version_defaults();
+            o.mqtt.max_inflight.get()
+        };
+        let url = |v: &str| Options::from_url(&format!("mqtt://h?version={v}")).unwrap();
+        assert_eq!(window(url("5")), 100);
+        assert_eq!(window(url("3.1.1")), 20);
+        assert_eq!(window(url("3.1")), 20);
+        assert_eq!(window(url("5").with_protocol(ProtocolVersion::V3_1_1)), 20);
+        // A window the user chose stays, 100 included.
+        let chosen = url("3.1.1").with_max_inflight(NonZeroU16::new(100).unwrap());
+        assert_eq!(window(chosen), 100);
+        let mut set = url("3.1.1");
+        set.mqtt.max_inflight = NonZeroU16::new(50).unwrap();
+        assert_eq!(window(set), 50);
     }
 
     #[test]

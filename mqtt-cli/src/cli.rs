@@ -261,7 +261,7 @@ const OPTIONS: &[Spec] = &[
         "URL",
         false,
         For::Both,
-        "SOCKS5 proxy: socks5h://[user[:pass]@]host[:port]",
+        "Proxy: socks5h://[user[:pass]@]host[:port] (SOCKS5), or http://... (HTTP CONNECT)",
     ),
     (
         None,

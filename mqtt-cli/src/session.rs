@@ -10,7 +10,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use bytestring::ByteString;
 use mqtt_client::{
-    CaSource, ClientCert, ConnectError, Direction, Endpoint, Options, TlsOptions, TlsVersion,
+    CaSource, ClientCert, ConnectError, Direction, Endpoint, Options, Proxy, ProxyError, ProxyKind,
+    TlsOptions, TlsVersion,
 };
 use mqtt_proto::client::ConnectionError;
 use mqtt_proto::{ConnectReason, Packet, ProtocolVersion, RetainHandling, Will};
@@ -92,9 +93,6 @@ pub fn client_id(tool: Tool, conn: &ConnArgs) -> String {
 
 /// Client options for these arguments.
 pub fn options(tool: Tool, conn: &ConnArgs, client_id: &str) -> Result<Options, Failure> {
-    if conn.proxy.is_some() {
-        return Err(Failure::error("--proxy is not supported by this build."));
-    }
     let endpoint = match (&conn.transport, conn.tls.is_some()) {
         (Transport::Tcp, false) => Endpoint::Tcp {
             host: conn.host.clone(),
@@ -168,6 +166,18 @@ pub fn options(tool: Tool, conn: &ConnArgs, client_id: &str) -> Result<Options, 
         );
     }
     o.tcp_nodelay = true;
+    if let Some(p) = &conn.proxy {
+        // mosquitto: SOCKS5, the name resolved by the proxy; `http://` is ours (CONNECT).
+        let kind = if p.http {
+            ProxyKind::HttpConnect
+        } else {
+            ProxyKind::Socks5h
+        };
+        let mut proxy = Proxy::new(kind, p.host.clone(), p.port);
+        proxy.username.clone_from(&p.username);
+        proxy.password.clone_from(&p.password);
+        o.proxy = Some(proxy);
+    }
     if let Some(tls) = &conn.tls {
         o.tls = tls_options(tls)?;
     }
@@ -235,13 +245,20 @@ pub fn prompt_password() -> Result<Vec<u8>, Failure> {
 
 fn tls_options(t: &TlsArgs) -> Result<TlsOptions, Failure> {
     let mut o = TlsOptions::default();
+    // mosquitto trusts the OS store (OpenSSL's default paths) with `--tls-use-os-certs`,
+    // and for TLS without `--cafile` / `--capath` (`mqtts://`, port 8883); with both, the
+    // OS store and the CA file.
+    let mut sources = Vec::new();
+    if t.use_os_certs {
+        sources.push(CaSource::OsStore);
+    }
     if let Some(f) = &t.cafile {
         if !f.exists() {
             return Err(Failure::error(
                 "Problem setting TLS options: File not found.",
             ));
         }
-        o.ca = CaSource::PemFile(f.clone());
+        sources.push(CaSource::PemFile(f.clone()));
     } else if let Some(dir) = &t.capath {
         let mut pem = Vec::new();
         let entries = std::fs::read_dir(dir)
@@ -256,8 +273,13 @@ fn tls_options(t: &TlsArgs) -> Result<TlsOptions, Failure> {
                 }
             }
         }
-        o.ca = CaSource::Pem(pem);
+        sources.push(CaSource::Pem(pem));
     }
+    o.ca = match sources.len() {
+        0 => CaSource::OsStore,
+        1 => sources.remove(0),
+        _ => CaSource::Multiple(sources),
+    };
     match (&t.cert, &t.key) {
         (Some(cert), Some(key)) => {
             o.client_cert = Some(ClientCert::PemFiles {
@@ -314,6 +336,7 @@ pub fn connect_failure(
             stderr: format!("Error: A TLS error occurred.\n{message}\n"),
             code: 8,
         },
+        ConnectError::Proxy { source, .. } => proxy_failure(source),
         ConnectError::WebSocket { message, .. } => {
             Failure::error(format!("WebSocket upgrade failed: {message}"))
         }
@@ -341,6 +364,33 @@ pub fn connect_failure(
         },
         ConnectError::InvalidOptions(m) | ConnectError::InvalidUrl(m) => Failure::error(m),
         other => Failure::error(other),
+    }
+}
+
+/// mosquitto_pub's message and status for a proxy failure (libmosquitto's SOCKS5 codes:
+/// `MOSQ_ERR_AUTH` for refused credentials and "not allowed by ruleset", `MOSQ_ERR_NO_CONN`
+/// when the proxy cannot reach the broker, `MOSQ_ERR_PROXY` for its other failures). The
+/// HTTP CONNECT failures (ours) map to the nearest of these.
+fn proxy_failure(e: &ProxyError) -> Failure {
+    let (text, code) = match e {
+        ProxyError::Io(io) => match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => ("Connection refused".to_string(), 1),
+            _ => (strerror(&io.to_string()), 1),
+        },
+        ProxyError::AuthenticationRequired | ProxyError::AuthenticationFailed => {
+            ("Authorisation failed.".into(), 11)
+        }
+        ProxyError::Socks5 { reply: 2 } => ("Authorisation failed.".into(), 11),
+        ProxyError::Socks5 { reply: 3..=5 } => ("The client is not currently connected.".into(), 4),
+        ProxyError::Http { status: 403, .. } => ("Authorisation failed.".into(), 11),
+        ProxyError::Http {
+            status: 502..=504, ..
+        } => ("The client is not currently connected.".into(), 4),
+        _ => ("Proxy error.".into(), 16),
+    };
+    Failure {
+        stderr: format!("Error: {text}\n"),
+        code,
     }
 }
 

@@ -117,12 +117,16 @@ pub fn parse_url(url: &str) -> Result<MqttUrl, UrlError> {
     })
 }
 
-/// A SOCKS5 proxy from `--proxy socks5h://[user[:pass]@]host[:port]`.
+/// A proxy from `--proxy socks5h://[user[:pass]@]host[:port]` (mosquitto's), or
+/// `http://[user[:pass]@]host[:port]` (HTTP CONNECT, an addition: DIFFERENCES.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProxyUrl {
+    /// `http://`: HTTP CONNECT (default port 80); else SOCKS5 with the name resolved by
+    /// the proxy.
+    pub http: bool,
     /// Proxy host.
     pub host: String,
-    /// Proxy port (default 1080).
+    /// Proxy port (default 1080, 80 for `http://`).
     pub port: u16,
     /// User name, `%25 %3A %40` decoded.
     pub username: Option<String>,
@@ -134,7 +138,11 @@ pub struct ProxyUrl {
 ///
 /// Deviation: `%40` decodes to `@` (2.0.11 decodes it to `:`, a bug).
 pub fn parse_proxy(url: &str) -> Result<ProxyUrl, String> {
-    let Some(rest) = url.strip_prefix("socks5h://") else {
+    let (http, rest, default_port) = if let Some(rest) = url.strip_prefix("socks5h://") {
+        (false, rest, 1080)
+    } else if let Some(rest) = url.strip_prefix("http://") {
+        (true, rest, 80)
+    } else {
         return Err(format!("Error: Unsupported proxy protocol: {url}"));
     };
     let invalid = || "Error: Invalid proxy.".to_owned();
@@ -166,14 +174,15 @@ pub fn parse_proxy(url: &str) -> Result<ProxyUrl, String> {
             if !(1..=65535).contains(&port) {
                 return Err(format!("Error: Invalid proxy port {port}"));
             }
-            (h, u16::try_from(port).unwrap_or(1080))
+            (h, u16::try_from(port).unwrap_or(default_port))
         }
-        None => (hostport, 1080),
+        None => (hostport, default_port),
     };
     if host.is_empty() || host.contains(':') {
         return Err(invalid());
     }
     Ok(ProxyUrl {
+        http,
         host: host.to_owned(),
         port,
         username,
@@ -254,9 +263,13 @@ mod tests {
         assert_eq!(p.password.as_deref(), Some("p:w"));
         assert_eq!((p.host.as_str(), p.port), ("proxy", 1081));
         assert_eq!(parse_proxy("socks5h://proxy").unwrap().port, 1080);
+        let p = parse_proxy("http://u:p@proxy").unwrap();
+        assert!(p.http);
+        assert_eq!((p.host.as_str(), p.port), ("proxy", 80));
+        assert_eq!(p.username.as_deref(), Some("u"));
         assert_eq!(
-            parse_proxy("http://proxy").unwrap_err(),
-            "Error: Unsupported proxy protocol: http://proxy"
+            parse_proxy("https://proxy").unwrap_err(),
+            "Error: Unsupported proxy protocol: https://proxy"
         );
         assert_eq!(
             parse_proxy("socks5h://proxy:99999").unwrap_err(),

@@ -1626,7 +1626,8 @@ fn argument_errors_pub() {
         ],
         &["-t", "a", "-m", "x", "-L", "mqtt://127.0.0.1:1/t"],
         &["-t", "a", "-m", "x", "-L", "http://h/t"],
-        &["-t", "a", "-m", "x", "--proxy", "http://h"],
+        // (`--proxy http://` is an addition: HTTP CONNECT, DIFFERENCES.md.)
+        &["-t", "a", "-m", "x", "--proxy", "socks4://h"],
         &["-t", "a", "-m", "x", "-P", "pw"],
         &["-t", "a", "-m", "x", "--cert", "c.pem"],
         &["-t", "a", "-m", "x", "--cafile", "/nonexistent/ca.pem"],

@@ -803,9 +803,10 @@ fn invalid_values() {
             &["-t", ""],
             "Error: Invalid publish topic '', does it contain '+' or '#'?\n",
         ),
+        // `http://` is accepted (HTTP CONNECT, an addition); other schemes are refused.
         (
-            &["--proxy", "http://p"],
-            "Error: Unsupported proxy protocol: http://p\n",
+            &["--proxy", "socks5://p"],
+            "Error: Unsupported proxy protocol: socks5://p\n",
         ),
         (
             &["--proxy", "socks5h://p:99999"],

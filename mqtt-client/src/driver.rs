@@ -242,6 +242,9 @@ pub(crate) struct Driver {
     first: Option<oneshot::Sender<Result<(mqtt_proto::ProtocolVersion, String), ConnectError>>>,
     connected_at: Option<Instant>,
     last_event_error: Option<ConnectionError>,
+    /// A TLS error that closed the transport before CONNACK (a refused client
+    /// certificate under TLS 1.3): reported instead of `TransportClosed`.
+    tls_failure: Option<ConnectError>,
 }
 
 fn now() -> Instant {
@@ -262,6 +265,7 @@ pub(crate) async fn start(mut opts: Options) -> Result<(Client, Messages), Conne
             "MQTT 3.1 needs a client id of 1 to 23 characters".into(),
         ));
     }
+    opts.apply_version_defaults();
     if opts.request_queue == 0 {
         opts.request_queue = 1;
     }
@@ -302,6 +306,7 @@ pub(crate) async fn start(mut opts: Options) -> Result<(Client, Messages), Conne
         first: Some(first_tx),
         connected_at: None,
         last_event_error: None,
+        tls_failure: None,
     };
     // Subscriptions declared in the options: queued in the session (and routed to the
     // catch-all) before the first CONNECT, so their SUBSCRIBE goes out right after CONNACK
@@ -384,9 +389,9 @@ impl Driver {
                     && version_refused(&error)
                 {
                     info!("the broker refused MQTT 5.0; trying 3.1.1");
-                    let mut mqtt: ClientOptions = self.opts.mqtt.clone();
-                    mqtt.protocol = mqtt_proto::ProtocolVersion::V3_1_1;
-                    self.opts.mqtt = mqtt.clone();
+                    self.opts.mqtt.protocol = mqtt_proto::ProtocolVersion::V3_1_1;
+                    self.opts.apply_version_defaults();
+                    let mqtt: ClientOptions = self.opts.mqtt.clone();
                     self.state = ClientState::new(mqtt);
                     self.requeue_declared();
                     self.first = Some(first);
@@ -600,6 +605,7 @@ impl Driver {
             .map(|f| Tracer::new(f, self.opts.mqtt.protocol));
         self.connected_at = None;
         self.last_event_error = None;
+        self.tls_failure = None;
         self.state.connect(now());
         let sleep = tokio::time::sleep_until(tokio::time::Instant::now());
         tokio::pin!(sleep);
@@ -648,6 +654,10 @@ impl Driver {
                 if matches!(error, ConnectionError::ClientDisconnect) && self.closing.is_some() {
                     return End::Shutdown;
                 }
+                let error = match (self.tls_failure.take(), error) {
+                    (Some(tls), ConnectionError::TransportClosed) => tls,
+                    (_, error) => ConnectError::from(error),
+                };
                 return End::Failed {
                     // Measured on tokio's clock, like `connected_at` (not `Instant::elapsed`,
                     // which reads the OS clock: with tokio's clock paused the connection
@@ -655,7 +665,7 @@ impl Driver {
                     up_for: self
                         .connected_at
                         .map(|t| now().saturating_duration_since(t)),
-                    error: ConnectError::from(error),
+                    error,
                 };
             }
             if self.closing.is_some() {
@@ -726,6 +736,9 @@ impl Driver {
                         IoEvent::Closed(e) => {
                             if let Some(e) = e {
                                 debug!(error = %e, "transport error");
+                                if self.connected_at.is_none() {
+                                    self.tls_failure = transport::tls_failure(&self.opts.endpoint, &e);
+                                }
                             }
                             self.state.handle_transport_closed(t);
                         }

@@ -1,53 +1,76 @@
 //! Errors: why a connection could not be made, and why a request failed.
 
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+
 use mqtt_proto::client::{ConnectionError, RequestError};
 use mqtt_proto::{ConnectReason, TopicError};
 
 /// Why [`Client::connect`](crate::Client::connect) failed (and, in
 /// [`ConnectionStatus`](crate::ConnectionStatus), why a reconnection attempt did).
-#[derive(Debug, Clone, thiserror::Error)]
+///
+/// Transport failures keep the error that caused them, reachable through
+/// [`std::error::Error::source`] and the `source` fields: an [`io::Error`] (match its
+/// [`kind`](io::Error::kind), or use [`io_kind`](Self::io_kind)), a rustls error
+/// ([`TlsError::Rustls`]), a WebSocket error, or what a proxy answered ([`ProxyError`]).
+/// The error is `Clone` (it is also in the status watch), so the sources are shared
+/// (`Arc`) where their own type is not `Clone`.
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum ConnectError {
     /// The URL is not one the client understands.
-    #[error("invalid URL: {0}")]
     InvalidUrl(String),
-    /// The options cannot work (a TLS file that cannot be read, a feature not compiled in...).
-    #[error("invalid options: {0}")]
+    /// The options cannot work (a TLS file that cannot be read, an OS trust store that
+    /// cannot be loaded, a feature not compiled in...).
     InvalidOptions(String),
-    /// The broker could not be reached (DNS, TCP connect, unix socket).
-    #[error("cannot reach {endpoint}: {message}")]
+    /// The broker could not be reached (DNS, TCP connect, unix socket, a
+    /// [`Connector`](crate::Connector) that failed).
     Unreachable {
         /// The endpoint, as text.
         endpoint: String,
-        /// The I/O error.
+        /// The I/O error, as text.
         message: String,
         /// Its kind.
-        kind: std::io::ErrorKind,
+        kind: io::ErrorKind,
+        /// The I/O error itself.
+        source: Arc<io::Error>,
     },
     /// The transport did not come up within the transport timeout.
-    #[error("timed out connecting to {0}")]
     Timeout(String),
-    /// The TLS handshake failed (certificate not trusted, name mismatch...).
-    #[error("TLS handshake with {endpoint} failed: {message}")]
+    /// The TLS handshake failed (certificate not trusted, name mismatch, a client
+    /// certificate the broker refused...).
     Tls {
         /// The endpoint, as text.
         endpoint: String,
-        /// What rustls said.
+        /// What rustls (or the socket) said.
         message: String,
+        /// The rustls error, or the I/O error that broke the handshake.
+        source: TlsError,
     },
     /// The WebSocket upgrade failed.
-    #[error("WebSocket upgrade with {endpoint} failed: {message}")]
     WebSocket {
         /// The endpoint, as text.
         endpoint: String,
         /// What went wrong.
         message: String,
+        /// The WebSocket library's error (`tokio_tungstenite::tungstenite::Error`), or
+        /// `None` when the upgrade succeeded but the server did not agree to MQTT.
+        source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+    },
+    /// The proxy could not be reached, refused the credentials, or could not (or would
+    /// not) connect to the broker.
+    Proxy {
+        /// The proxy, as a URL without its credentials.
+        proxy: String,
+        /// The endpoint, as text.
+        endpoint: String,
+        /// What went wrong.
+        source: ProxyError,
     },
     /// The credentials hook failed.
-    #[error("credentials hook failed: {0}")]
     Credentials(String),
     /// The broker refused the connection (CONNACK with a failure code).
-    #[error("connection refused: {reason}")]
     Refused {
         /// The reason code (3.1.1 return codes are mapped to their 5.0 equivalents).
         reason: ConnectReason,
@@ -58,11 +81,54 @@ pub enum ConnectError {
     },
     /// The MQTT connection failed before or after CONNACK (timeout, malformed packet,
     /// protocol error, the transport closed...).
-    #[error(transparent)]
     Connection(ConnectionError),
     /// The client was shut down before the connection completed.
-    #[error("the client was shut down")]
     Shutdown,
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidUrl(m) => write!(f, "invalid URL: {m}"),
+            Self::InvalidOptions(m) => write!(f, "invalid options: {m}"),
+            Self::Unreachable {
+                endpoint, message, ..
+            } => write!(f, "cannot reach {endpoint}: {message}"),
+            Self::Timeout(e) => write!(f, "timed out connecting to {e}"),
+            Self::Tls {
+                endpoint, message, ..
+            } => write!(f, "TLS handshake with {endpoint} failed: {message}"),
+            Self::WebSocket {
+                endpoint, message, ..
+            } => write!(f, "WebSocket upgrade with {endpoint} failed: {message}"),
+            Self::Proxy {
+                proxy,
+                endpoint,
+                source,
+            } => write!(f, "proxy {proxy} (to {endpoint}): {source}"),
+            Self::Credentials(m) => write!(f, "credentials hook failed: {m}"),
+            Self::Refused { reason, .. } => write!(f, "connection refused: {reason}"),
+            Self::Connection(e) => fmt::Display::fmt(e, f),
+            Self::Shutdown => f.write_str("the client was shut down"),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Unreachable { source, .. } => Some(&**source),
+            Self::Tls { source, .. } => Some(source.as_dyn()),
+            Self::WebSocket {
+                source: Some(source),
+                ..
+            } => Some(&**source),
+            Self::Proxy { source, .. } => Some(source),
+            // Transparent, as before: the same source as the error it wraps.
+            Self::Connection(e) => e.source(),
+            _ => None,
+        }
+    }
 }
 
 impl ConnectError {
@@ -81,6 +147,159 @@ impl ConnectError {
                 ..
             }
         )
+    }
+
+    /// The kind of the I/O error behind this failure, if an I/O error caused it: the broker
+    /// (or the proxy) unreachable, a TLS handshake or a proxy exchange broken by the socket.
+    pub fn io_kind(&self) -> Option<io::ErrorKind> {
+        match self {
+            Self::Unreachable { kind, .. } => Some(*kind),
+            Self::Tls {
+                source: TlsError::Io(e),
+                ..
+            } => Some(e.kind()),
+            Self::Proxy {
+                source: ProxyError::Io(e),
+                ..
+            } => Some(e.kind()),
+            _ => None,
+        }
+    }
+
+    /// The rustls error behind a failed TLS handshake (a certificate not trusted, an alert
+    /// the broker sent...).
+    #[cfg(feature = "tls")]
+    pub fn tls_error(&self) -> Option<&tokio_rustls::rustls::Error> {
+        match self {
+            Self::Tls {
+                source: TlsError::Rustls(e),
+                ..
+            } => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Why a TLS handshake failed.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// rustls refused or was refused: a certificate not trusted or issued for another
+    /// name, an alert from the broker (`AlertReceived(CertificateRequired)` when a broker
+    /// wants a client certificate...). The type is re-exported as
+    /// [`mqtt_client::rustls::Error`](crate::rustls::Error).
+    #[cfg(feature = "tls")]
+    Rustls(tokio_rustls::rustls::Error),
+    /// The socket failed during the handshake (the broker closed it, a reset...).
+    Io(Arc<io::Error>),
+}
+
+impl TlsError {
+    fn as_dyn(&self) -> &(dyn std::error::Error + 'static) {
+        match self {
+            #[cfg(feature = "tls")]
+            Self::Rustls(e) => e,
+            Self::Io(e) => &**e,
+        }
+    }
+
+    /// From the I/O error a TLS stream returned: rustls's own error when it is one.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) fn from_io(e: io::Error) -> Self {
+        #[cfg(feature = "tls")]
+        if let Some(r) = e
+            .get_ref()
+            .and_then(|i| i.downcast_ref::<tokio_rustls::rustls::Error>())
+        {
+            return Self::Rustls(r.clone());
+        }
+        Self::Io(Arc::new(e))
+    }
+}
+
+impl fmt::Display for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self.as_dyn(), f)
+    }
+}
+
+impl std::error::Error for TlsError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.as_dyn())
+    }
+}
+
+/// What went wrong with a proxy (see [`Proxy`](crate::Proxy)).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ProxyError {
+    /// The proxy could not be reached, or the connection to it broke during the exchange.
+    Io(Arc<io::Error>),
+    /// The proxy wants credentials and none were given (SOCKS5: no acceptable
+    /// authentication method; HTTP: 407 without credentials).
+    AuthenticationRequired,
+    /// The proxy refused the user name and password (SOCKS5 username/password
+    /// authentication failed; HTTP: 407 with credentials).
+    AuthenticationFailed,
+    /// The SOCKS5 proxy could not connect to the broker: its reply code (RFC 1928 section
+    /// 6: 1 general failure, 2 not allowed by ruleset, 3 network unreachable, 4 host
+    /// unreachable, 5 connection refused, 6 TTL expired, 7 command not supported, 8
+    /// address type not supported).
+    Socks5 {
+        /// The reply code.
+        reply: u8,
+    },
+    /// The HTTP proxy answered CONNECT with a status other than 2xx.
+    Http {
+        /// The status code.
+        status: u16,
+        /// The reason phrase.
+        reason: String,
+    },
+    /// The proxy's answer was not one of its protocol, or a value cannot be sent to it
+    /// (a user name longer than 255 bytes...).
+    Protocol(String),
+}
+
+impl ProxyError {
+    /// From an I/O error.
+    pub(crate) fn io(e: io::Error) -> Self {
+        Self::Io(Arc::new(e))
+    }
+}
+
+impl fmt::Display for ProxyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io(e) => fmt::Display::fmt(e, f),
+            Self::AuthenticationRequired => f.write_str("the proxy requires authentication"),
+            Self::AuthenticationFailed => f.write_str("the proxy refused the credentials"),
+            Self::Socks5 { reply } => {
+                let text = match reply {
+                    1 => "general SOCKS server failure",
+                    2 => "connection not allowed by ruleset",
+                    3 => "network unreachable",
+                    4 => "host unreachable",
+                    5 => "connection refused",
+                    6 => "TTL expired",
+                    7 => "command not supported",
+                    8 => "address type not supported",
+                    _ => "unknown reply",
+                };
+                write!(f, "SOCKS5 reply {reply}: {text}")
+            }
+            Self::Http { status, reason } => write!(f, "HTTP CONNECT answered {status} {reason}"),
+            Self::Protocol(m) => write!(f, "proxy protocol error: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for ProxyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io(e) => Some(&**e),
+            _ => None,
+        }
     }
 }
 

@@ -110,7 +110,11 @@
 //!
 //! ## Features
 //! - `tls` (default): `mqtts://` and `wss://` with rustls and the ring provider;
-//!   webpki-roots as the default trust store.
+//!   webpki-roots as the default trust store, the OS store ([`CaSource::OsStore`],
+//!   rustls-native-certs) on request.
+//!
+//! Proxies ([`Proxy`]: SOCKS5, HTTP CONNECT) and your own transport ([`Connector`]) need
+//! no feature.
 //! - `aws-lc-rs`: rustls with the aws-lc-rs provider instead of ring.
 //! - `websocket` (default): `ws://` and `wss://` through tokio-tungstenite.
 
@@ -133,6 +137,7 @@ mod client;
 mod driver;
 mod error;
 mod options;
+mod proxy;
 #[cfg(feature = "tls")]
 mod tls;
 mod transport;
@@ -140,13 +145,21 @@ mod transport;
 pub use client::{
     Client, ConnectionStatus, Message, Messages, PublishHandle, Requester, Subscription, respond,
 };
-pub use error::{ClientError, ConnectError};
+pub use error::{ClientError, ConnectError, ProxyError, TlsError};
 pub use options::{
-    Credentials, CredentialsFuture, CredentialsHook, DEFAULT_MAX_PACKET_SIZE, DeclaredSubscription,
-    Direction, Endpoint, Options, PacketTrace, Reconnect, generated_client_id,
+    Credentials, CredentialsFuture, CredentialsHook, DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_INFLIGHT_V3,
+    DEFAULT_MAX_PACKET_SIZE, DeclaredSubscription, Direction, Endpoint, Options, PacketTrace,
+    Reconnect, generated_client_id,
 };
+pub use proxy::{Proxy, ProxyKind, no_proxy_matches};
 #[cfg(feature = "tls")]
 pub use tls::{CaSource, ClientCert, TlsOptions, TlsVersion};
+pub use transport::{AsyncStream, BoxStream, Connector, ConnectorFuture};
+
+/// rustls, as this crate uses it: to build a [`TlsOptions::config`] of your own, or to match
+/// the error in [`TlsError::Rustls`].
+#[cfg(feature = "tls")]
+pub use tokio_rustls::rustls;
 
 // ConnectionError is what `ConnectError::Connection` carries: re-exported so that callers
 // can match on it without depending on mqtt-proto.

@@ -17,11 +17,22 @@ use mqtt_proto::{
 };
 
 use crate::error::ConnectError;
+use crate::proxy::Proxy;
 #[cfg(feature = "tls")]
 use crate::tls::TlsOptions;
 
 /// The default largest packet accepted from the server (and announced on 5.0): 8 MiB.
 pub const DEFAULT_MAX_PACKET_SIZE: u32 = 8 * 1024 * 1024;
+
+/// The default limit on outbound QoS 1 and 2 messages in flight on MQTT 5.0 (the broker's
+/// Receive Maximum, if lower, wins).
+pub const DEFAULT_MAX_INFLIGHT: u16 = 100;
+
+/// The default limit on outbound QoS 1 and 2 messages in flight on MQTT 3.1 and 3.1.1,
+/// where a broker has no way to announce its own: 20, libmosquitto's default and what
+/// mosquitto accepts by default (`max_inflight_messages 20`; past it mosquitto answers a
+/// QoS 2 message with PUBREC and drops it).
+pub const DEFAULT_MAX_INFLIGHT_V3: u16 = 20;
 
 /// Where the broker is and how to reach it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,6 +196,14 @@ pub struct Options {
     pub tls: TlsOptions,
     /// Extra HTTP headers for the WebSocket upgrade request.
     pub ws_headers: Vec<(String, String)>,
+    /// Reach the broker through this proxy (SOCKS5 or HTTP CONNECT), under every
+    /// transport but unix sockets: TLS and WebSocket run end to end through the tunnel,
+    /// and the TLS server name is still the broker's. None by default; the environment
+    /// is read only by [`with_proxy_from_env`](Self::with_proxy_from_env).
+    pub proxy: Option<Proxy>,
+    /// Open the byte stream with this hook instead of TCP (see
+    /// [`Connector`](crate::Connector)).
+    pub connector: Option<crate::Connector>,
     /// Reconnection policy.
     pub reconnect: Reconnect,
     /// Called before every connection attempt to get the user name and password.
@@ -210,6 +229,9 @@ pub struct Options {
     /// [`Messages`](crate::Messages) stream, in the order they arrived, from the first
     /// PUBLISH after CONNACK on: the way to read a resumed persistent session in order.
     pub subscriptions: Vec<DeclaredSubscription>,
+    /// `max_inflight` was chosen with [`with_max_inflight`](Self::with_max_inflight): no
+    /// default by version applies.
+    max_inflight_chosen: bool,
 }
 
 /// A subscription declared in [`Options::subscriptions`]: one SUBSCRIBE, sent as part of
@@ -240,6 +262,8 @@ impl fmt::Debug for Options {
             .field("mqtt", &self.mqtt)
             .field("fallback_to_v311", &self.fallback_to_v311)
             .field("tcp_nodelay", &self.tcp_nodelay)
+            .field("proxy", &self.proxy)
+            .field("connector", &self.connector.is_some())
             .field("reconnect", &self.reconnect)
             .field("credentials_hook", &self.credentials.is_some())
             .field("request_queue", &self.request_queue)
@@ -255,6 +279,7 @@ impl Options {
     pub fn new(endpoint: Endpoint) -> Self {
         let mut mqtt = ClientOptions::new(ProtocolVersion::V5, generated_client_id());
         mqtt.max_packet_size = NonZeroU32::new(DEFAULT_MAX_PACKET_SIZE).unwrap_or(NonZeroU32::MAX);
+        mqtt.max_inflight = NonZeroU16::new(DEFAULT_MAX_INFLIGHT).unwrap_or(NonZeroU16::MAX);
         Self {
             endpoint,
             mqtt,
@@ -265,6 +290,8 @@ impl Options {
             #[cfg(feature = "tls")]
             tls: TlsOptions::default(),
             ws_headers: Vec::new(),
+            proxy: None,
+            connector: None,
             reconnect: Reconnect::default(),
             credentials: None,
             request_queue: 1024,
@@ -272,6 +299,7 @@ impl Options {
             packet_trace: None,
             auto_subscription_ids: true,
             subscriptions: Vec::new(),
+            max_inflight_chosen: false,
         }
     }
 
@@ -391,10 +419,25 @@ impl Options {
         self
     }
 
-    /// Set our limit on outbound QoS 1 and 2 messages awaiting acknowledgement.
+    /// Set our limit on outbound QoS 1 and 2 messages awaiting acknowledgement. By default
+    /// it is [`DEFAULT_MAX_INFLIGHT`] (100) on 5.0, where the broker's Receive Maximum, if
+    /// lower, wins, and [`DEFAULT_MAX_INFLIGHT_V3`] (20) on 3.1 and 3.1.1, where the broker
+    /// cannot announce a limit. The default follows the version the client connects with
+    /// (the 3.1.1 fallback included) unless set here or `mqtt.max_inflight` was changed.
     pub fn with_max_inflight(mut self, max: NonZeroU16) -> Self {
         self.mqtt.max_inflight = max;
+        self.max_inflight_chosen = true;
         self
+    }
+
+    /// Apply the defaults that depend on the protocol version (once it is known: at connect
+    /// and after a fallback to 3.1.1): the in-flight window of 3.1 and 3.1.1.
+    pub(crate) fn apply_version_defaults(&mut self) {
+        let untouched = self.mqtt.max_inflight.get() == DEFAULT_MAX_INFLIGHT;
+        if !self.mqtt.protocol.is_v5() && untouched && !self.max_inflight_chosen {
+            self.mqtt.max_inflight =
+                NonZeroU16::new(DEFAULT_MAX_INFLIGHT_V3).unwrap_or(NonZeroU16::MIN);
+        }
     }
 
     /// Set the reconnection policy.
@@ -451,6 +494,59 @@ impl Options {
     ) -> Self {
         self.subscriptions
             .push(DeclaredSubscription::new(subscriptions, properties));
+        self
+    }
+
+    /// Reach the broker through this proxy.
+    ///
+    /// ```
+    /// use mqtt_client::{Options, Proxy};
+    ///
+    /// let opts = Options::from_url("mqtts://broker.example")
+    ///     .unwrap()
+    ///     .with_proxy(Proxy::from_url("socks5h://proxy.corp:1080").unwrap());
+    /// assert_eq!(opts.proxy.unwrap().port, 1080);
+    /// ```
+    pub fn with_proxy(mut self, proxy: Proxy) -> Self {
+        self.proxy = Some(proxy);
+        self
+    }
+
+    /// Use the proxy the environment names for this endpoint, if any (see
+    /// [`Proxy::from_env`]: `mqtt_proxy`, `mqtts_proxy`, `http_proxy`, `https_proxy` by
+    /// scheme, then `ALL_PROXY`; `NO_PROXY` excludes hosts). The variables are read now.
+    /// A variable that is not a proxy URL is an error.
+    pub fn with_proxy_from_env(mut self) -> Result<Self, ConnectError> {
+        if let Some(p) = Proxy::from_env(&self.endpoint)? {
+            self.proxy = Some(p);
+        }
+        Ok(self)
+    }
+
+    /// Open the byte stream to the broker with `connect` (see
+    /// [`Connector`](crate::Connector)).
+    ///
+    /// ```
+    /// use mqtt_client::{BoxStream, Endpoint, Options};
+    ///
+    /// let opts = Options::from_url("mqtt://broker.example:1883")
+    ///     .unwrap()
+    ///     .with_connector(|endpoint: &Endpoint| {
+    ///         // Any AsyncRead + AsyncWrite: here a TCP connection to another address.
+    ///         let _ = endpoint;
+    ///         async {
+    ///             let s = tokio::net::TcpStream::connect("127.0.0.1:1883").await?;
+    ///             Ok(Box::new(s) as BoxStream)
+    ///         }
+    ///     });
+    /// assert!(opts.connector.is_some());
+    /// ```
+    pub fn with_connector<F, Fut>(mut self, connect: F) -> Self
+    where
+        F: Fn(&Endpoint) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::io::Result<crate::BoxStream>> + Send + 'static,
+    {
+        self.connector = Some(Arc::new(move |e: &Endpoint| Box::pin(connect(e))));
         self
     }
 
@@ -729,6 +825,26 @@ mod tests {
                 "{url}"
             );
         }
+    }
+
+    #[test]
+    fn the_inflight_window_defaults_by_version() {
+        let window = |o: Options| {
+            let mut o = o;
+            o.apply_version_defaults();
+            o.mqtt.max_inflight.get()
+        };
+        let url = |v: &str| Options::from_url(&format!("mqtt://h?version={v}")).unwrap();
+        assert_eq!(window(url("5")), 100);
+        assert_eq!(window(url("3.1.1")), 20);
+        assert_eq!(window(url("3.1")), 20);
+        assert_eq!(window(url("5").with_protocol(ProtocolVersion::V3_1_1)), 20);
+        // A window the user chose stays, 100 included.
+        let chosen = url("3.1.1").with_max_inflight(NonZeroU16::new(100).unwrap());
+        assert_eq!(window(chosen), 100);
+        let mut set = url("3.1.1");
+        set.mqtt.max_inflight = NonZeroU16::new(50).unwrap();
+        assert_eq!(window(set), 50);
     }
 
     #[test]

@@ -24,18 +24,30 @@ pub enum CaSource {
     /// The Mozilla root store compiled in (webpki-roots). The default.
     #[default]
     WebPkiRoots,
+    /// The operating system's trust store, loaded (with rustls-native-certs) when the
+    /// connection is set up: what OpenSSL and mosquitto's `--tls-use-os-certs` trust. On
+    /// Linux and the BSDs the bundle OpenSSL would use (`/etc/ssl/certs/ca-certificates.crt`
+    /// and the like), or only `SSL_CERT_FILE` / `SSL_CERT_DIR` when either is set; the
+    /// keychain on macOS; the system store on Windows. A store that cannot be read or holds
+    /// no usable certificate fails the attempt with [`ConnectError::InvalidOptions`];
+    /// certificates in it that cannot be parsed are skipped (and logged).
+    OsStore,
     /// PEM text holding one or more certificates.
     Pem(Vec<u8>),
     /// A PEM file holding one or more certificates.
     PemFile(PathBuf),
     /// DER certificates.
     Der(Vec<CertificateDer<'static>>),
+    /// Every certificate of each of these sources (the OS store and a private CA, say).
+    Multiple(Vec<CaSource>),
 }
 
 impl fmt::Debug for CaSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::WebPkiRoots => f.write_str("WebPkiRoots"),
+            Self::OsStore => f.write_str("OsStore"),
+            Self::Multiple(m) => f.debug_tuple("Multiple").field(m).finish(),
             Self::Pem(p) => write!(f, "Pem({} bytes)", p.len()),
             Self::PemFile(p) => write!(f, "PemFile({})", p.display()),
             Self::Der(d) => write!(f, "Der({} certificates)", d.len()),
@@ -89,7 +101,8 @@ pub enum TlsVersion {
 }
 
 /// TLS settings for `mqtts://` and `wss://`. The default verifies the server against the
-/// webpki roots, with the host name of the URL.
+/// webpki roots, with the host name of the URL; [`with_os_certs`](Self::with_os_certs)
+/// trusts the operating system's store instead, [`add_ca`](Self::add_ca) adds a source.
 #[derive(Clone, Default)]
 #[non_exhaustive]
 pub struct TlsOptions {
@@ -156,6 +169,35 @@ impl TlsOptions {
         self
     }
 
+    /// Trust the operating system's store (instead of the webpki roots): see
+    /// [`CaSource::OsStore`].
+    pub fn with_os_certs(mut self) -> Self {
+        self.ca = CaSource::OsStore;
+        self
+    }
+
+    /// Trust the certificates of `source` as well as those already trusted.
+    ///
+    /// ```
+    /// use mqtt_client::{CaSource, TlsOptions};
+    ///
+    /// // The OS store and a private CA.
+    /// let tls = TlsOptions::default()
+    ///     .with_os_certs()
+    ///     .add_ca(CaSource::PemFile("/etc/mqtt/private-ca.pem".into()));
+    /// assert!(matches!(tls.ca, CaSource::Multiple(ref s) if s.len() == 2));
+    /// ```
+    pub fn add_ca(mut self, source: CaSource) -> Self {
+        self.ca = match std::mem::take(&mut self.ca) {
+            CaSource::Multiple(mut v) => {
+                v.push(source);
+                CaSource::Multiple(v)
+            }
+            first => CaSource::Multiple(vec![first, source]),
+        };
+        self
+    }
+
     /// Present this client certificate chain and key (PEM).
     pub fn with_client_cert_pem(
         mut self,
@@ -214,21 +256,7 @@ impl TlsOptions {
                 .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
         } else {
             let mut roots = RootCertStore::empty();
-            match &self.ca {
-                CaSource::WebPkiRoots => {
-                    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-                }
-                CaSource::Pem(pem) => add_pem(&mut roots, pem, "CA PEM")?,
-                CaSource::PemFile(path) => {
-                    let pem = read(path)?;
-                    add_pem(&mut roots, &pem, &path.display().to_string())?;
-                }
-                CaSource::Der(certs) => {
-                    for c in certs {
-                        roots.add(c.clone()).map_err(invalid)?;
-                    }
-                }
-            }
+            add_source(&mut roots, &self.ca)?;
             if self.dangerous_skip_hostname_verification {
                 let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
                     Arc::new(roots),
@@ -297,6 +325,57 @@ fn invalid(e: impl fmt::Display) -> ConnectError {
 fn read(path: &std::path::Path) -> Result<Vec<u8>, ConnectError> {
     std::fs::read(path)
         .map_err(|e| ConnectError::InvalidOptions(format!("cannot read {}: {e}", path.display())))
+}
+
+fn add_source(roots: &mut RootCertStore, source: &CaSource) -> Result<(), ConnectError> {
+    match source {
+        CaSource::WebPkiRoots => {
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        }
+        CaSource::OsStore => add_os_store(roots)?,
+        CaSource::Pem(pem) => add_pem(roots, pem, "CA PEM")?,
+        CaSource::PemFile(path) => {
+            let pem = read(path)?;
+            add_pem(roots, &pem, &path.display().to_string())?;
+        }
+        CaSource::Der(certs) => {
+            for c in certs {
+                roots.add(c.clone()).map_err(invalid)?;
+            }
+        }
+        CaSource::Multiple(sources) => {
+            for s in sources {
+                add_source(roots, s)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The OS store, through rustls-native-certs: the same files OpenSSL reads on Unix (so
+/// `SSL_CERT_FILE` / `SSL_CERT_DIR` redirect both), the platform store elsewhere.
+fn add_os_store(roots: &mut RootCertStore) -> Result<(), ConnectError> {
+    let found = rustls_native_certs::load_native_certs();
+    for e in &found.errors {
+        tracing::warn!(error = %e, "part of the OS trust store could not be loaded");
+    }
+    let (added, ignored) = roots.add_parsable_certificates(found.certs);
+    if ignored > 0 {
+        tracing::warn!(
+            ignored,
+            "certificates of the OS trust store could not be parsed"
+        );
+    }
+    if added == 0 {
+        let why = match found.errors.first() {
+            Some(e) => format!(": {e}"),
+            None => String::new(),
+        };
+        return Err(ConnectError::InvalidOptions(format!(
+            "the OS trust store has no usable CA certificate{why}"
+        )));
+    }
+    Ok(())
 }
 
 fn add_pem(roots: &mut RootCertStore, pem: &[u8], what: &str) -> Result<(), ConnectError> {

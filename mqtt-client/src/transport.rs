@@ -1,21 +1,48 @@
-//! Opening the byte stream under MQTT: TCP, TLS, WebSocket (plain and secure), unix socket.
-//! Every transport ends up as one boxed `AsyncRead + AsyncWrite`, so the connection task has
-//! a single code path.
+//! Opening the byte stream under MQTT: TCP (direct, through a proxy, or from the
+//! application's [`Connector`]), TLS, WebSocket (plain and secure), unix socket. Every
+//! transport ends up as one boxed `AsyncRead + AsyncWrite`, so the connection task has a
+//! single code path.
 
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
-use crate::error::ConnectError;
+#[cfg(feature = "tls")]
+use crate::error::TlsError;
+use crate::error::{ConnectError, ProxyError};
 use crate::options::{Endpoint, Options};
+use crate::proxy::{self, ProxyKind};
 
-/// A connected byte stream.
-pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+/// A connected byte stream the client can speak MQTT over: anything `AsyncRead +
+/// AsyncWrite + Send + Unpin` (a blanket implementation covers every such type).
+pub trait AsyncStream: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> AsyncStream for T {}
+
+/// A boxed [`AsyncStream`], what a [`Connector`] returns.
+pub type BoxStream = Box<dyn AsyncStream>;
+
+/// The future a [`Connector`] returns.
+pub type ConnectorFuture = Pin<Box<dyn Future<Output = io::Result<BoxStream>> + Send>>;
+
+/// Brings your own transport: called for every connection attempt (the first and each
+/// reconnection) instead of the TCP connect, with the endpoint the options name. It
+/// returns the byte stream to the broker's `host:port`; the client then runs what the
+/// endpoint asks for over it: nothing more for `mqtt://`, the TLS handshake for
+/// `mqtts://`, the WebSocket upgrade for `ws://`, both for `wss://`. For `unix://` the
+/// stream is used as it is. An error fails the attempt as
+/// [`ConnectError::Unreachable`] with that error as its source; the attempt is bounded by
+/// [`Options::transport_timeout`](crate::Options::transport_timeout) like any other.
+///
+/// Set it with [`Options::with_connector`](crate::Options::with_connector); it replaces
+/// the proxy (options with both are refused).
+pub type Connector = Arc<dyn Fn(&Endpoint) -> ConnectorFuture + Send + Sync>;
 
 /// A boxed byte stream.
-pub(crate) type BoxIo = Box<dyn Io>;
+pub(crate) type BoxIo = BoxStream;
 
 /// Open the transport of `opts.endpoint`, within `opts.transport_timeout`.
 pub(crate) async fn open(opts: &Options) -> Result<BoxIo, ConnectError> {
@@ -27,33 +54,42 @@ pub(crate) async fn open(opts: &Options) -> Result<BoxIo, ConnectError> {
 }
 
 async fn open_inner(opts: &Options) -> Result<BoxIo, ConnectError> {
+    if opts.connector.is_some() && opts.proxy.is_some() {
+        return Err(ConnectError::InvalidOptions(
+            "both a proxy and a connector: the connector replaces the proxy, set one".into(),
+        ));
+    }
     match &opts.endpoint {
-        Endpoint::Tcp { host, port } => Ok(Box::new(tcp(opts, host, *port).await?)),
+        Endpoint::Tcp { host, port } => stream(opts, host, *port).await,
         #[cfg(feature = "tls")]
         Endpoint::Tls { host, port } => {
-            let tcp = tcp(opts, host, *port).await?;
-            Ok(Box::new(tls(opts, host, tcp).await?))
+            let s = stream(opts, host, *port).await?;
+            Ok(Box::new(tls(opts, host, s).await?))
         }
         #[cfg(feature = "websocket")]
         Endpoint::WebSocket { host, port, path } => {
-            let tcp = tcp(opts, host, *port).await?;
+            let s = stream(opts, host, *port).await?;
             Ok(Box::new(
-                ws::upgrade(opts, "ws", host, *port, path, tcp).await?,
+                ws::upgrade(opts, "ws", host, *port, path, s).await?,
             ))
         }
         #[cfg(all(feature = "websocket", feature = "tls"))]
         Endpoint::SecureWebSocket { host, port, path } => {
-            let tcp = tcp(opts, host, *port).await?;
-            let tls = tls(opts, host, tcp).await?;
+            let s = stream(opts, host, *port).await?;
+            let tls = tls(opts, host, s).await?;
             Ok(Box::new(
                 ws::upgrade(opts, "wss", host, *port, path, tls).await?,
             ))
         }
+        Endpoint::Unix { .. } if opts.connector.is_some() => connector(opts).await,
+        Endpoint::Unix { .. } if opts.proxy.is_some() => Err(ConnectError::InvalidOptions(
+            "a proxy cannot reach a unix socket".into(),
+        )),
         #[cfg(unix)]
         Endpoint::Unix { path } => {
             let s = tokio::net::UnixStream::connect(path)
                 .await
-                .map_err(|e| unreachable(&opts.endpoint, &e))?;
+                .map_err(|e| unreachable(&opts.endpoint, e))?;
             Ok(Box::new(s))
         }
         #[allow(unreachable_patterns)]
@@ -63,23 +99,73 @@ async fn open_inner(opts: &Options) -> Result<BoxIo, ConnectError> {
     }
 }
 
-fn unreachable(endpoint: &Endpoint, e: &io::Error) -> ConnectError {
+fn unreachable(endpoint: &Endpoint, e: io::Error) -> ConnectError {
     ConnectError::Unreachable {
         endpoint: endpoint.to_string(),
         message: e.to_string(),
         kind: e.kind(),
+        source: Arc::new(e),
     }
 }
 
-async fn tcp(opts: &Options, host: &str, port: u16) -> Result<TcpStream, ConnectError> {
+/// The byte stream to `host:port`: from the connector, through the proxy, or TCP.
+async fn stream(opts: &Options, host: &str, port: u16) -> Result<BoxIo, ConnectError> {
+    if opts.connector.is_some() {
+        return connector(opts).await;
+    }
+    let Some(p) = &opts.proxy else {
+        let s = tcp(opts, host, port)
+            .await
+            .map_err(|e| unreachable(&opts.endpoint, e))?;
+        return Ok(Box::new(s));
+    };
+    let fail = |source: ProxyError| ConnectError::Proxy {
+        proxy: p.to_string(),
+        endpoint: opts.endpoint.to_string(),
+        source,
+    };
+    // socks5:// (not socks5h://): the name is resolved here, the proxy gets an address.
+    let target = match p.kind {
+        ProxyKind::Socks5 if host.parse::<std::net::IpAddr>().is_err() => {
+            tokio::net::lookup_host((host, port))
+                .await
+                .map_err(|e| unreachable(&opts.endpoint, e))?
+                .next()
+                .ok_or_else(|| {
+                    unreachable(
+                        &opts.endpoint,
+                        io::Error::new(io::ErrorKind::NotFound, "the name has no address"),
+                    )
+                })?
+                .ip()
+                .to_string()
+        }
+        _ => host.to_string(),
+    };
+    let mut s = tcp(opts, &p.host, p.port)
+        .await
+        .map_err(|e| fail(ProxyError::io(e)))?;
+    proxy::handshake(p, &mut s, &target, port)
+        .await
+        .map_err(fail)?;
+    Ok(Box::new(s))
+}
+
+async fn connector(opts: &Options) -> Result<BoxIo, ConnectError> {
+    match &opts.connector {
+        Some(c) => c(&opts.endpoint)
+            .await
+            .map_err(|e| unreachable(&opts.endpoint, e)),
+        None => Err(ConnectError::InvalidOptions("no connector".into())),
+    }
+}
+
+async fn tcp(opts: &Options, host: &str, port: u16) -> io::Result<TcpStream> {
     let stream = match opts.bind_address {
         None => TcpStream::connect((host, port)).await,
         Some(local) => connect_from(local, host, port).await,
-    }
-    .map_err(|e| unreachable(&opts.endpoint, &e))?;
-    stream
-        .set_nodelay(opts.tcp_nodelay)
-        .map_err(|e| unreachable(&opts.endpoint, &e))?;
+    }?;
+    stream.set_nodelay(opts.tcp_nodelay)?;
     Ok(stream)
 }
 
@@ -109,6 +195,26 @@ async fn connect_from(local: std::net::IpAddr, host: &str, port: u16) -> io::Res
     }))
 }
 
+/// The connection failed with this I/O error before CONNACK: a TLS error (an alert from
+/// the broker) when it is one. Under TLS 1.3 the client's side of the handshake ends
+/// before the broker has checked the client certificate, so a broker refusing it says
+/// so (with an alert) only when the client reads, after sending CONNECT.
+#[cfg(feature = "tls")]
+pub(crate) fn tls_failure(endpoint: &Endpoint, e: &io::Error) -> Option<ConnectError> {
+    let r = e.get_ref()?.downcast_ref::<tokio_rustls::rustls::Error>()?;
+    Some(ConnectError::Tls {
+        endpoint: endpoint.to_string(),
+        message: r.to_string(),
+        source: TlsError::Rustls(r.clone()),
+    })
+}
+
+/// Without TLS no error is a TLS error.
+#[cfg(not(feature = "tls"))]
+pub(crate) fn tls_failure(_endpoint: &Endpoint, _e: &io::Error) -> Option<ConnectError> {
+    None
+}
+
 #[cfg(feature = "tls")]
 async fn tls<S>(
     opts: &Options,
@@ -126,6 +232,7 @@ where
         .map_err(|e| ConnectError::Tls {
             endpoint: opts.endpoint.to_string(),
             message: e.to_string(),
+            source: TlsError::from_io(e),
         })
 }
 
@@ -133,8 +240,6 @@ where
 #[cfg(feature = "websocket")]
 mod ws {
     use super::*;
-
-    use std::pin::Pin;
     use std::task::{Context, Poll};
 
     use bytes::Bytes;
@@ -156,9 +261,22 @@ mod ws {
     where
         S: AsyncRead + AsyncWrite + Send + Unpin,
     {
-        let fail = |message: String| ConnectError::WebSocket {
+        type Source = Option<Arc<dyn std::error::Error + Send + Sync>>;
+        let fail_with = |message: String, source: Source| ConnectError::WebSocket {
             endpoint: opts.endpoint.to_string(),
             message,
+            source,
+        };
+        let fail = |e: tokio_tungstenite::tungstenite::Error| {
+            let message = e.to_string();
+            let source: Arc<dyn std::error::Error + Send + Sync> = match e {
+                tokio_tungstenite::tungstenite::Error::Io(io) => Arc::new(io),
+                other => Arc::new(other),
+            };
+            fail_with(message, Some(source))
+        };
+        let fail_http = |e: tokio_tungstenite::tungstenite::http::Error| {
+            fail_with(e.to_string(), Some(Arc::new(e)))
         };
         let host_part = if host.contains(':') {
             format!("[{host}]")
@@ -166,24 +284,24 @@ mod ws {
             host.to_string()
         };
         let url = format!("{scheme}://{host_part}:{port}{path}");
-        let mut request = url
-            .as_str()
-            .into_client_request()
-            .map_err(|e| fail(e.to_string()))?;
+        let mut request = url.as_str().into_client_request().map_err(fail)?;
         let headers = request.headers_mut();
         headers.insert("Sec-WebSocket-Protocol", HeaderValue::from_static("mqtt"));
         for (k, v) in &opts.ws_headers {
-            let name = HeaderName::from_bytes(k.as_bytes()).map_err(|e| fail(e.to_string()))?;
-            let value = HeaderValue::from_str(v).map_err(|e| fail(e.to_string()))?;
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|e| fail_http(tokio_tungstenite::tungstenite::http::Error::from(e)))?;
+            let value = HeaderValue::from_str(v)
+                .map_err(|e| fail_http(tokio_tungstenite::tungstenite::http::Error::from(e)))?;
             headers.append(name, value);
         }
         let (ws, response) = tokio_tungstenite::client_async(request, stream)
             .await
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(fail)?;
         let proto = response.headers().get("Sec-WebSocket-Protocol");
         if proto.is_none_or(|p| p.as_bytes() != b"mqtt") {
-            return Err(fail(
+            return Err(fail_with(
                 "the server did not accept the WebSocket subprotocol \"mqtt\"".into(),
+                None,
             ));
         }
         Ok(WsIo {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use mqtt_client::{
     CaSource, Client, ConnectError, ConnectReason, Endpoint, Options, ProtocolVersion, QoS,
-    TlsOptions,
+    TlsOptions, TlsVersion, rustls,
 };
 use mqtt_testkit::Broker;
 use mqtt_testkit::certs::TestCa;
@@ -266,39 +266,62 @@ async fn tls_client_certificate_authentication() {
         .await;
         // Without a certificate the broker refuses the handshake. With TLS 1.3 the client's
         // side of the handshake completes first and the refusal (an alert) is what it reads
-        // instead of CONNACK: the connection fails either way.
-        let err = Client::connect(
-            tls_url(addr).with_tls(TlsOptions::default().with_ca_pem(ca.cert_pem())),
-        )
-        .await
-        .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                ConnectError::Tls { .. }
-                    | ConnectError::Connection(mqtt_client::ConnectionError::TransportClosed)
-            ),
-            "{err:?}"
-        );
-        // A certificate from another CA is refused too.
+        // instead of CONNACK: reported as the TLS error it is, naming the alert, under
+        // TLS 1.3 and 1.2 alike (it was `Connection(TransportClosed)` under 1.3).
+        for version in [None, Some(TlsVersion::Tls13), Some(TlsVersion::Tls12)] {
+            let mut tls = TlsOptions::default().with_ca_pem(ca.cert_pem());
+            tls.only_version = version;
+            let err = Client::connect(tls_url(addr).with_tls(tls))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(
+                    err.tls_error(),
+                    Some(rustls::Error::AlertReceived(
+                        rustls::AlertDescription::CertificateRequired
+                            | rustls::AlertDescription::HandshakeFailure
+                    ))
+                ),
+                "{version:?}: {err:?}"
+            );
+            let ConnectError::Tls { message, .. } = &err else {
+                panic!("{err:?}")
+            };
+            assert!(message.contains("received fatal alert"), "{message}");
+            // The rustls error is the source, for code that walks the chain.
+            let source = std::error::Error::source(&err).unwrap();
+            assert!(
+                matches!(
+                    source.downcast_ref::<rustls::Error>(),
+                    Some(rustls::Error::AlertReceived(_))
+                ),
+                "{source:?}"
+            );
+        }
+        // A certificate from another CA is refused too: the alert says the CA is unknown.
         let mallory = TestCa::new("other").client_cert("mallory");
-        let err = Client::connect(
-            tls_url(addr).with_tls(
-                TlsOptions::default()
-                    .with_ca_pem(ca.cert_pem())
-                    .with_client_cert_pem(mallory.chain_pem(), mallory.key_pem()),
-            ),
-        )
-        .await
-        .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                ConnectError::Tls { .. }
-                    | ConnectError::Connection(mqtt_client::ConnectionError::TransportClosed)
-            ),
-            "{err:?}"
-        );
+        for version in [Some(TlsVersion::Tls13), Some(TlsVersion::Tls12)] {
+            let mut tls = TlsOptions::default()
+                .with_ca_pem(ca.cert_pem())
+                .with_client_cert_pem(mallory.chain_pem(), mallory.key_pem());
+            tls.only_version = version;
+            let err = Client::connect(tls_url(addr).with_tls(tls))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(
+                    &err,
+                    ConnectError::Tls {
+                        source: mqtt_client::TlsError::Rustls(rustls::Error::AlertReceived(
+                            rustls::AlertDescription::UnknownCA
+                                | rustls::AlertDescription::BadCertificate
+                        )),
+                        ..
+                    }
+                ),
+                "{version:?}: {err:?}"
+            );
+        }
     })
     .await;
     broker.shutdown().await;

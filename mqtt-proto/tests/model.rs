@@ -50,7 +50,11 @@
 //!   [MQTT-3.1.2-20] (3.1.1: [MQTT-3.1.2-23]), the server's Server Keep Alive replacing its own
 //!   [MQTT-3.1.2-21], and never stays connected longer than keepalive plus ping timeout without
 //!   hearing from the broker; CONNACK is awaited no longer than the connect timeout;
-//! - after `handle_timeout`, `poll_timeout` is never now or in the past.
+//! - after `handle_timeout`, `poll_timeout` is never now or in the past;
+//! - durable sessions (issue 12; persistence is on in every case, which must change nothing
+//!   else): the changes from `poll_persist`, applied in order to a [`PersistedSession`], equal
+//!   the client's `persisted_session()`, which is valid, and a client restored from it holds
+//!   the same session again.
 //!
 //! **At the end** the broker stops misbehaving and the network is drained: first on the live
 //! connection (nothing may stay stuck there), then, if there is none, on a new one. Then every
@@ -81,7 +85,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use mqtt_proto::client::{
     AckToken, ClientOptions, ClientState, ConnectionError, ConnectionState, Event, LostPublish,
-    PublishRequest, RequestError, SessionLossPolicy,
+    PersistedSession, PublishRequest, RequestError, SessionChange, SessionLossPolicy,
 };
 use mqtt_proto::{
     ConnAck, ConnectReason, Decoder, Disconnect, DisconnectReason, Encoder, Packet, PacketId,
@@ -178,6 +182,7 @@ impl Config {
         policy.qos1 = self.qos1_policy;
         policy.qos2 = self.qos2_policy;
         o.session_loss = policy;
+        o.persist = true;
         o
     }
 }
@@ -483,6 +488,8 @@ struct World {
     last_read: Instant,
     /// `MODEL_TRACE=1`: print every packet and operation (to study a failing sequence).
     trace: bool,
+    /// What a durable store holding every change so far would hold.
+    store: Option<PersistedSession>,
 }
 
 fn topic(s: &str) -> TopicName {
@@ -541,6 +548,7 @@ impl World {
             last_write: now,
             last_read: now,
             trace: std::env::var_os("MODEL_TRACE").is_some(),
+            store: None,
         };
         w.open_transport();
         w
@@ -1562,7 +1570,31 @@ impl World {
 
     // ---- invariants --------------------------------------------------------------------------
 
+    /// The changes since the last step go to the store; the store must hold the client's
+    /// session exactly, and a client restored from it the same again.
+    fn check_persistence(&mut self) {
+        while let Some(change) = self.client.poll_persist() {
+            match (&mut self.store, change) {
+                (store, SessionChange::New(meta)) => *store = Some(PersistedSession::new(meta)),
+                (Some(s), change) => s.apply(&change),
+                (None, change) => panic!("{change:?} before SessionChange::New"),
+            }
+        }
+        let store = self
+            .store
+            .as_ref()
+            .expect("a session is stored from the start");
+        let snapshot = self.client.persisted_session();
+        assert_eq!(store, &snapshot, "the store and the client disagree");
+        snapshot.validate().unwrap();
+        let (restored, outbound) =
+            ClientState::restore(self.cfg.options(), snapshot.clone()).unwrap();
+        assert_eq!(restored.persisted_session(), snapshot);
+        assert_eq!(outbound, snapshot.outbound);
+    }
+
     fn check(&mut self) {
+        self.check_persistence();
         let limit = self.cfg.inflight_limit();
         assert!(
             self.client.inflight() <= limit,

@@ -19,6 +19,12 @@ use crate::types::{PacketId, PacketType, QoS};
 pub struct RequestId(pub(crate) u64);
 
 impl RequestId {
+    /// The request id with this number: for a store reading back a persisted publish's id
+    /// (ids a client hands out start at 1).
+    pub const fn new(n: u64) -> Self {
+        Self(n)
+    }
+
     /// The number.
     pub const fn get(self) -> u64 {
         self.0

@@ -62,6 +62,16 @@ impl PacketIdPool {
         }
     }
 
+    /// Mark an identifier in use (a restored session's); `false` if it already was.
+    pub(crate) fn reserve(&mut self, id: PacketId) -> bool {
+        let v = id.get();
+        if self.contains_raw(v) {
+            return false;
+        }
+        self.mark(v);
+        true
+    }
+
     pub(crate) fn in_use(&self) -> usize {
         self.in_use
     }

@@ -10,6 +10,7 @@ use crate::client::event::{
     AckToken, Connected, ConnectionError, Event, Message, ProtocolError, RequestError,
 };
 use crate::client::options::LostPublish;
+use crate::client::persist::SessionChange;
 use crate::client::request::PendingPublish;
 use crate::client::session::{AppAck, SessionStatus};
 use crate::client::state::ClientState;
@@ -107,7 +108,11 @@ impl ClientState {
         self.conn.phase = ConnectionState::Connected;
         self.conn.timers.connack_deadline = None;
         self.conn.timers.last_recv = Some(now);
+        let first = self.session.status != SessionStatus::Established;
         self.session.status = SessionStatus::Established;
+        if first || props.assigned_client_identifier.is_some() {
+            self.session.record(|s| SessionChange::Meta(s.meta()));
+        }
         // Connected comes first; what the session's state causes (failures under the
         // session-loss policy...) follows it.
         let session_present = connack.session_present;
@@ -134,15 +139,19 @@ impl ClientState {
                 QoS::ExactlyOnce => self.opts.session_loss.qos2,
                 _ => self.opts.session_loss.qos1,
             };
+            let id = o.id;
             match policy {
-                LostPublish::Republish => republish.push(PendingPublish {
-                    id: o.id,
-                    req: o.req,
-                }),
-                LostPublish::Fail => self.events.push_back(Event::Published {
-                    id: o.id,
-                    result: Err(RequestError::SessionLost),
-                }),
+                LostPublish::Republish => {
+                    self.session.record(|_| SessionChange::Requeued { id });
+                    republish.push(PendingPublish { id, req: o.req });
+                }
+                LostPublish::Fail => {
+                    self.session.record(|_| SessionChange::Completed { id });
+                    self.events.push_back(Event::Published {
+                        id,
+                        result: Err(RequestError::SessionLost),
+                    });
+                }
             }
         }
         for p in republish.into_iter().rev() {
@@ -221,6 +230,8 @@ impl ClientState {
                     self.deliver(publish, Some(token));
                 } else {
                     self.session.inbound_qos2.insert(pid, AppAck::Given);
+                    self.session
+                        .record(|_| SessionChange::InboundQos2Held { packet_id: pid });
                     self.deliver(publish, None);
                     self.conn.tx.push_back(PubRec::new(pid).into());
                 }
@@ -265,9 +276,7 @@ impl ClientState {
         while let Some(a) = self.conn.acks.pop_given() {
             match a.qos {
                 QoS::ExactlyOnce => {
-                    if let Some(ack) = self.session.inbound_qos2.get_mut(&a.packet_id) {
-                        *ack = AppAck::Given;
-                    }
+                    self.session.give_inbound(a.packet_id);
                     self.conn.tx.push_back(PubRec::new(a.packet_id).into());
                 }
                 _ => {
@@ -291,6 +300,8 @@ impl ClientState {
             }
             Some(AppAck::Given) => {
                 self.session.inbound_qos2.remove(&pid);
+                self.session
+                    .record(|_| SessionChange::InboundQos2Released { packet_id: pid });
                 self.conn.carried_qos2.remove(&pid);
                 self.conn.tx.push_back(PubComp::new(pid).into());
                 Ok(())

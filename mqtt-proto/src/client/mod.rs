@@ -67,6 +67,7 @@ mod ids;
 mod inbound;
 mod options;
 mod outbound;
+mod persist;
 mod request;
 mod session;
 mod state;
@@ -78,5 +79,9 @@ pub use event::{
     RequestError, RequestId, SubscribeAck, UnsubscribeAck,
 };
 pub use options::{ClientOptions, LostPublish, SessionLossPolicy};
+pub use persist::{
+    InvalidSession, OutboundState, PersistedPublish, PersistedSession, RestoreError, SessionChange,
+    SessionMeta,
+};
 pub use request::PublishRequest;
 pub use state::ClientState;

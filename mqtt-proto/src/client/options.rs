@@ -72,6 +72,10 @@ pub struct ClientOptions {
     pub manual_acks: bool,
     /// What to do with unacknowledged publishes when the server has lost our session.
     pub session_loss: SessionLossPolicy,
+    /// Record the changes a durable session store needs
+    /// ([`ClientState::poll_persist`](crate::client::ClientState::poll_persist)). Off by
+    /// default: then nothing is recorded, cloned or kept, as before stores existed.
+    pub persist: bool,
 }
 
 /// What happens to unacknowledged QoS 1 and 2 publishes when a reconnection finds that the
@@ -132,6 +136,7 @@ impl ClientOptions {
             resubscribe: true,
             manual_acks: false,
             session_loss: SessionLossPolicy::default(),
+            persist: false,
         }
     }
 

@@ -8,6 +8,7 @@ use crate::client::aliases::Mapping;
 use crate::client::event::{
     self, ConnectionError, Event, Limit, ProtocolError, PublishAck, RequestError, UnsubscribeAck,
 };
+use crate::client::persist::SessionChange;
 use crate::client::request::{Origin, PublishRequest, SubKind, SubRequest};
 use crate::client::session::{Outgoing, Stage};
 use crate::client::state::ClientState;
@@ -180,6 +181,10 @@ impl ClientState {
         while let Some(p) = self.session.pending_publishes.front() {
             if let Err(e) = self.check_publish(&p.req) {
                 if let Some(p) = self.session.pending_publishes.pop_front() {
+                    if p.req.qos != QoS::AtMostOnce {
+                        let id = p.id;
+                        self.session.record(|_| SessionChange::Completed { id });
+                    }
                     self.events.push_back(Event::Published {
                         id: p.id,
                         result: Err(e),
@@ -211,6 +216,12 @@ impl ClientState {
                     }),
                     Some(pid) => {
                         let seq = self.session.next_seq();
+                        let id = p.id;
+                        self.session.record(|_| SessionChange::PublishSent {
+                            id,
+                            packet_id: pid,
+                            seq,
+                        });
                         self.session.outgoing.insert(
                             pid,
                             Outgoing {
@@ -225,6 +236,8 @@ impl ClientState {
                 Err(e) => {
                     if let Some(pid) = pid {
                         self.session.ids.release(pid);
+                        let id = p.id;
+                        self.session.record(|_| SessionChange::Completed { id });
                     }
                     self.events.push_back(Event::Published {
                         id: p.id,
@@ -460,6 +473,14 @@ impl ClientState {
                 order,
                 generation: self.conn.generation,
             };
+            let id = o.id;
+            let reason = rec.reason;
+            self.session.record(|_| SessionChange::Released {
+                id,
+                packet_id: pid,
+                order,
+                reason,
+            });
         }
         self.conn.tx.push_back(PubRel::new(pid).into());
         Ok(())
@@ -547,6 +568,15 @@ impl ClientState {
                     .insert(sub.filter.clone(), (sub.clone(), props.clone()));
             }
         }
+        self.session.record(|_| SessionChange::Subscribed {
+            subscriptions: subs
+                .iter()
+                .zip(&reasons)
+                .filter(|(_, r)| !r.is_error())
+                .map(|(s, _)| s.clone())
+                .collect(),
+            properties: props.clone(),
+        });
         let all_failed = reasons.iter().all(|r| r.is_error());
         let ack = event::subscribe_ack(pid, &subs, reasons, properties);
         let result = if all_failed {
@@ -598,6 +628,14 @@ impl ClientState {
                 self.session.subscriptions.remove(f);
             }
         }
+        self.session.record(|_| SessionChange::Unsubscribed {
+            filters: filters
+                .iter()
+                .zip(&reasons)
+                .filter(|(_, r)| !r.is_error())
+                .map(|(f, _)| f.clone())
+                .collect(),
+        });
         if let Origin::Application(id) = r.origin {
             // A reason code of 0x80 or more is a failure: all of them failing fails the request.
             let all_failed = reasons.iter().all(|r| r.is_error());

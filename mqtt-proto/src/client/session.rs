@@ -16,12 +16,15 @@ use bytestring::ByteString;
 use crate::client::event::RequestId;
 use crate::client::ids::{Inflight, PacketIdPool};
 use crate::client::options::ClientOptions;
+use crate::client::persist::{
+    OutboundState, PersistedPublish, PersistedSession, RestoreError, SessionChange, SessionMeta,
+};
 use crate::client::request::{Origin, PendingPublish, PublishRequest, SubKind, SubRequest};
 use crate::packet::Subscription;
 use crate::packet::property::SubscribeProperties;
 use crate::packet::reason::PubAckReason;
 use crate::topic::TopicFilter;
-use crate::types::{PacketId, ProtocolVersion};
+use crate::types::{PacketId, ProtocolVersion, QoS};
 
 /// One client session: see the [module documentation](self).
 #[derive(Debug)]
@@ -58,6 +61,10 @@ pub(crate) struct Session {
     /// Inbound QoS 2 packet identifiers not yet released by PUBREL, with whether their
     /// PUBREC is sent or owed (the application acknowledged) [MQTT-4.3.3-8].
     pub(crate) inbound_qos2: BTreeMap<PacketId, AppAck>,
+    /// Whether changes are recorded for a durable store ([`ClientOptions::persist`]).
+    persist: bool,
+    /// Changes not yet taken by the driver, in order.
+    pub(crate) changes: VecDeque<SessionChange>,
 }
 
 /// Whether the session is known to a server.
@@ -127,6 +134,171 @@ impl Session {
             awaiting: BTreeMap::new(),
             subscriptions: BTreeMap::new(),
             inbound_qos2: BTreeMap::new(),
+            persist: opts.persist,
+            changes: VecDeque::new(),
+        }
+    }
+
+    /// Record a change for the durable store: built only when persistence is on, so that
+    /// with it off (the default) nothing is cloned and nothing is kept.
+    #[inline]
+    pub(crate) fn record(&mut self, change: impl FnOnce(&Self) -> SessionChange) {
+        if self.persist {
+            let c = change(self);
+            self.changes.push_back(c);
+        }
+    }
+
+    /// Whose session this is.
+    pub(crate) fn meta(&self) -> SessionMeta {
+        SessionMeta {
+            client_id: self.client_id.clone(),
+            protocol: self.protocol,
+            expiry_interval: self.expiry_interval,
+            established: self.status == SessionStatus::Established,
+        }
+    }
+
+    /// Everything a durable store holds of this session, as it is now.
+    pub(crate) fn snapshot(&self) -> PersistedSession {
+        let mut s = PersistedSession::new(self.meta());
+        for (pid, o) in self.outgoing.iter() {
+            if o.req.qos == QoS::AtMostOnce {
+                continue;
+            }
+            let state = match o.stage {
+                Stage::Published => OutboundState::Sent {
+                    packet_id: *pid,
+                    seq: o.seq,
+                },
+                Stage::Released { reason, order, .. } => OutboundState::Released {
+                    packet_id: *pid,
+                    seq: o.seq,
+                    order,
+                    reason,
+                },
+            };
+            s.outbound.push(PersistedPublish {
+                id: o.id,
+                request: o.req.clone(),
+                state,
+            });
+        }
+        for p in &self.pending_publishes {
+            if p.req.qos != QoS::AtMostOnce {
+                s.outbound.push(PersistedPublish {
+                    id: p.id,
+                    request: p.req.clone(),
+                    state: OutboundState::Queued,
+                });
+            }
+        }
+        s.outbound.sort_unstable_by_key(|p| p.id);
+        s.inbound_qos2 = self
+            .inbound_qos2
+            .iter()
+            .filter(|(_, ack)| **ack == AppAck::Given)
+            .map(|(pid, _)| *pid)
+            .collect();
+        s.subscriptions = self.subscriptions.values().cloned().collect();
+        s
+    }
+
+    /// A session rebuilt from a persisted one: publishes in flight keep their packet
+    /// identifiers and stages (resent with DUP, or continued with PUBREL, on the next
+    /// connection that finds the server's session), queued ones wait in request order,
+    /// inbound QoS 2 identifiers are held as acknowledged, and subscriptions are kept for
+    /// resubscription. Request ids and order numbers continue after the largest restored.
+    pub(crate) fn restore(
+        opts: &ClientOptions,
+        persisted: PersistedSession,
+    ) -> Result<Self, RestoreError> {
+        persisted.validate()?;
+        let meta = persisted.meta;
+        if meta.protocol != opts.protocol {
+            return Err(RestoreError::ProtocolMismatch {
+                stored: meta.protocol,
+                options: opts.protocol,
+            });
+        }
+        if !opts.client_id.is_empty() && opts.client_id != meta.client_id {
+            return Err(RestoreError::ClientIdMismatch {
+                stored: meta.client_id,
+                options: opts.client_id.clone(),
+            });
+        }
+        let mut s = Self::new(opts);
+        s.client_id = meta.client_id;
+        if meta.established {
+            s.status = SessionStatus::Established;
+        }
+        let mut in_flight = Vec::new();
+        for p in persisted.outbound {
+            s.next_request = s.next_request.max(p.id.get());
+            let (pid, seq, stage) = match p.state {
+                OutboundState::Queued => {
+                    s.pending_publishes.push_back(PendingPublish {
+                        id: p.id,
+                        req: p.request,
+                    });
+                    continue;
+                }
+                OutboundState::Sent { packet_id, seq } => (packet_id, seq, Stage::Published),
+                OutboundState::Released {
+                    packet_id,
+                    seq,
+                    order,
+                    reason,
+                } => {
+                    s.next_seq = s.next_seq.max(order);
+                    let stage = Stage::Released {
+                        reason,
+                        order,
+                        // Before any connection of this client: a PUBCOMP 0x92 answering the
+                        // resent PUBREL is recovery, not an error.
+                        generation: 0,
+                    };
+                    (packet_id, seq, stage)
+                }
+            };
+            s.next_seq = s.next_seq.max(seq);
+            s.ids.reserve(pid);
+            in_flight.push((
+                pid,
+                Outgoing {
+                    id: p.id,
+                    seq,
+                    req: p.request,
+                    stage,
+                },
+            ));
+        }
+        // The in-flight list is in send order (the resend order).
+        in_flight.sort_unstable_by_key(|(_, o)| o.seq);
+        for (pid, o) in in_flight {
+            s.outgoing.insert(pid, o);
+        }
+        s.inbound_qos2 = persisted
+            .inbound_qos2
+            .into_iter()
+            .map(|pid| (pid, AppAck::Given))
+            .collect();
+        s.subscriptions = persisted
+            .subscriptions
+            .into_iter()
+            .map(|(sub, props)| (sub.filter.clone(), (sub, props)))
+            .collect();
+        Ok(s)
+    }
+
+    /// The application acknowledged an inbound QoS 2 message: its PUBREC is owed, and a
+    /// resent PUBLISH is a duplicate until PUBREL.
+    pub(crate) fn give_inbound(&mut self, pid: PacketId) {
+        if let Some(ack) = self.inbound_qos2.get_mut(&pid) {
+            if *ack == AppAck::Awaited {
+                *ack = AppAck::Given;
+                self.record(|_| SessionChange::InboundQos2Held { packet_id: pid });
+            }
         }
     }
 
@@ -146,6 +318,7 @@ impl Session {
     pub(crate) fn complete(&mut self, pid: PacketId) -> Option<Outgoing> {
         let o = self.outgoing.remove(pid)?;
         self.ids.release(pid);
+        self.record(|_| SessionChange::Completed { id: o.id });
         Some(o)
     }
 
@@ -164,6 +337,7 @@ impl Session {
     pub(crate) fn lose(&mut self, generation: u64) -> Vec<Outgoing> {
         self.began_on = generation;
         self.inbound_qos2.clear();
+        self.record(|_| SessionChange::SessionLost);
         let mut lost: Vec<Outgoing> = std::mem::take(&mut self.outgoing)
             .into_iter()
             .map(|(pid, o)| {
@@ -213,7 +387,6 @@ mod tests {
     use super::*;
     use crate::packet::property::UnsubscribeProperties;
     use crate::topic::TopicName;
-    use crate::types::QoS;
 
     fn session() -> Session {
         Session::new(&ClientOptions::new(ProtocolVersion::V5, "c"))

@@ -14,6 +14,7 @@ use crate::client::event::{
     AckToken, ConnectionError, Event, ProtocolError, RequestError, RequestId,
 };
 use crate::client::options::ClientOptions;
+use crate::client::persist::{PersistedPublish, PersistedSession, RestoreError, SessionChange};
 use crate::client::request::{Origin, PendingPublish, PublishRequest, SubKind, SubRequest};
 use crate::client::session::{AppAck, Session, SessionStatus};
 use crate::error::{DecodeError, EncodeError};
@@ -42,7 +43,37 @@ pub struct ClientState {
 impl ClientState {
     /// A client with these options, not yet connected.
     pub fn new(opts: ClientOptions) -> Self {
-        let session = Session::new(&opts);
+        let mut session = Session::new(&opts);
+        // A new session replaces whatever the store held.
+        session.record(|s| SessionChange::New(s.meta()));
+        Self::with_session(opts, session)
+    }
+
+    /// A client resuming a persisted session (from a durable store, after a restart), with
+    /// the publishes that were not completed: a driver hands the application a handle for
+    /// each, completed by the [`Event::Published`] carrying its id. Those in flight are resent
+    /// with DUP under their packet identifiers (or continued with PUBREL) on the first
+    /// connection whose CONNACK has session present 1; if the server lost the session they
+    /// follow [`ClientOptions::session_loss`] and the subscriptions are restored
+    /// ([`ClientOptions::resubscribe`]). Inbound QoS 2 identifiers are held, so a PUBLISH the
+    /// server resends is answered but not delivered again.
+    ///
+    /// An empty client id in `opts` takes the stored one (e.g. assigned by the server);
+    /// another one, or another protocol, is an error, as is a session that breaks an
+    /// invariant ([`PersistedSession::validate`]). The stored Session Expiry Interval is
+    /// informational: the options' is the one CONNECT sends.
+    pub fn restore(
+        mut opts: ClientOptions,
+        persisted: PersistedSession,
+    ) -> Result<(Self, Vec<PersistedPublish>), RestoreError> {
+        let outbound = persisted.outbound.clone();
+        let mut session = Session::restore(&opts, persisted)?;
+        opts.client_id = session.client_id.clone();
+        session.record(|s| SessionChange::Meta(s.meta()));
+        Ok((Self::with_session(opts, session), outbound))
+    }
+
+    fn with_session(opts: ClientOptions, session: Session) -> Self {
         let conn = Connection::new(
             0,
             ConnectionState::Disconnected,
@@ -111,6 +142,13 @@ impl ClientState {
                 .get()
                 .min(self.conn.server.receive_maximum),
         )
+    }
+
+    /// What a durable store holds of this session, as it is now (with
+    /// [`ClientOptions::persist`] the changes from [`poll_persist`](Self::poll_persist) add up
+    /// to this).
+    pub fn persisted_session(&self) -> PersistedSession {
+        self.session.snapshot()
     }
 
     /// Replace the user name and password used by the next [`connect`](Self::connect) (for
@@ -294,6 +332,12 @@ impl ClientState {
             self.check_publish(&req)?;
         }
         let id = self.session.request_id();
+        if req.qos != QoS::AtMostOnce {
+            self.session.record(|_| SessionChange::PublishAccepted {
+                id,
+                request: req.clone(),
+            });
+        }
         self.session
             .pending_publishes
             .push_back(PendingPublish { id, req });
@@ -356,9 +400,7 @@ impl ClientState {
             // The session records it at once, so the ack outlives this connection's queue
             // (an ack made while disconnected, or waiting behind an earlier message when the
             // connection drops): the PUBREC is owed whenever the server sends it again.
-            if let Some(ack) = self.session.inbound_qos2.get_mut(&pid) {
-                *ack = AppAck::Given;
-            }
+            self.session.give_inbound(pid);
         }
         let entry = if token.generation == self.conn.generation {
             self.conn.acks.by_seq(token.seq)
@@ -421,9 +463,12 @@ impl ClientState {
             .session
             .pending_publishes
             .drain(..)
-            .map(|p| p.id)
+            .map(|p| (p.id, p.req.qos))
             .collect();
-        for id in pending {
+        for (id, qos) in pending {
+            if qos != QoS::AtMostOnce {
+                self.session.record(|_| SessionChange::Completed { id });
+            }
             self.events.push_back(Event::Published {
                 id,
                 result: Err(RequestError::Closed),
@@ -433,6 +478,8 @@ impl ClientState {
         let outgoing = std::mem::take(&mut self.session.outgoing);
         for (pid, o) in outgoing {
             self.session.ids.release(pid);
+            self.session
+                .record(|_| SessionChange::Completed { id: o.id });
             self.events.push_back(Event::Published {
                 id: o.id,
                 result: Err(RequestError::Closed),
@@ -484,6 +531,25 @@ impl ClientState {
             self.conn.timers.last_sent = Some(now);
         }
         written
+    }
+
+    /// The next change to persist, if any (only with [`ClientOptions::persist`]).
+    ///
+    /// The driver's rule: after inputs, commands and [`poll_transmit`](Self::poll_transmit)
+    /// (which records the packet identifiers of what it sends), take every change and commit
+    /// them to the store as one batch *before* writing the bytes `poll_transmit` produced and
+    /// before reporting events to the application. Then a PUBREL, PUBREC or PUBCOMP is never on
+    /// the wire before the state it implies is durable (a crash cannot make a restarted client
+    /// resend a PUBLISH the server has already released, or forget an inbound QoS 2 message it
+    /// acknowledged), and a publish's handle resolves as accepted only once it is durable.
+    #[must_use]
+    pub fn poll_persist(&mut self) -> Option<SessionChange> {
+        self.session.changes.pop_front()
+    }
+
+    /// How many changes wait for [`poll_persist`](Self::poll_persist).
+    pub fn pending_changes(&self) -> usize {
+        self.session.changes.len()
     }
 
     /// The next event, if any.

@@ -15,6 +15,7 @@ mod bad_peer;
 mod connect;
 mod disconnect;
 mod keepalive;
+mod persist;
 mod publish_in;
 mod publish_out;
 mod reconnect;

@@ -72,13 +72,14 @@ struct ReadmeDoctests;
 
 pub mod args;
 pub mod cli;
+mod cnum;
 pub mod config;
 pub mod debug;
 pub mod differences {
     #![doc = include_str!("../DIFFERENCES.md")]
 }
+mod exit;
 pub mod format;
-mod help;
 mod json;
 pub mod man;
 pub mod output;
@@ -87,5 +88,6 @@ pub mod pub_tool;
 pub mod session;
 pub mod sub_tool;
 pub mod time;
+mod tool;
 mod tz;
 pub mod url;

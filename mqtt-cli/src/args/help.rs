@@ -21,16 +21,6 @@ Usage: mqpub {[-h host] [--unix path] [-p port] [-u username] [-P password] -t t
              [-i id] [-I id_prefix]
              [-d] [--quiet] [--strict-exit]
              [-M max_inflight] [--topic-aliases]
-             [-o options-file]
-             [-u username [-P password | --pw-file file | --pw-prompt]]
-             [--will-topic [--will-payload payload] [--will-qos qos] [--will-retain]]
-             [{--cafile file | --capath dir} [--cert file] [--key file]
-               [--insecure] [--tls-alpn protocol] [--tls-version version]
-               [--tls-use-os-certs] [--tls-keylog file] [--no-tls]]
-             [--proxy socks-url]
-             [--connect-timeout seconds]
-             [-D command identifier value]
-       mqpub --help
 ";
 
 /// The synopsis of mqsub, before its option lines.
@@ -50,7 +40,10 @@ Usage: mqsub {[-h host] [--unix path] [-p port] [-u username] [-P password] -t t
              [-i id] [-I id_prefix]
              [-d] [--quiet] [--strict-exit]
              [-M max_inflight]
-             [-o options-file]
+";
+
+/// The end of both synopses, before `<tool> --help`.
+const SYNOPSIS_END: &str = "             [-o options-file]
              [-u username [-P password | --pw-file file | --pw-prompt]]
              [--will-topic [--will-payload payload] [--will-qos qos] [--will-retain]]
              [{--cafile file | --capath dir} [--cert file] [--key file]
@@ -59,7 +52,6 @@ Usage: mqsub {[-h host] [--unix path] [-p port] [-u username] [-P password] -t t
              [--proxy socks-url]
              [--connect-timeout seconds]
              [-D command identifier value]
-       mqsub --help
 ";
 
 /// The `-F` codes, after mqsub's option lines.
@@ -86,7 +78,8 @@ impl Tool {
             Self::Sub => SUB_SYNOPSIS,
         };
         let mut s = synopsis.replace("{version}", env!("CARGO_PKG_VERSION"));
-        s.push('\n');
+        s.push_str(SYNOPSIS_END);
+        s.push_str(&format!("       {} --help\n\n", self.name()));
         let (own, common): (Vec<_>, Vec<_>) = defs::of(self).partition(|o| o.tools != For::Both);
         for o in own.into_iter().chain(common) {
             let label = format!(" {} : ", o.label());
@@ -105,5 +98,28 @@ impl Tool {
              See https://github.com/mqtt-rs/mqtt for more information.\n\n",
         );
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every option the synopsis names is one the tool has (the synopsis is a selection:
+    /// the lines below it list them all, from the table).
+    #[test]
+    fn the_synopsis_names_only_real_options() {
+        for tool in Tool::ALL {
+            let usage = tool.usage();
+            let synopsis = &usage[..usage.find("\n\n -").unwrap_or(usage.len())];
+            let mut named = 0;
+            for word in synopsis.split(|c: char| c.is_whitespace() || "[]{}|".contains(c)) {
+                if word.starts_with('-') && word.len() > 1 {
+                    assert!(defs::find(tool, word).is_some(), "{}: {word}", tool.name());
+                    named += 1;
+                }
+            }
+            assert!(named > 40, "{}: {named}", tool.name());
+        }
     }
 }

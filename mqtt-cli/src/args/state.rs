@@ -15,7 +15,7 @@ use super::model::{
 };
 use crate::cnum::os_to_bytes;
 use crate::config::Environment;
-use crate::format::{ColorChoice, Format, OutputOptions, PayloadFormat};
+use crate::format::OutputOptions;
 use crate::props::{PropertyPacket, V5Properties};
 use crate::tool::Tool;
 use crate::url::{self, ProxyUrl};
@@ -127,16 +127,9 @@ pub(crate) struct Subscribe {
     pub(crate) reconnect: Reconnect,
 }
 
-/// mqsub's output: how each message is printed and where.
-#[derive(Debug)]
+/// Where mqsub's messages go (how each is printed is an [`OutputOptions`] of its own).
+#[derive(Debug, Default)]
 pub(crate) struct Output {
-    pub(crate) format: Option<Format>,
-    pub(crate) verbose: bool,
-    pub(crate) eol: bool,
-    pub(crate) pretty: bool,
-    pub(crate) color: ColorChoice,
-    pub(crate) payload_format: PayloadFormat,
-    pub(crate) json_props: bool,
     pub(crate) file: Option<PathBuf>,
     pub(crate) dir: Option<PathBuf>,
     pub(crate) message_rate: bool,
@@ -161,6 +154,9 @@ pub(crate) struct State {
     pub(crate) strict_exit: bool,
     pub(crate) publish: Publish,
     pub(crate) subscribe: Subscribe,
+    /// mqsub: how each message is printed (`-v -F -N --json --pretty --color...`).
+    pub(crate) print: OutputOptions,
+    /// mqsub: where the messages go.
     pub(crate) output: Output,
 }
 
@@ -245,19 +241,8 @@ impl State {
                 random_filter: None,
                 reconnect: Reconnect::Forever,
             },
-            output: Output {
-                format: None,
-                verbose: false,
-                eol: true,
-                pretty: false,
-                color: ColorChoice::Auto,
-                payload_format: PayloadFormat::Raw,
-                json_props: false,
-                file: None,
-                dir: None,
-                message_rate: false,
-                watch: false,
-            },
+            print: OutputOptions::default(),
+            output: Output::default(),
         }
     }
 
@@ -583,15 +568,7 @@ impl State {
             qos: QoS::from_u8(self.qos).unwrap_or_default(),
             filter_out: sub.filter_out,
             unsubscribe: sub.unsubscribe,
-            output: OutputOptions {
-                format: out.format,
-                verbose: out.verbose,
-                eol: out.eol,
-                pretty: out.pretty,
-                color: out.color,
-                payload_format: out.payload_format,
-                json_props: out.json_props,
-            },
+            output: self.print,
             msg_count: sub.msg_count,
             timeout: sub.timeout,
             exit_after_sub: sub.exit_after_sub,

@@ -16,7 +16,7 @@ pub(crate) const FORMAT: Opt = Opt {
         "Error: -F argument given but no format specified.\n\n",
         |st, v| {
             let f = Format::parse(&os_to_bytes(v)).map_err(|e| format!("{e}\n"))?;
-            st.output.format = Some(f);
+            st.print.format = Some(f);
             Ok(())
         },
     ),
@@ -29,7 +29,7 @@ pub(crate) const NO_EOL: Opt = Opt {
     summary: "No newline after each message",
     help: "do not add an end of line character when printing the payload.",
     kind: Kind::Switch(|st| {
-        st.output.eol = false;
+        st.print.eol = false;
         Ok(())
     }),
 };
@@ -41,7 +41,7 @@ pub(crate) const VERBOSE: Opt = Opt {
     summary: "Print the topic before the payload",
     help: "print published messages verbosely.",
     kind: Kind::Switch(|st| {
-        st.output.verbose = true;
+        st.print.verbose = true;
         Ok(())
     }),
 };
@@ -72,7 +72,7 @@ pub(crate) const COLOR: Opt = Opt {
         "Error: --color argument given but no value specified.\n\n",
         |st, v| {
             let v = v.to_string_lossy();
-            st.output.color = ColorChoice::parse(&v).ok_or_else(|| {
+            st.print.color = ColorChoice::parse(&v).ok_or_else(|| {
                 format!(
                     "Error: Invalid --color value '{v}', it must be one of 'auto', 'always' or 'never'.\n\n"
                 )
@@ -90,7 +90,7 @@ pub(crate) const JSON: Opt = Opt {
     summary: "One JSON object per message (-F %j)",
     help: "print each message as one JSON object per line (same as -F %j).",
     kind: Kind::Switch(|st| {
-        st.output.format = Some(Format::parse(b"%j").map_err(|e| format!("{e}\n"))?);
+        st.print.format = Some(Format::parse(b"%j").map_err(|e| format!("{e}\n"))?);
         Ok(())
     }),
 };
@@ -102,7 +102,7 @@ pub(crate) const JSON_PROPS: Opt = Opt {
     summary: "Always include properties in JSON output",
     help: "always include \"properties\" in %j/%J JSON output.",
     kind: Kind::Switch(|st| {
-        st.output.json_props = true;
+        st.print.json_props = true;
         Ok(())
     }),
 };
@@ -166,7 +166,7 @@ pub(crate) const PAYLOAD_FORMAT: Opt = Opt {
         "Error: --payload-format argument given but no format specified.\n\n",
         |st, v| {
             let v = v.to_string_lossy();
-            st.output.payload_format = PayloadFormat::parse(&v).ok_or_else(|| {
+            st.print.payload_format = PayloadFormat::parse(&v).ok_or_else(|| {
                 format!(
                     "Error: Invalid --payload-format value '{v}', it must be one of 'raw', 'hex', 'base64' or 'text'.\n\n"
                 )
@@ -185,7 +185,7 @@ pub(crate) const PRETTY: Opt = Opt {
     help: "print formatted output rather than minimised output when using the\n\
            JSON output format option.",
     kind: Kind::Switch(|st| {
-        st.output.pretty = true;
+        st.print.pretty = true;
         Ok(())
     }),
 };

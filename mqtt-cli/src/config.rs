@@ -16,7 +16,8 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use crate::args::{Tool, bytes_to_os};
+use crate::cnum::bytes_to_os;
+use crate::tool::Tool;
 
 /// The parts of the process environment the parser reads. Tests build it by hand.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1,5 +1,9 @@
 //! mqsub's output: plain, `-v`, `-N`, `-F <format>`, `%j`/`%J` JSON and `--pretty`.
 //!
+//! (Over 800 lines on purpose: one interpreter of mosquitto's `-F` language, whose codes,
+//! flags, width and precision rules (`field`, `put_*`) and the plain and JSON modes share
+//! the same buffer helpers; apart they would each need the others' internals.)
+//!
 //! [`write_message`] produces exactly the bytes mosquitto_sub 2.0.11 prints for one message,
 //! apart from the deliberate deviations marked **D1**, **D2** and **D7** below (see
 //! `DIFFERENCES.md`).

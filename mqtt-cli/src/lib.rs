@@ -45,7 +45,9 @@
 //! Modules:
 //!
 //! - [`args`]: the command-line model ([`args::PubArgs`], [`args::SubArgs`],
-//!   [`args::ConnArgs`]) and the hand-written, mosquitto-exact parser.
+//!   [`args::ConnArgs`]) and the hand-written, mosquitto-exact parser, driven by one table
+//!   that defines every option once (`args::defs`): the `--help` text and [`cli`] are made
+//!   from it too.
 //! - [`config`]: the options file (`$XDG_CONFIG_HOME/mqpub` or `~/.config/mqpub`, `-o`).
 //! - [`props`]: `-D` MQTT v5 properties into `mqtt_proto` property structs.
 //! - [`url`]: `-L` URLs (`mqtt`, `mqtts`, `ws`, `wss`) and `--proxy`.
@@ -58,7 +60,7 @@
 //! - [`debug`]: the text of the `-d` lines.
 //! - [`output`]: where mqsub's messages go (stdout, `--output`, `--output-dir`,
 //!   `--message-rate`, `--watch`).
-//! - [`cli`]: a clap `Command` describing the options, for completions and man pages.
+//! - [`cli`]: a clap `Command` made from the option table, for completions and man pages.
 //! - [`man`]: the man pages (`mqgen man`), with the sections mosquitto's have.
 //! - [`differences`]: every deliberate difference from mosquitto (docs only).
 
@@ -72,13 +74,14 @@ struct ReadmeDoctests;
 
 pub mod args;
 pub mod cli;
+mod cnum;
 pub mod config;
 pub mod debug;
 pub mod differences {
     #![doc = include_str!("../DIFFERENCES.md")]
 }
+mod exit;
 pub mod format;
-mod help;
 mod json;
 pub mod man;
 pub mod output;
@@ -87,5 +90,6 @@ pub mod pub_tool;
 pub mod session;
 pub mod sub_tool;
 pub mod time;
+mod tool;
 mod tz;
 pub mod url;

@@ -24,7 +24,7 @@ use mqtt_proto::{
     SubscriptionId, TopicName, UnsubscribeProperties, UserProperty, WillProperties,
 };
 
-use crate::args::atoll;
+use crate::cnum::{atoll, os_to_bytes};
 
 /// The properties collected from every `-D` option, one set per packet.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -260,7 +260,7 @@ pub(crate) fn parse_property(
             .map(str::to_owned)
             .ok_or_else(|| "Error: Malformed UTF-8 in --property argument.\n\n".to_owned())
     };
-    let binary = || crate::args::os_to_bytes(value);
+    let binary = || os_to_bytes(value);
 
     let mut bad = false;
     // Sets an at-most-once property, marking a duplicate (mosquitto: protocol error).

@@ -12,6 +12,7 @@ use tokio::io::AsyncBufReadExt;
 
 use crate::args::{self, MessageSource, Parsed, PubArgs, Tool};
 use crate::config::Environment;
+use crate::exit::print_parsed;
 use crate::session::{self, Failure};
 
 /// Publishes allowed to wait for their acknowledgement at once with `-l` (the client's own
@@ -24,7 +25,7 @@ pub fn main(argv: Vec<OsString>) -> u8 {
     let env = Environment::from_process();
     let args = match args::parse_pub(argv, &env) {
         Parsed::Run(a) => a,
-        other => return crate::sub_tool::print_parsed(other),
+        other => return print_parsed(other),
     };
     let quiet = args.conn.quiet;
     session::run_main(quiet, None, run(args))

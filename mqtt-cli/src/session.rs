@@ -70,25 +70,13 @@ where
     }
 }
 
-/// A few random alphanumerics (for generated client ids).
-pub fn random_alnum(n: usize) -> String {
-    const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    let id = mqtt_client::generated_client_id();
-    // The generated id ends in 16 random hexadecimal digits: 64 random bits.
-    let mut x = u64::from_str_radix(id.rsplit('-').next().unwrap_or("1"), 16).unwrap_or(1);
-    (0..n)
-        .map(|_| {
-            let c = CHARS[(x % CHARS.len() as u64) as usize];
-            x /= CHARS.len() as u64;
-            char::from(c)
-        })
-        .collect()
-}
-
-/// The client identifier a run uses.
+/// The client identifier a run uses (**D14**: a generated one ends in 8 random letters and
+/// digits, from fastrand, the crate's one random source).
 pub fn client_id(tool: Tool, conn: &ConnArgs) -> String {
-    conn.client_id
-        .resolve(tool, std::process::id(), &random_alnum(8))
+    let random: String = std::iter::repeat_with(fastrand::alphanumeric)
+        .take(8)
+        .collect();
+    conn.client_id.resolve(tool, std::process::id(), &random)
 }
 
 /// Client options for these arguments.

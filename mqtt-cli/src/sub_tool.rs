@@ -15,26 +15,11 @@ use mqtt_proto::{Disconnect, DisconnectReason, QoS};
 
 use crate::args::{self, Parsed, Reconnect, SubArgs, Tool};
 use crate::config::Environment;
+use crate::exit::print_parsed;
 use crate::format::MessageView;
 use crate::output::Sink;
 use crate::session::{self, Failure};
 use crate::time::SystemClock;
-
-/// Print what parsing produced (help, version or an error) and return the exit status.
-pub(crate) fn print_parsed<T>(p: Parsed<T>) -> u8 {
-    match p {
-        Parsed::Run(_) => 0,
-        Parsed::Help(text) | Parsed::Version(text) => {
-            let _ = std::io::stdout().write_all(text.as_bytes());
-            0
-        }
-        Parsed::Error(e) => {
-            let _ = std::io::stdout().write_all(e.stdout.as_bytes());
-            let _ = std::io::stderr().write_all(e.stderr.as_bytes());
-            e.exit_code
-        }
-    }
-}
 
 /// Run `mqsub` with these arguments (without the program name); returns the exit status.
 pub fn main(argv: Vec<OsString>) -> u8 {
@@ -198,7 +183,8 @@ async fn run(args: SubArgs, connected: ClientSlot) -> Result<u8, Failure> {
     let clock = SystemClock::local();
     let mut count: u32 = 0;
     let mut stderr = std::io::stderr();
-    let mut rng = Rng::new();
+    // --random-filter's draws (the crate's one random source is fastrand).
+    let mut rng = fastrand::Rng::new();
     // --message-rate / --watch: periodic work.
     let period = sink.tick_period();
     let every = period.unwrap_or(Duration::from_secs(3600));
@@ -272,7 +258,7 @@ async fn run(args: SubArgs, connected: ClientSlot) -> Result<u8, Failure> {
         }
         if let Some(pct) = args.random_filter {
             // D3: a real percentage, and dropped messages do not count for -C.
-            if rng.percent() >= pct {
+            if rng.f64() * 100.0 >= pct {
                 continue;
             }
         }
@@ -366,27 +352,5 @@ impl Signals {
         {
             let _ = tokio::signal::ctrl_c().await;
         }
-    }
-}
-
-/// A small random source for `--random-filter`.
-struct Rng(u64);
-
-impl Rng {
-    fn new() -> Self {
-        let seed = session::random_alnum(12)
-            .bytes()
-            .fold(0x9E37_79B9_7F4A_7C15u64, |h, b| {
-                (h ^ u64::from(b)).wrapping_mul(0x100_0000_01B3)
-            });
-        Self(seed | 1)
-    }
-
-    /// Uniform in [0, 100).
-    fn percent(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64 * 100.0
     }
 }

@@ -9,7 +9,7 @@
 //! an addition from mosquitto 2.1, `ws://` (1883, WebSocket) and `wss://` (8883, WebSocket
 //! over TLS). The scheme is matched case-insensitively.
 
-use crate::args::atoi;
+use crate::cnum::atoi;
 
 /// The scheme of an `-L` URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

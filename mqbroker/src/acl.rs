@@ -27,12 +27,12 @@ enum Right {
 
 impl Right {
     fn grants(self, access: Access) -> bool {
-        match (self, access) {
-            (Self::ReadWrite, _) => true,
-            (Self::Read, Access::Read | Access::Subscribe) => true,
-            (Self::Write, Access::Write) => true,
-            _ => false,
-        }
+        matches!(
+            (self, access),
+            (Self::ReadWrite, _)
+                | (Self::Read, Access::Read | Access::Subscribe)
+                | (Self::Write, Access::Write)
+        )
     }
 }
 
@@ -171,6 +171,8 @@ impl Authorizer for AclFile {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     const FILE: &str = "\

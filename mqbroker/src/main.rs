@@ -507,6 +507,8 @@ fn report(line: &str) {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
     use clap::CommandFactory;
     use std::net::Ipv6Addr;

@@ -186,6 +186,8 @@ impl Authenticator for PasswordFile {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]

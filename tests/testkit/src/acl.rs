@@ -97,7 +97,8 @@ pub trait Authorizer: Send + Sync + std::fmt::Debug {
 /// password files such as mosquitto's `password_file`
 /// ([`BrokerBuilder::authenticator`](crate::BrokerBuilder::authenticator)). Called with the
 /// broker's state locked: it should be quick (a hashed password file is best checked
-/// against a cache of what already succeeded).
+/// against a cache of what already succeeded). A CONNECT it refuses is answered as mosquitto
+/// answers one its password file refuses: return code 5 Not authorized (5.0: 0x87).
 pub trait Authenticator: Send + Sync + std::fmt::Debug {
     /// Whether `password` is right for `username`.
     fn check(&self, username: &str, password: &[u8]) -> bool;

@@ -65,7 +65,8 @@ pub(crate) struct Config {
 /// Why a CONNECT fails authentication.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum AuthFailure {
-    /// No user name (or no password) with a user table set.
+    /// No user name (or no password) with a user table set; or refused by the
+    /// authenticator (mosquitto answers a password file's refusal so).
     NoCredentials,
     /// Unknown user name or wrong password.
     BadCredentials,
@@ -107,6 +108,9 @@ impl Config {
         };
         if in_table || by_hook() {
             Ok(())
+        } else if self.authenticator.is_some() {
+            // As mosquitto answers a password file's refusal: Not authorized.
+            Err(AuthFailure::NoCredentials)
         } else {
             Err(AuthFailure::BadCredentials)
         }

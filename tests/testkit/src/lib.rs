@@ -161,7 +161,13 @@
 //! - Authentication: anonymous by default; with [`BrokerBuilder::users`] /
 //!   [`BrokerBuilder::user`], a CONNECT must carry a known user name and its password, else
 //!   CONNACK 4 Bad user name or password (5 Not authorized without credentials; 5.0: 0x86 /
-//!   0x87) and the connection closes ([`Event::AuthenticationFailed`]).
+//!   0x87) and the connection closes ([`Event::AuthenticationFailed`]). An
+//!   [`Authenticator`] ([`BrokerBuilder::authenticator`]) checks passwords its own way (a
+//!   refusal is 5 Not authorized, as mosquitto answers); [`BrokerBuilder::allow_anonymous`]
+//!   decides for clients without a user name.
+//! - An [`Authorizer`] ([`BrokerBuilder::authorizer`]) decides after the deny lists what each
+//!   client may subscribe to and publish, and is asked for read access for every message a
+//!   session would receive, so a subscription to `#` can still be kept from some topics.
 //! - Deny lists (topic filter patterns, for every client): [`BrokerBuilder::deny_subscribe`]
 //!   refuses matching filters in the SUBACK (0x80 on 3.x, 0x87 on 5.0; the other filters of
 //!   the SUBSCRIBE are granted, [`Event::SubscribeDenied`]); [`BrokerBuilder::deny_publish`]

@@ -61,7 +61,8 @@ pub(crate) struct FileConfig {
     pub(crate) max_keepalive: Option<u16>,
     /// `None`: no limit (0 in the file).
     pub(crate) max_packet_size: Option<u32>,
-    /// Advertised as Receive Maximum and enforced (20 by default; 0: 65,535).
+    /// Advertised as Receive Maximum and enforced, and the most QoS 1 and 2 messages in
+    /// flight to each client (20 by default; 0: 65,535).
     pub(crate) max_inflight_messages: u16,
     /// Per session (1000 by default; 0: no maximum).
     pub(crate) max_queued_messages: usize,

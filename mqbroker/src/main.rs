@@ -124,7 +124,8 @@ comments. Anything else is an error naming its line.
                                   read access is checked for every message delivered
   max_keepalive SECS              Server Keep Alive for 5.0 clients asking for more (10-65535)
   max_packet_size BYTES           0: no limit (default)
-  max_inflight_messages N         announced as Receive Maximum (default 20; 0: 65535)
+  max_inflight_messages N         QoS 1/2 in flight each way: announced as Receive Maximum,
+                                  and to each client (default 20; 0: 65535)
   max_queued_messages N           per session (default 1000; 0: no maximum)
   max_topic_alias N               aliases a 5.0 client may set up (default 10)
   assign_topic_aliases true|false mqbroker's own: give 5.0 clients aliases (default false)
@@ -361,8 +362,12 @@ fn file_builder(loaded: &Loaded) -> io::Result<(BrokerBuilder, Vec<&'static str>
     // No limit: the protocol's (a Remaining Length of 268,435,455 and a 5-byte header).
     let max_packet = file.max_packet_size.unwrap_or(268_435_460);
     builder = builder.max_packet_size(NonZeroU32::new(max_packet).unwrap_or(NonZeroU32::MAX));
+    // Both ways, as mosquitto: announced (and enforced) as Receive Maximum, and the most
+    // messages in flight to each client.
+    let inflight = NonZeroU16::new(file.max_inflight_messages).unwrap_or(NonZeroU16::MAX);
     builder = builder
-        .receive_maximum(NonZeroU16::new(file.max_inflight_messages).unwrap_or(NonZeroU16::MAX));
+        .receive_maximum(inflight)
+        .max_inflight_messages(inflight);
     builder = builder
         .max_queued_messages(file.max_queued_messages)
         .topic_alias_maximum(file.max_topic_alias)

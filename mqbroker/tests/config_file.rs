@@ -578,6 +578,27 @@ fn limits_are_announced_and_enforced() {
         "closed before the PINGREQ is answered"
     );
 
+    // max_inflight_messages 5 outbound too: a subscriber that acknowledges nothing has five
+    // messages in flight, the sixth waits for an acknowledgement.
+    let mut slow = RawClient::connect(addr, V311, "slow");
+    assert_eq!(subscribe(&mut slow, "in/#"), SubAckReason::GrantedQoS1);
+    for n in 1..=6 {
+        let m = n.to_string();
+        assert!(
+            mosquitto_pub(addr, &["-t", "in/x", "-m", &m])
+                .status
+                .success()
+        );
+    }
+    let held: Vec<Publish> = (0..5).map(|_| next_publish(&mut slow)).collect();
+    slow.send(Packet::PingReq);
+    assert_eq!(slow.recv(), Packet::PingResp, "the sixth is held back");
+    let QosPid::AtLeastOnce(first) = held[0].qos else {
+        panic!("QoS 1: {:?}", held[0])
+    };
+    slow.send(mqtt_proto::PubAck::new(first));
+    assert_eq!(&next_publish(&mut slow).payload[..], b"6");
+
     // max_queued_messages 2: an absent persistent session keeps two of three messages.
     let mut away = RawClient::open(addr, V311);
     let mut connect = Connect::new(V311, "away");

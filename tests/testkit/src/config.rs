@@ -53,6 +53,8 @@ pub(crate) struct Config {
     pub(crate) subscription_identifiers: bool,
     /// Whether the broker assigns topic aliases to 5.0 clients that accept them.
     pub(crate) assign_topic_aliases: bool,
+    /// The most QoS 1 and 2 messages in flight to one client (below its Receive Maximum).
+    pub(crate) max_inflight_out: usize,
     /// Checks user names and passwords beside `users`.
     pub(crate) authenticator: Option<Arc<dyn Authenticator>>,
     /// Whether clients without a user name are let in; `None`: only when no users (and
@@ -204,6 +206,7 @@ impl Default for Config {
             maximum_qos: QoS::ExactlyOnce,
             subscription_identifiers: true,
             assign_topic_aliases: false,
+            max_inflight_out: usize::from(u16::MAX),
             authenticator: None,
             allow_anonymous: None,
             authorizer: None,

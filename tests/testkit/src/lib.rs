@@ -718,6 +718,15 @@ impl BrokerBuilder {
         self
     }
 
+    /// The most QoS 1 and 2 messages the broker has in flight to one client at once, on
+    /// every protocol version (65,535 by default): the lower of this and a 5.0 client's
+    /// Receive Maximum applies; more wait in the session's queue until acknowledgements
+    /// make room (mosquitto's `max_inflight_messages`, outbound).
+    pub fn max_inflight_messages(mut self, max: std::num::NonZeroU16) -> Self {
+        self.config.max_inflight_out = usize::from(max.get());
+        self
+    }
+
     /// Check user names and passwords with this hook too (beside [`BrokerBuilder::users`]):
     /// a CONNECT is let in when either accepts it, refused as `users` describes otherwise.
     /// Setting it requires authentication as `users` does, unless

@@ -313,3 +313,32 @@ async fn an_authenticator_and_allow_anonymous() {
     assert_eq!(ack.reason, ConnectReason::Success);
     broker.shutdown().await;
 }
+
+#[tokio::test]
+async fn max_inflight_messages_holds_back_deliveries_until_acknowledged() {
+    let broker = Broker::builder()
+        .max_inflight_messages(std::num::NonZeroU16::new(2).unwrap())
+        .start()
+        .await
+        .unwrap();
+    let addr = broker.local_addr();
+    for version in [V311, V5] {
+        let mut sub = RawClient::connect(addr, version, "slow").await;
+        sub.subscribe(1, "w", QoS::AtLeastOnce).await;
+        let mut publisher = RawClient::connect(addr, version, "fast").await;
+        for n in 1..=3 {
+            publisher
+                .send(publish("w", QosPid::AtLeastOnce(pid(n)), b"m"))
+                .await;
+            assert!(matches!(publisher.recv().await, Packet::PubAck(_)));
+        }
+        let first = sub.recv_publish().await;
+        let _second = sub.recv_publish().await;
+        // The third waits: the next packet is the PINGRESP.
+        sub.ping().await;
+        sub.ack(&first).await;
+        let third = sub.recv_publish().await;
+        assert_eq!(third.topic.as_str(), "w");
+    }
+    broker.shutdown().await;
+}

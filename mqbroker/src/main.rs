@@ -136,9 +136,11 @@ configuration file included), 2 for a usage error.";
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Add a user to a password file, or change its password (mosquitto_passwd's format, a
-    /// $7$ PBKDF2-SHA512 hash). The password is the first line of standard input; the file
-    /// is created if it does not exist.
+    /// Add a user to a password file, or change its password
+    ///
+    /// The file is in mosquitto_passwd's format (this writes a $7$ PBKDF2-SHA512 hash, which
+    /// mosquitto reads too). The password is the first line of standard input; the file is
+    /// created if it does not exist.
     Passwd {
         /// The password file.
         file: PathBuf,
@@ -625,6 +627,52 @@ mod tests {
             args.extend(flag);
             assert!(Cli::try_parse_from(&args).is_err(), "{flag:?}");
         }
+    }
+
+    #[test]
+    fn the_help_names_every_directive() {
+        for directive in [
+            "port",
+            "bind_address",
+            "listener",
+            "protocol",
+            "certfile",
+            "keyfile",
+            "cafile",
+            "require_certificate",
+            "allow_anonymous",
+            "password_file",
+            "acl_file",
+            "max_keepalive",
+            "max_packet_size",
+            "max_inflight_messages",
+            "max_queued_messages",
+            "max_topic_alias",
+            "assign_topic_aliases",
+            "mqbroker passwd",
+        ] {
+            assert!(CONFIG_HELP.contains(directive), "{directive}");
+        }
+        let help = Cli::command().render_long_help().to_string();
+        assert!(help.contains("password_file FILE"), "{help}");
+    }
+
+    #[test]
+    fn hosts_are_addresses_or_names() {
+        assert_eq!(
+            listener_addr(None, 1).unwrap(),
+            SocketAddr::from(([0, 0, 0, 0], 1))
+        );
+        assert_eq!(
+            listener_addr(Some("::1"), 2).unwrap(),
+            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), 2)
+        );
+        assert!(
+            listener_addr(Some("localhost"), 3)
+                .unwrap()
+                .ip()
+                .is_loopback()
+        );
     }
 
     #[test]

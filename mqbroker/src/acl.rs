@@ -238,6 +238,17 @@ pattern write users/%u/status
     }
 
     #[test]
+    fn the_readme_example_parses() {
+        let readme = include_str!("../README.md");
+        let start = readme.find("```text\n  # anonymous clients").unwrap() + 8;
+        let end = start + readme[start..].find("```").unwrap();
+        let acl = AclFile::parse(&readme[start..end]).unwrap();
+        assert!(acl.allows("c", None, "public/x", Access::Read));
+        assert!(!acl.allows("c", Some("alice"), "secret/x", Access::Read));
+        assert!(acl.allows("dev", Some("alice"), "clients/dev/status", Access::Write));
+    }
+
+    #[test]
     fn errors_name_the_line() {
         assert_eq!(
             AclFile::parse("topic read a\nallow b\n").unwrap_err(),

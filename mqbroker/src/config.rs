@@ -12,7 +12,8 @@ pub(crate) enum Protocol {
 }
 
 /// One listener: `listener PORT [HOST]` and the lines after it, or the default listener
-/// (`port`, `bind_address` and listener lines before any `listener`).
+/// (`port` and `bind_address` wherever they are, and listener lines before any
+/// `listener`), on port 1883 unless `port` says otherwise.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ListenerConf {
     /// The line that made it (for messages).
@@ -219,21 +220,20 @@ impl FileConfig {
                     }
                     listeners.push(ListenerConf::new(n, port, host));
                 }
+                // The default listener's too, wherever it is (mosquitto 2.0.11).
                 "port" => {
-                    if !listeners.is_empty() {
-                        return Err(at("port sets the default listener: put it before any \
-                                       listener line (or use listener PORT)"
-                            .into()));
-                    }
                     default.port = number(value, 0, 65535)? as u16;
                     default.line = n;
                     default_used = true;
                 }
+                // mosquitto 2.0: the default listener's, wherever it is written (after a
+                // `listener` line too, where it still makes the default listener).
                 "bind_address" => {
-                    current.host = Some(need(value)?);
-                    if listeners.is_empty() {
-                        default_used = true;
+                    default.host = Some(need(value)?);
+                    if default.line == 0 {
+                        default.line = n;
                     }
+                    default_used = true;
                 }
                 "protocol" => {
                     current.protocol = match value {
@@ -357,9 +357,8 @@ mod tests {
              keyfile k.pem\n\
              cafile ca.pem\n\
              require_certificate true\n\
-             listener 8080\n\
+             listener 8080 localhost\n\
              protocol websockets\n\
-             bind_address localhost\n\
              allow_anonymous false\n\
              password_file pw\n\
              acl_file acl\n\
@@ -394,6 +393,34 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_example_parses() {
+        let readme = include_str!("../README.md");
+        let start = readme.find("```text\n# The default listener").unwrap() + 8;
+        let end = start + readme[start..].find("```").unwrap();
+        let config = FileConfig::parse(&readme[start..end]).unwrap();
+        assert_eq!(config.listeners.len(), 3);
+        assert!(config.assign_topic_aliases);
+    }
+
+    #[test]
+    fn bind_address_belongs_to_the_default_listener_wherever_it_is() {
+        // As mosquitto 2.0.11: this listens on 8080 (every address) and 127.0.0.1:1883.
+        let config = FileConfig::parse("listener 8080\nbind_address 127.0.0.1\n").unwrap();
+        let [default, listener] = config.listeners.as_slice() else {
+            panic!("two listeners: {:?}", config.listeners);
+        };
+        assert_eq!(
+            (default.port, default.host.as_deref()),
+            (1883, Some("127.0.0.1"))
+        );
+        assert_eq!((listener.port, listener.host.as_deref()), (8080, None));
+        // And `port` after a listener is the default listener's port.
+        let config = FileConfig::parse("listener 8080\nport 1884\n").unwrap();
+        let ports: Vec<u16> = config.listeners.iter().map(|l| l.port).collect();
+        assert_eq!(ports, [1884, 8080]);
+    }
+
+    #[test]
     fn errors_name_the_line() {
         let err = |text: &str| FileConfig::parse(text).unwrap_err();
         assert_eq!(err("port 1\nfoo bar\n"), "line 2: unknown setting \"foo\"");
@@ -418,8 +445,6 @@ mod tests {
             err("listener 1 a b\n"),
             "line 1: listener takes PORT [HOST], not \"b\""
         );
-        assert_eq!(err("listener 1\nport 2\n").lines().count(), 1);
-        assert!(err("listener 1\nport 2\n").starts_with("line 2: port sets the default"));
         assert_eq!(
             err("listener 1\ncertfile c\n"),
             "line 1: certfile and keyfile go together"

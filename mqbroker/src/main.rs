@@ -114,7 +114,9 @@ comments. Anything else is an error naming its line.
   port PORT / bind_address HOST   the default listener (settings before any listener line)
   listener PORT [HOST]            one more listener (no HOST: every address); after it:
     protocol mqtt|websockets      certfile FILE, keyfile FILE (TLS: tls or wss)
-    cafile FILE, require_certificate true|false (client certificates), bind_address HOST
+    cafile FILE, require_certificate true|false (client certificates)
+                                  (port and bind_address are the default listener's wherever
+                                  they are, as in mosquitto: after a listener they add one)
   allow_anonymous true|false      default false once a listener is set; with no listener
                                   the broker listens on 127.0.0.1:1883 only, anonymous allowed
   password_file FILE              mosquitto_passwd's format ($7$ and $6$ hashes); add users

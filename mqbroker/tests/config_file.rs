@@ -440,8 +440,7 @@ fn listeners_tcp_websocket_tls_with_client_certificates() {
     let conf = format!(
         "allow_anonymous true\n\
          listener 0 127.0.0.1\n\
-         listener 0\n\
-         bind_address 127.0.0.1\n\
+         listener 0 127.0.0.1\n\
          protocol websockets\n\
          listener 0 127.0.0.1\n\
          certfile {cert_file}\n\

@@ -13,18 +13,31 @@
 //! `--unix PATH` also listens on a unix domain socket (`mqbroker listening on PATH (unix)`;
 //! nothing may exist at the path, and the socket file is removed on shutdown).
 //!
+//! With `-c FILE` it is configured instead from a `mosquitto.conf` subset, with mosquitto
+//! 2.0's syntax, meaning and defaults (module `config`): listeners, users from a
+//! `mosquitto_passwd` file (module `passwd`), an ACL file (module `acl`) and the limits it announces;
+//! one `mqbroker listening on ADDRESS [(tls|websocket|wss)]` line per listener, in the
+//! file's order. `mqbroker passwd FILE USER` adds a user to a password file.
+//!
 //! Exit codes: 0 after a clean shutdown, 1 when the broker cannot run (for example the address
-//! is in use), 2 for a usage error.
+//! is in use, or the configuration file is wrong), 2 for a usage error.
 
-use std::io::{self, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::num::NonZeroU32;
+mod acl;
+mod config;
+mod passwd;
+
+use std::io::{self, BufRead as _, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs as _};
+use std::num::{NonZeroU16, NonZeroU32};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use clap::{ArgGroup, Parser};
-use mqtt_testkit::{Broker, Events, TlsConfig};
+use clap::{ArgGroup, Parser, Subcommand};
+use mqtt_testkit::{Broker, BrokerBuilder, Events, Listener, TlsConfig};
 use tracing::level_filters::LevelFilter;
+
+use crate::config::{FileConfig, Protocol};
 
 /// Exit code for a broker that could not run.
 const EXIT_FAILURE: u8 = 1;
@@ -34,11 +47,24 @@ const EXIT_FAILURE: u8 = 1;
 #[command(
     name = "mqbroker",
     version,
-    after_help = "Exit status: 0 after a clean shutdown (Ctrl-C, SIGTERM), 1 if the broker \
-                  cannot run, 2 for a usage error.",
+    after_help = CONFIG_HELP,
+    args_conflicts_with_subcommands = true,
     group(ArgGroup::new("tls_listener").args(["tls_port", "wss_port"]).multiple(true))
 )]
 struct Cli {
+    /// Configure the broker from this mosquitto.conf subset (see below) instead of the
+    /// listener and limit flags.
+    #[arg(
+        short = 'c',
+        long = "config-file",
+        value_name = "FILE",
+        conflicts_with_all = ["port", "bind", "ws_port", "tls_port", "wss_port", "cert", "key", "max_packet_size"]
+    )]
+    config_file: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+
     /// Port to listen on; 0 picks a free one (the listening line shows which).
     #[arg(short, long, value_name = "PORT", default_value_t = 1883)]
     port: u16,
@@ -79,6 +105,50 @@ struct Cli {
     /// Log every packet received and every broker event on stderr.
     #[arg(short, long)]
     verbose: bool,
+}
+
+/// What `mqbroker -c FILE` accepts, for `--help`.
+const CONFIG_HELP: &str = "\
+Configuration file (-c FILE): mosquitto 2.0's syntax and meaning, one setting per line, # for
+comments. Anything else is an error naming its line.
+  port PORT / bind_address HOST   the default listener (settings before any listener line)
+  listener PORT [HOST]            one more listener (no HOST: every address); after it:
+    protocol mqtt|websockets      certfile FILE, keyfile FILE (TLS: tls or wss)
+    cafile FILE, require_certificate true|false (client certificates)
+                                  (port and bind_address are the default listener's wherever
+                                  they are, as in mosquitto: after a listener they add one)
+  allow_anonymous true|false      default false once a listener is set; with no listener
+                                  the broker listens on 127.0.0.1:1883 only, anonymous allowed
+  password_file FILE              mosquitto_passwd's format ($7$ and $6$ hashes); add users
+                                  with `mqbroker passwd FILE USER` or mosquitto_passwd
+  acl_file FILE                   user NAME, topic [read|write|readwrite|deny] TOPIC,
+                                  pattern ... TOPIC with %c (client id) and %u (user name);
+                                  read access is checked for every message delivered
+  max_keepalive SECS              Server Keep Alive for 5.0 clients asking for more (10-65535)
+  max_packet_size BYTES           0: no limit (default)
+  max_inflight_messages N         QoS 1/2 in flight each way: announced as Receive Maximum,
+                                  and to each client (default 20; 0: 65535)
+  max_queued_messages N           per session (default 1000; 0: no maximum)
+  max_topic_alias N               aliases a 5.0 client may set up (default 10)
+  assign_topic_aliases true|false mqbroker's own: give 5.0 clients aliases (default false)
+
+Exit status: 0 after a clean shutdown (Ctrl-C, SIGTERM), 1 if the broker cannot run (a wrong
+configuration file included), 2 for a usage error.";
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Add a user to a password file, or change its password
+    ///
+    /// The file is in mosquitto_passwd's format (this writes a $7$ PBKDF2-SHA512 hash, which
+    /// mosquitto reads too). The password is the first line of standard input; the file is
+    /// created if it does not exist.
+    Passwd {
+        /// The password file.
+        file: PathBuf,
+        /// The user name.
+        user: String,
+    },
 }
 
 /// The validated configuration: what the rest of the program works from.
@@ -123,10 +193,26 @@ fn main() -> ExitCode {
 }
 
 /// Run the broker until Ctrl-C or SIGTERM; any error is printed once, as `Error: ...`.
-fn run(cli: Cli) -> ExitCode {
+fn run(mut cli: Cli) -> ExitCode {
+    if let Some(Command::Passwd { file, user }) = cli.command.take() {
+        return match add_user(&file, &user) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                report(&format!("Error: {e}"));
+                ExitCode::from(EXIT_FAILURE)
+            }
+        };
+    }
+    let file = match cli.config_file.take().map(|p| load_config(&p)).transpose() {
+        Ok(file) => file,
+        Err(e) => {
+            report(&format!("Error: {e}"));
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
     let config = Config::from(cli);
     init_logging(config.verbose);
-    match serve(&config) {
+    match serve(&config, file.as_ref()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             report(&format!("Error: {e}"));
@@ -149,13 +235,185 @@ fn init_logging(verbose: bool) {
         .init();
 }
 
-fn serve(config: &Config) -> io::Result<()> {
+/// `mqbroker passwd FILE USER`: the password from the first line of stdin.
+fn add_user(file: &Path, user: &str) -> io::Result<()> {
+    let invalid = |msg: String| io::Error::new(io::ErrorKind::InvalidInput, msg);
+    if user.is_empty() || user.contains([':', '\n', '\r']) {
+        return Err(invalid(format!(
+            "bad user name {user:?} (empty, or with ':' or a line break)"
+        )));
+    }
+    let mut password = String::new();
+    io::stdin().lock().read_line(&mut password)?;
+    let password = password.trim_end_matches(['\n', '\r']);
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", file.display()))),
+    };
+    // Refuse to rewrite a file that would not load.
+    passwd::PasswordFile::parse(&text).map_err(|e| invalid(format!("{}: {e}", file.display())))?;
+    let hash = passwd::Hash::new(password.as_bytes()).map_err(invalid)?;
+    let text = passwd::PasswordFile::set_in_text(&text, user, &hash);
+    std::fs::write(file, text)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", file.display())))
+}
+
+/// What `-c FILE` configures, its files (password, ACL) read and checked.
+#[derive(Debug)]
+struct Loaded {
+    file: FileConfig,
+    passwords: Option<passwd::PasswordFile>,
+    acl: Option<acl::AclFile>,
+}
+
+/// Read and check a configuration file and the files it names.
+fn load_config(path: &Path) -> io::Result<Loaded> {
+    let read = |path: &Path| {
+        std::fs::read_to_string(path)
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display())))
+    };
+    let invalid = |path: &Path, e: String| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: {e}", path.display()),
+        )
+    };
+    let file = FileConfig::parse(&read(path)?).map_err(|e| invalid(path, e))?;
+    let passwords = match &file.password_file {
+        Some(p) => Some(passwd::PasswordFile::parse(&read(p)?).map_err(|e| invalid(p, e))?),
+        None => None,
+    };
+    let acl = match &file.acl_file {
+        Some(p) => Some(acl::AclFile::parse(&read(p)?).map_err(|e| invalid(p, e))?),
+        None => None,
+    };
+    Ok(Loaded {
+        file,
+        passwords,
+        acl,
+    })
+}
+
+/// The address of a listener: its host (an IP address or a name, resolved) or every
+/// address.
+fn listener_addr(host: Option<&str>, port: u16) -> io::Result<SocketAddr> {
+    let Some(host) = host else {
+        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port));
+    };
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    (host, port)
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{host}: no address")))
+}
+
+/// A builder configured from a file, and the label of each listener (in order).
+fn file_builder(loaded: &Loaded) -> io::Result<(BrokerBuilder, Vec<&'static str>)> {
+    let file = &loaded.file;
+    let mut builder = Broker::builder();
+    let mut labels = Vec::new();
+    if file.listeners.is_empty() {
+        // mosquitto 2.0 without a listener: loopback only.
+        builder = builder.bind(SocketAddr::from(([127, 0, 0, 1], 1883)));
+        labels.push("");
+    } else {
+        builder = builder.default_listener(false);
+    }
+    for l in &file.listeners {
+        let addr = listener_addr(l.host.as_deref(), l.port)?;
+        let tls = match (&l.certfile, &l.keyfile) {
+            (Some(cert), Some(key)) => {
+                let mut tls = tls_config(cert, key)?;
+                if l.require_certificate {
+                    if let Some(ca) = &l.cafile {
+                        let pem = std::fs::read(ca).map_err(|e| {
+                            io::Error::new(
+                                e.kind(),
+                                format!("cannot read cafile {}: {e}", ca.display()),
+                            )
+                        })?;
+                        tls = tls.client_auth_required_pem(&pem).map_err(|e| {
+                            io::Error::new(e.kind(), format!("{}: {e}", ca.display()))
+                        })?;
+                    }
+                }
+                Some(tls)
+            }
+            _ => None,
+        };
+        let (listener, label) = match (l.protocol, tls) {
+            (Protocol::Mqtt, None) => (Listener::Tcp(addr), ""),
+            (Protocol::Mqtt, Some(tls)) => (Listener::Tls(addr, tls), " (tls)"),
+            (Protocol::WebSockets, None) => (Listener::WebSocket(addr), " (websocket)"),
+            (Protocol::WebSockets, Some(tls)) => (Listener::WebSocketTls(addr, tls), " (wss)"),
+        };
+        builder = builder.listener(listener);
+        labels.push(label);
+    }
+    builder = builder.allow_anonymous(file.allow_anonymous());
+    if let Some(passwords) = &loaded.passwords {
+        builder = builder.authenticator(Arc::new(passwords.clone()));
+    }
+    if let Some(acl) = &loaded.acl {
+        builder = builder.authorizer(Arc::new(acl.clone()));
+    }
+    if let Some(secs) = file.max_keepalive {
+        builder = builder.max_keep_alive(secs);
+    }
+    // No limit: the protocol's (a Remaining Length of 268,435,455 and a 5-byte header).
+    let max_packet = file.max_packet_size.unwrap_or(268_435_460);
+    builder = builder.max_packet_size(NonZeroU32::new(max_packet).unwrap_or(NonZeroU32::MAX));
+    // Both ways, as mosquitto: announced (and enforced) as Receive Maximum, and the most
+    // messages in flight to each client.
+    let inflight = NonZeroU16::new(file.max_inflight_messages).unwrap_or(NonZeroU16::MAX);
+    builder = builder
+        .receive_maximum(inflight)
+        .max_inflight_messages(inflight);
+    builder = builder
+        .max_queued_messages(file.max_queued_messages)
+        .topic_alias_maximum(file.max_topic_alias)
+        .assign_topic_aliases(file.assign_topic_aliases);
+    Ok((builder, labels))
+}
+
+fn serve(config: &Config, file: Option<&Loaded>) -> io::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
         // Handlers first: a signal that arrives right after the listening line must be caught.
         let stop = shutdown_signal()?;
+        if let Some(file) = file {
+            let (mut builder, labels) = file_builder(file)?;
+            if let Some(path) = &config.unix {
+                builder = builder.unix(path);
+            }
+            let broker = builder
+                .start()
+                .await
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen: {e}")))?;
+            if config.verbose {
+                tokio::spawn(log_events(broker.events()));
+            }
+            let addrs = if file.file.listeners.is_empty() {
+                vec![broker.local_addr()]
+            } else {
+                broker.listener_addrs().to_vec()
+            };
+            for (addr, label) in addrs.iter().zip(labels) {
+                report(&format!("mqbroker listening on {addr}{label}"));
+            }
+            if let Some(path) = broker.unix_path() {
+                report(&format!("mqbroker listening on {} (unix)", path.display()));
+            }
+            let signal = stop.await;
+            tracing::info!(signal, "shutting down");
+            broker.shutdown().await;
+            return Ok(());
+        }
         let mut builder = Broker::builder().bind(config.addr);
         if let Some(addr) = config.ws_addr {
             builder = builder.bind_websocket(addr);
@@ -258,6 +516,8 @@ fn report(line: &str) {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
     use clap::CommandFactory;
     use std::net::Ipv6Addr;
@@ -353,6 +613,78 @@ mod tests {
         assert_eq!(config.addr, SocketAddr::new(Ipv6Addr::LOCALHOST.into(), 0));
         assert_eq!(config.max_packet_size.map(NonZeroU32::get), Some(1024));
         assert!(config.verbose);
+    }
+
+    #[test]
+    fn a_config_file_replaces_the_listener_flags() {
+        let cli = Cli::try_parse_from(["mqbroker", "-c", "m.conf", "-v"]).unwrap();
+        assert_eq!(cli.config_file, Some(PathBuf::from("m.conf")));
+        for flag in [
+            &["-p", "1"][..],
+            &["--bind", "::1"],
+            &["--ws-port", "1"],
+            &["--max-packet-size", "100"],
+        ] {
+            let mut args = vec!["mqbroker", "-c", "m.conf"];
+            args.extend(flag);
+            assert!(Cli::try_parse_from(&args).is_err(), "{flag:?}");
+        }
+    }
+
+    #[test]
+    fn the_help_names_every_directive() {
+        for directive in [
+            "port",
+            "bind_address",
+            "listener",
+            "protocol",
+            "certfile",
+            "keyfile",
+            "cafile",
+            "require_certificate",
+            "allow_anonymous",
+            "password_file",
+            "acl_file",
+            "max_keepalive",
+            "max_packet_size",
+            "max_inflight_messages",
+            "max_queued_messages",
+            "max_topic_alias",
+            "assign_topic_aliases",
+            "mqbroker passwd",
+        ] {
+            assert!(CONFIG_HELP.contains(directive), "{directive}");
+        }
+        let help = Cli::command().render_long_help().to_string();
+        assert!(help.contains("password_file FILE"), "{help}");
+    }
+
+    #[test]
+    fn hosts_are_addresses_or_names() {
+        assert_eq!(
+            listener_addr(None, 1).unwrap(),
+            SocketAddr::from(([0, 0, 0, 0], 1))
+        );
+        assert_eq!(
+            listener_addr(Some("::1"), 2).unwrap(),
+            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), 2)
+        );
+        assert!(
+            listener_addr(Some("localhost"), 3)
+                .unwrap()
+                .ip()
+                .is_loopback()
+        );
+    }
+
+    #[test]
+    fn passwd_is_a_subcommand() {
+        let cli = Cli::try_parse_from(["mqbroker", "passwd", "pw", "alice"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Passwd { file, user }) if file == Path::new("pw") && user == "alice"
+        ));
+        assert!(Cli::try_parse_from(["mqbroker", "passwd", "pw"]).is_err());
     }
 
     #[test]

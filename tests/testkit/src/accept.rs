@@ -18,7 +18,7 @@ use crate::{conn, ws};
 
 /// Every listener the broker accepts on.
 pub(crate) struct Listeners {
-    pub(crate) tcp: TcpListener,
+    pub(crate) tcp: Option<TcpListener>,
     pub(crate) tls: Option<Tls>,
     pub(crate) ws: Option<Ws>,
     pub(crate) wss: Option<Tls>,
@@ -66,7 +66,7 @@ pub(crate) async fn run(listeners: Listeners, shared: Shared, mut shutdown: watc
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
-            accepted = tcp.accept() => match accepted {
+            accepted = accept_tcp(tcp.as_ref()) => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
                     connections.spawn(conn::serve(

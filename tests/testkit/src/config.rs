@@ -3,11 +3,15 @@
 
 use std::collections::HashMap;
 use std::num::{NonZeroU16, NonZeroU32};
+use std::sync::Arc;
 use std::time::Duration;
 
 use mqtt_proto::QoS;
 
-use crate::acl::Acl;
+use crate::acl::{Access, Acl, Authenticator, Authorizer};
+
+/// What the log names when an [`Authorizer`] refused (it has no pattern to show).
+const AUTHORIZER: &str = "(authorizer)";
 
 /// The default of [`Config::max_subscriptions`].
 const DEFAULT_MAX_SUBSCRIPTIONS: usize = 10_000;
@@ -49,55 +53,118 @@ pub(crate) struct Config {
     pub(crate) subscription_identifiers: bool,
     /// Whether the broker assigns topic aliases to 5.0 clients that accept them.
     pub(crate) assign_topic_aliases: bool,
+    /// The most QoS 1 and 2 messages in flight to one client (below its Receive Maximum).
+    pub(crate) max_inflight_out: usize,
+    /// Checks user names and passwords beside `users`.
+    pub(crate) authenticator: Option<Arc<dyn Authenticator>>,
+    /// Whether clients without a user name are let in; `None`: only when no users (and
+    /// no authenticator) are set.
+    pub(crate) allow_anonymous: Option<bool>,
+    /// Decides what each client may subscribe to, receive and publish.
+    pub(crate) authorizer: Option<Arc<dyn Authorizer>>,
 }
 
 /// Why a CONNECT fails authentication.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum AuthFailure {
-    /// No user name (or no password) with a user table set.
+    /// No user name (or no password) with a user table set; or refused by the
+    /// authenticator (mosquitto answers a password file's refusal so).
     NoCredentials,
     /// Unknown user name or wrong password.
     BadCredentials,
 }
 
 impl Config {
-    /// Check a CONNECT's credentials against the user table, if there is one.
+    /// Check a CONNECT's credentials against the user table and the authenticator, if
+    /// there are any. A client without a user name is let in if anonymous clients are
+    /// allowed; one with a user name and neither a table nor an authenticator is let in
+    /// (as mosquitto does without a password file).
     pub(crate) fn authenticate(
         &self,
         username: Option<&str>,
         password: Option<&[u8]>,
     ) -> Result<(), AuthFailure> {
-        let Some(users) = &self.users else {
-            return Ok(());
+        let checked = self.users.is_some() || self.authenticator.is_some();
+        let Some(username) = username else {
+            return if self.allow_anonymous.unwrap_or(!checked) {
+                Ok(())
+            } else {
+                Err(AuthFailure::NoCredentials)
+            };
         };
-        let (Some(username), Some(password)) = (username, password) else {
+        if !checked {
+            return Ok(());
+        }
+        let Some(password) = password else {
             return Err(AuthFailure::NoCredentials);
         };
-        match users.get(username) {
-            Some(expected) if expected.as_bytes() == password => Ok(()),
-            _ => Err(AuthFailure::BadCredentials),
+        let in_table = self
+            .users
+            .as_ref()
+            .and_then(|users| users.get(username))
+            .is_some_and(|expected| expected.as_bytes() == password);
+        let by_hook = || {
+            self.authenticator
+                .as_ref()
+                .is_some_and(|a| a.check(username, password))
+        };
+        if in_table || by_hook() {
+            Ok(())
+        } else if self.authenticator.is_some() {
+            // As mosquitto answers a password file's refusal: Not authorized.
+            Err(AuthFailure::NoCredentials)
+        } else {
+            Err(AuthFailure::BadCredentials)
         }
+    }
+
+    /// Whether the authorizer (if any) lets `client_id` (`user`) have `access` to `topic`.
+    pub(crate) fn allows(
+        &self,
+        client_id: &str,
+        user: Option<&str>,
+        topic: &str,
+        access: Access,
+    ) -> bool {
+        self.authorizer
+            .as_ref()
+            .is_none_or(|a| a.allows(client_id, user, topic, access))
     }
 
     /// The deny pattern that forbids `user` (the CONNECT's user name) subscribing to
     /// `filter`, if any: a global one, then the user's own. Patterns are matched against
     /// the filter string as it was sent (`a/#` denies `a/+`, `a/b/#`...).
-    pub(crate) fn subscribe_denied(&self, user: Option<&str>, filter: &str) -> Option<&str> {
+    /// Then the authorizer, if any, is asked.
+    pub(crate) fn subscribe_denied(
+        &self,
+        client_id: &str,
+        user: Option<&str>,
+        filter: &str,
+    ) -> Option<&str> {
         self.deny_subscribe
             .iter()
             .find(|pattern| mqtt_proto::topic::matches(pattern, filter))
             .map(String::as_str)
             .or_else(|| self.user_acl(user)?.subscribe_denied(filter))
+            .or_else(|| {
+                (!self.allows(client_id, user, filter, Access::Subscribe)).then_some(AUTHORIZER)
+            })
     }
 
     /// The deny pattern that forbids `user` publishing to `topic`, if any: a global one,
-    /// then the user's own.
-    pub(crate) fn publish_denied(&self, user: Option<&str>, topic: &str) -> Option<&str> {
+    /// then the user's own, then the authorizer's answer.
+    pub(crate) fn publish_denied(
+        &self,
+        client_id: &str,
+        user: Option<&str>,
+        topic: &str,
+    ) -> Option<&str> {
         self.deny_publish
             .iter()
             .find(|pattern| mqtt_proto::topic::matches(pattern, topic))
             .map(String::as_str)
             .or_else(|| self.user_acl(user)?.publish_denied(topic))
+            .or_else(|| (!self.allows(client_id, user, topic, Access::Write)).then_some(AUTHORIZER))
     }
 
     fn user_acl(&self, user: Option<&str>) -> Option<&Acl> {
@@ -139,6 +206,10 @@ impl Default for Config {
             maximum_qos: QoS::ExactlyOnce,
             subscription_identifiers: true,
             assign_topic_aliases: false,
+            max_inflight_out: usize::from(u16::MAX),
+            authenticator: None,
+            allow_anonymous: None,
+            authorizer: None,
         }
     }
 }

@@ -161,7 +161,13 @@
 //! - Authentication: anonymous by default; with [`BrokerBuilder::users`] /
 //!   [`BrokerBuilder::user`], a CONNECT must carry a known user name and its password, else
 //!   CONNACK 4 Bad user name or password (5 Not authorized without credentials; 5.0: 0x86 /
-//!   0x87) and the connection closes ([`Event::AuthenticationFailed`]).
+//!   0x87) and the connection closes ([`Event::AuthenticationFailed`]). An
+//!   [`Authenticator`] ([`BrokerBuilder::authenticator`]) checks passwords its own way (a
+//!   refusal is 5 Not authorized, as mosquitto answers); [`BrokerBuilder::allow_anonymous`]
+//!   decides for clients without a user name.
+//! - An [`Authorizer`] ([`BrokerBuilder::authorizer`]) decides after the deny lists what each
+//!   client may subscribe to and publish, and is asked for read access for every message a
+//!   session would receive, so a subscription to `#` can still be kept from some topics.
 //! - Deny lists (topic filter patterns, for every client): [`BrokerBuilder::deny_subscribe`]
 //!   refuses matching filters in the SUBACK (0x80 on 3.x, 0x87 on 5.0; the other filters of
 //!   the SUBSCRIBE are granted, [`Event::SubscribeDenied`]); [`BrokerBuilder::deny_publish`]
@@ -319,7 +325,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use crate::acl::Acl;
+pub use crate::acl::{Access, Acl, Authenticator, Authorizer};
 use crate::config::Config;
 pub use crate::event::{CloseReason, Event, Events};
 pub use crate::fault::{Direction, Fault};
@@ -341,6 +347,24 @@ pub struct Broker {
     shared: Shared,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<()>,
+    /// The addresses of the listeners added with [`BrokerBuilder::listener`], in order.
+    listener_addrs: Vec<SocketAddr>,
+    /// Their accept tasks.
+    listener_tasks: Vec<JoinHandle<()>>,
+}
+
+/// One more listener, for [`BrokerBuilder::listener`]: any number of each kind may be added,
+/// all serving the same broker.
+#[derive(Debug, Clone)]
+pub enum Listener {
+    /// MQTT over TCP.
+    Tcp(SocketAddr),
+    /// MQTT over TLS (as [`BrokerBuilder::bind_tls`]).
+    Tls(SocketAddr, TlsConfig),
+    /// MQTT over WebSocket (as [`BrokerBuilder::bind_websocket`]).
+    WebSocket(SocketAddr),
+    /// MQTT over secure WebSocket (as [`BrokerBuilder::bind_websocket_tls`]).
+    WebSocketTls(SocketAddr, TlsConfig),
 }
 
 impl Broker {
@@ -356,7 +380,14 @@ impl Broker {
         Self::builder().start().await
     }
 
-    /// The address the TCP listener is bound to.
+    /// The addresses the listeners added with [`BrokerBuilder::listener`] are bound to, in
+    /// the order they were added (the real ports where port 0 was asked for).
+    pub fn listener_addrs(&self) -> &[SocketAddr] {
+        &self.listener_addrs
+    }
+
+    /// The address the TCP listener is bound to (without the default listener, see
+    /// [`BrokerBuilder::default_listener`], the first added listener's).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
@@ -409,8 +440,10 @@ impl Broker {
     /// Stop accepting, close every connection and wait until all of them have ended.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
-        if let Err(e) = self.task.await {
-            tracing::error!(error = %e, "broker accept task failed");
+        for task in std::iter::once(self.task).chain(self.listener_tasks) {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "broker accept task failed");
+            }
         }
     }
 }
@@ -424,6 +457,8 @@ pub struct BrokerBuilder {
     wss: Option<(SocketAddr, TlsConfig)>,
     unix: Option<PathBuf>,
     config: Config,
+    default_listener: bool,
+    listeners: Vec<Listener>,
 }
 
 impl Default for BrokerBuilder {
@@ -435,6 +470,8 @@ impl Default for BrokerBuilder {
             wss: None,
             unix: None,
             config: Config::default(),
+            default_listener: true,
+            listeners: Vec::new(),
         }
     }
 }
@@ -666,11 +703,82 @@ impl BrokerBuilder {
         self
     }
 
+    /// Also listen here (any number of listeners of each kind; they serve the same
+    /// broker). Their addresses: [`Broker::listener_addrs`].
+    pub fn listener(mut self, listener: Listener) -> Self {
+        self.listeners.push(listener);
+        self
+    }
+
+    /// Whether to listen for MQTT over TCP at the [`BrokerBuilder::bind`] address (yes by
+    /// default). Without it, at least one [`BrokerBuilder::listener`] must be added
+    /// (starting fails otherwise).
+    pub fn default_listener(mut self, listen: bool) -> Self {
+        self.default_listener = listen;
+        self
+    }
+
+    /// The most QoS 1 and 2 messages the broker has in flight to one client at once, on
+    /// every protocol version (65,535 by default): the lower of this and a 5.0 client's
+    /// Receive Maximum applies; more wait in the session's queue until acknowledgements
+    /// make room (mosquitto's `max_inflight_messages`, outbound).
+    pub fn max_inflight_messages(mut self, max: std::num::NonZeroU16) -> Self {
+        self.config.max_inflight_out = usize::from(max.get());
+        self
+    }
+
+    /// Check user names and passwords with this hook too (beside [`BrokerBuilder::users`]):
+    /// a CONNECT is let in when either accepts it, refused as `users` describes otherwise.
+    /// Setting it requires authentication as `users` does, unless
+    /// [`BrokerBuilder::allow_anonymous`] says otherwise.
+    pub fn authenticator(mut self, authenticator: Arc<dyn Authenticator>) -> Self {
+        self.config.authenticator = Some(authenticator);
+        self
+    }
+
+    /// Whether clients without a user name are let in. By default they are unless
+    /// [`BrokerBuilder::users`] or an [`BrokerBuilder::authenticator`] is set. With
+    /// `false` and neither of those, a client with any user name is let in and one without
+    /// refused (as mosquitto does with `allow_anonymous false` and no password file).
+    pub fn allow_anonymous(mut self, allow: bool) -> Self {
+        self.config.allow_anonymous = Some(allow);
+        self
+    }
+
+    /// Decide with this hook, after the deny lists, what each client may subscribe to,
+    /// publish, and receive (checked per message: see [`Authorizer`]).
+    pub fn authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Self {
+        self.config.authorizer = Some(authorizer);
+        self
+    }
+
     /// Bind and start accepting connections.
     pub async fn start(self) -> io::Result<Broker> {
         let handshake_timeout = self.config.connect_timeout;
-        let tcp = TcpListener::bind(self.addr).await?;
-        let local_addr = tcp.local_addr()?;
+        // The added listeners first: without the default one, the first is the local
+        // address.
+        let mut extra = Vec::new();
+        let mut listener_addrs = Vec::new();
+        for listener in &self.listeners {
+            let (listeners, addr) = bind_listener(listener, handshake_timeout).await?;
+            extra.push(listeners);
+            listener_addrs.push(addr);
+        }
+        let tcp = if self.default_listener {
+            Some(TcpListener::bind(self.addr).await?)
+        } else {
+            None
+        };
+        let local_addr = match (&tcp, listener_addrs.first()) {
+            (Some(tcp), _) => tcp.local_addr()?,
+            (None, Some(addr)) => *addr,
+            (None, None) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "no listener: the default one is off and none was added",
+                ));
+            }
+        };
         let tls = match &self.tls {
             Some((addr, config)) => Some(tls_listener(*addr, config, handshake_timeout).await?),
             None => None,
@@ -709,6 +817,10 @@ impl BrokerBuilder {
             wss: wss.map(|(wss, _)| wss),
             unix,
         };
+        let listener_tasks = extra
+            .into_iter()
+            .map(|l| tokio::spawn(accept::run(l, Arc::clone(&shared), shutdown_rx.clone())))
+            .collect();
         let task = tokio::spawn(accept::run(listeners, Arc::clone(&shared), shutdown_rx));
         tracing::info!(%local_addr, "broker listening");
         if let Some(tls_addr) = tls_addr {
@@ -732,8 +844,52 @@ impl BrokerBuilder {
             shared,
             shutdown,
             task,
+            listener_addrs,
+            listener_tasks,
         })
     }
+}
+
+/// Bind one added listener: an accept loop's listeners with only it, and its address.
+async fn bind_listener(
+    listener: &Listener,
+    handshake_timeout: Duration,
+) -> io::Result<(accept::Listeners, SocketAddr)> {
+    let mut listeners = accept::Listeners {
+        tcp: None,
+        tls: None,
+        ws: None,
+        wss: None,
+        unix: None,
+    };
+    let addr = match listener {
+        Listener::Tcp(addr) => {
+            let tcp = TcpListener::bind(addr).await?;
+            let addr = tcp.local_addr()?;
+            listeners.tcp = Some(tcp);
+            addr
+        }
+        Listener::Tls(addr, config) => {
+            let (tls, addr) = tls_listener(*addr, config, handshake_timeout).await?;
+            listeners.tls = Some(tls);
+            addr
+        }
+        Listener::WebSocket(addr) => {
+            let listener = TcpListener::bind(addr).await?;
+            let addr = listener.local_addr()?;
+            listeners.ws = Some(accept::Ws {
+                listener,
+                handshake_timeout,
+            });
+            addr
+        }
+        Listener::WebSocketTls(addr, config) => {
+            let (wss, addr) = tls_listener(*addr, config, handshake_timeout).await?;
+            listeners.wss = Some(wss);
+            addr
+        }
+    };
+    Ok((listeners, addr))
 }
 
 /// Bind a TLS listener (MQTT over TLS or secure WebSocket); fails if the configuration does.

@@ -12,6 +12,7 @@ use mqtt_proto::{Publish, QoS, QosPid, SubscriptionId, TopicFilter};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::acl::Access;
 use crate::config::Config;
 use crate::event::Event;
 use crate::fault::{Action, Direction, Fault, FaultRules};
@@ -418,9 +419,24 @@ impl State {
         let mut groups: BTreeMap<String, Vec<Target>> = BTreeMap::new();
         for (client_id, session) in &self.sessions {
             let mut best: Option<Target> = None;
+            // Asked once per session, at its first matching subscription.
+            let mut readable = None;
             for sub in &session.subscriptions {
                 if !sub.filter.matches(topic) {
                     continue;
+                }
+                // An authorizer may keep a topic from a session, whatever filter matches
+                // it (mosquitto checks read access per message).
+                let readable = *readable.get_or_insert_with(|| {
+                    self.config.allows(
+                        client_id,
+                        session.username.as_deref(),
+                        topic.as_str(),
+                        Access::Read,
+                    )
+                });
+                if !readable {
+                    break;
                 }
                 // 5.0 No Local [MQTT-3.8.3-3]: not back to the publisher's own client id.
                 if sub.options.no_local && client_id == from {
@@ -534,8 +550,15 @@ impl State {
     ) {
         let mut matching = Vec::new();
         let mut expired = Vec::new();
+        let username = self
+            .sessions
+            .get(client_id)
+            .and_then(|s| s.username.as_deref());
         for (topic, retained) in &self.retained {
             if !filter.matches(&retained.publish.topic) {
+                continue;
+            }
+            if !self.config.allows(client_id, username, topic, Access::Read) {
                 continue;
             }
             match retained.current() {

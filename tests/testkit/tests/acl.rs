@@ -186,3 +186,159 @@ async fn without_a_user_name_only_the_global_lists_apply() {
     assert_eq!(ack.reasons, vec![SubAckReason::NotAuthorized]);
     broker.shutdown().await;
 }
+
+/// Grants by prefix: subscribe to `open/...` and `#`; read anything but `hidden/...`;
+/// write `open/...` and `hidden/...`.
+#[derive(Debug)]
+struct Prefixes;
+
+impl mqtt_testkit::Authorizer for Prefixes {
+    fn allows(
+        &self,
+        client_id: &str,
+        username: Option<&str>,
+        topic: &str,
+        access: mqtt_testkit::Access,
+    ) -> bool {
+        use mqtt_testkit::Access;
+        assert!(!client_id.is_empty());
+        assert_eq!(username, None);
+        match access {
+            Access::Subscribe => topic == "#" || topic.starts_with("open/"),
+            Access::Read => !topic.starts_with("hidden/"),
+            Access::Write => topic.starts_with("open/") || topic.starts_with("hidden/"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_authorizer_filters_every_message_whatever_the_filter_matched() {
+    let broker = Broker::builder()
+        .authorizer(std::sync::Arc::new(Prefixes))
+        .start()
+        .await
+        .unwrap();
+    let addr = broker.local_addr();
+    let mut sub = RawClient::connect(addr, V5, "sub").await;
+    assert_eq!(
+        sub.subscribe(1, "#", QoS::AtMostOnce).await.reasons,
+        vec![SubAckReason::GrantedQoS0]
+    );
+    assert_eq!(
+        sub.subscribe(2, "hidden/#", QoS::AtMostOnce).await.reasons,
+        vec![SubAckReason::NotAuthorized]
+    );
+    let mut publisher = RawClient::connect(addr, V5, "pub").await;
+    // Allowed to write hidden/..., but nobody may read it: the `#` subscription skips it.
+    publisher
+        .send(publish("hidden/x", QosPid::AtMostOnce, b"no"))
+        .await;
+    publisher
+        .send(publish("open/x", QosPid::AtMostOnce, b"yes"))
+        .await;
+    // Not allowed to write elsewhere: 5.0 PUBACK 0x87, nothing routed.
+    publisher
+        .send(publish("other", QosPid::AtLeastOnce(pid(1)), b"no"))
+        .await;
+    match publisher.recv().await {
+        Packet::PubAck(PubAck { reason, .. }) => assert_eq!(reason, PubAckReason::NotAuthorized),
+        other => panic!("expected PUBACK, got {other:?}"),
+    }
+    publisher
+        .send(publish("open/y", QosPid::AtMostOnce, b"yes"))
+        .await;
+    assert_eq!(sub.recv_publish().await.topic.as_str(), "open/x");
+    assert_eq!(sub.recv_publish().await.topic.as_str(), "open/y");
+    // Retained messages are checked too: the hidden one is stored, and withheld.
+    publisher
+        .send({
+            let mut p = publish("hidden/r", QosPid::AtMostOnce, b"r");
+            p.retain = true;
+            p
+        })
+        .await;
+    publisher.ping().await;
+    assert!(broker.retained("hidden/r").is_some());
+    let mut late = RawClient::connect(addr, V5, "late").await;
+    late.subscribe(1, "#", QoS::AtMostOnce).await;
+    late.ping().await;
+    broker.shutdown().await;
+}
+
+/// Checks passwords by a rule: the password is the user name reversed.
+#[derive(Debug)]
+struct Reversed;
+
+impl mqtt_testkit::Authenticator for Reversed {
+    fn check(&self, username: &str, password: &[u8]) -> bool {
+        username.bytes().rev().eq(password.iter().copied())
+    }
+}
+
+#[tokio::test]
+async fn an_authenticator_and_allow_anonymous() {
+    use mqtt_proto::ConnectReason;
+    for (anonymous, anon_reason) in [
+        (None, ConnectReason::NotAuthorized),
+        (Some(true), ConnectReason::Success),
+        (Some(false), ConnectReason::NotAuthorized),
+    ] {
+        let mut builder = Broker::builder().authenticator(std::sync::Arc::new(Reversed));
+        if let Some(allow) = anonymous {
+            builder = builder.allow_anonymous(allow);
+        }
+        let broker = builder.start().await.unwrap();
+        let addr = broker.local_addr();
+        let (_, ack) = RawClient::connect_with(addr, login(V5, "a", None, None)).await;
+        assert_eq!(ack.reason, anon_reason, "{anonymous:?}");
+        let (_, ack) =
+            RawClient::connect_with(addr, login(V5, "b", Some("abc"), Some("cba"))).await;
+        assert_eq!(ack.reason, ConnectReason::Success);
+        let (_, ack) =
+            RawClient::connect_with(addr, login(V5, "c", Some("abc"), Some("abc"))).await;
+        // As mosquitto refuses a wrong password from its password file.
+        assert_eq!(ack.reason, ConnectReason::NotAuthorized);
+        broker.shutdown().await;
+    }
+    // allow_anonymous(false) without users or authenticator: any user name is let in.
+    let broker = Broker::builder()
+        .allow_anonymous(false)
+        .start()
+        .await
+        .unwrap();
+    let addr = broker.local_addr();
+    let (_, ack) = RawClient::connect_with(addr, login(V311, "a", None, None)).await;
+    assert_eq!(ack.reason, ConnectReason::NotAuthorized);
+    let (_, ack) = RawClient::connect_with(addr, login(V311, "b", Some("x"), None)).await;
+    assert_eq!(ack.reason, ConnectReason::Success);
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn max_inflight_messages_holds_back_deliveries_until_acknowledged() {
+    let broker = Broker::builder()
+        .max_inflight_messages(std::num::NonZeroU16::new(2).unwrap())
+        .start()
+        .await
+        .unwrap();
+    let addr = broker.local_addr();
+    for version in [V311, V5] {
+        let mut sub = RawClient::connect(addr, version, "slow").await;
+        sub.subscribe(1, "w", QoS::AtLeastOnce).await;
+        let mut publisher = RawClient::connect(addr, version, "fast").await;
+        for n in 1..=3 {
+            publisher
+                .send(publish("w", QosPid::AtLeastOnce(pid(n)), b"m"))
+                .await;
+            assert!(matches!(publisher.recv().await, Packet::PubAck(_)));
+        }
+        let first = sub.recv_publish().await;
+        let _second = sub.recv_publish().await;
+        // The third waits: the next packet is the PINGRESP.
+        sub.ping().await;
+        sub.ack(&first).await;
+        let third = sub.recv_publish().await;
+        assert_eq!(third.topic.as_str(), "w");
+    }
+    broker.shutdown().await;
+}

@@ -276,3 +276,40 @@ mod unix {
         broker.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn added_listeners_serve_one_broker_with_or_without_the_default_one() {
+    use mqtt_testkit::Listener;
+    let any = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let broker = Broker::builder()
+        .default_listener(false)
+        .listener(Listener::Tcp(any))
+        .listener(Listener::Tcp(any))
+        .listener(Listener::WebSocket(any))
+        .start()
+        .await
+        .unwrap();
+    let addrs = broker.listener_addrs().to_vec();
+    assert_eq!(addrs.len(), 3);
+    assert_eq!(broker.local_addr(), addrs[0]);
+    let mut sub = RawClient::connect(addrs[1], V311, "sub").await;
+    sub.subscribe(1, "t", QoS::AtMostOnce).await;
+    let mut publisher = RawClient::connect(addrs[0], V311, "pub").await;
+    publisher.send(publish("t", QosPid::AtMostOnce, b"x")).await;
+    assert_eq!(&sub.recv_publish().await.payload[..], b"x");
+    broker.shutdown().await;
+    // Every listener is closed after shutdown.
+    for addr in addrs {
+        assert!(
+            tokio::net::TcpStream::connect(addr).await.is_err(),
+            "{addr}"
+        );
+    }
+    // No listener at all: starting fails.
+    let err = Broker::builder()
+        .default_listener(false)
+        .start()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+}

@@ -155,9 +155,16 @@ pub(crate) fn connect(state: &mut State, link: &mut Link, connect: Connect) -> R
         send_quota: connect
             .properties
             .receive_maximum
-            .map_or(usize::from(u16::MAX), |r| usize::from(r.get())),
+            .map_or(usize::from(u16::MAX), |r| usize::from(r.get()))
+            .min(state.config.max_inflight_out),
     };
     let mut session_present = state.open_session(&client_id, link.handle(), start);
+    if let Some(session) = state.sessions.get_mut(&client_id) {
+        // For the authorizer's read checks on every message routed to the session.
+        session
+            .username
+            .clone_from(&connect.username.as_deref().map(str::to_owned));
+    }
     if let Some(forced) = state.fault_session_present(&client_id, link.id) {
         session_present = forced;
     }

@@ -133,7 +133,7 @@ fn publish_will(
     let publish = will_publish(will);
     let denied = state
         .config
-        .publish_denied(client.username.as_deref(), will.topic.as_str())
+        .publish_denied(&client.id, client.username.as_deref(), will.topic.as_str())
         .map(str::to_owned);
     if let Some(pattern) = denied {
         tracing::info!(

@@ -83,7 +83,11 @@ pub(crate) fn publish(state: &mut State, link: &mut Link, mut publish: Publish) 
     }
     let denied = state
         .config
-        .publish_denied(link.username(), publish.topic.as_str())
+        .publish_denied(
+            link.client_id().unwrap_or_default(),
+            link.username(),
+            publish.topic.as_str(),
+        )
         .map(str::to_owned);
     if let Some(pattern) = denied {
         return denied_publish(state, link, publish, &pattern);

@@ -61,11 +61,11 @@ pub(crate) fn subscribe(state: &mut State, link: &Link, subscribe: &Subscribe) -
             // A shared subscription is checked as written and by its inner filter.
             let pattern = state
                 .config
-                .subscribe_denied(link.username(), sub.filter.as_str())
+                .subscribe_denied(id, link.username(), sub.filter.as_str())
                 .or_else(|| {
                     state
                         .config
-                        .subscribe_denied(link.username(), sub.filter.filter())
+                        .subscribe_denied(id, link.username(), sub.filter.filter())
                 })
                 .map(str::to_owned);
             if let Some(pattern) = pattern {

@@ -52,6 +52,8 @@ pub(crate) struct Queued {
 pub(crate) struct Session {
     /// Kept after the connection ends (clean session 0, or a 5.0 Session Expiry > 0).
     pub(crate) persistent: bool,
+    /// The user name of the CONNECT that last opened the session (for the authorizer).
+    pub(crate) username: Option<String>,
     /// Subscriptions in the order they were made; one per filter [MQTT-3.8.4-3].
     pub(crate) subscriptions: Vec<Subscription>,
     /// Where each filter is in `subscriptions`, so that a SUBSCRIBE of thousands of
@@ -100,6 +102,7 @@ impl Session {
             expires_at: None,
             delayed_will: None,
             taken_over_from: None,
+            username: None,
         }
     }
 

@@ -64,7 +64,7 @@ pub use mqtt_proto::client::{
 mod record;
 
 #[cfg(feature = "file")]
-mod file;
+pub mod file;
 #[cfg(feature = "file")]
 pub use file::{Durability, FORMAT_VERSION, FileStore};
 

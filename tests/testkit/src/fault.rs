@@ -18,7 +18,8 @@ pub enum Direction {
     Out,
 }
 
-/// A fault rule, as armed through [`ClientFaults`] and reported by [`Event::FaultFired`].
+/// A fault rule, as armed through [`ClientFaults`](crate::ClientFaults) and reported by
+/// [`Event::FaultFired`](crate::Event::FaultFired).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Fault {

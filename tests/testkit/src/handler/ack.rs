@@ -1,7 +1,7 @@
 //! Acknowledgements: PUBACK, PUBREC and PUBCOMP for the broker's outbound messages (each
 //! frees room in the inflight window), PUBREL for the client's inbound QoS 2 ones.
 
-use mqtt_proto::{PacketId, PubComp, PubRec, PubRel, PubRelReason};
+use mqtt_proto::{DisconnectReason, PacketId, PubComp, PubRec, PubRel, PubRelReason};
 
 use super::link::{Link, Reply};
 use crate::session::OutState;
@@ -9,7 +9,9 @@ use crate::state::State;
 
 /// PUBACK: a QoS 1 message delivered.
 pub(crate) fn puback(state: &mut State, link: &Link, pid: PacketId) -> Reply {
-    acknowledged(state, link, pid, OutState::Unacked);
+    if acknowledged(state, link, pid, OutState::Unacked) == Ack::WrongType {
+        return wrong_type(link, "PUBACK");
+    }
     let mut reply = Reply::default();
     reply.pending();
     reply
@@ -17,7 +19,12 @@ pub(crate) fn puback(state: &mut State, link: &Link, pid: PacketId) -> Reply {
 
 /// PUBREC: a QoS 2 message received; PUBREL follows, unless the PUBREC carries an error.
 pub(crate) fn pubrec(state: &mut State, link: &Link, rec: &PubRec) -> Reply {
-    acknowledged(state, link, rec.packet_id, OutState::Unreceived);
+    let known = acknowledged(state, link, rec.packet_id, OutState::Unreceived);
+    if known == Ack::WrongType && !inflight_has(state, link, rec.packet_id, OutState::Released) {
+        // A PUBREC for a QoS 1 message (a PUBREC for a released QoS 2 one is a resend,
+        // answered below).
+        return wrong_type(link, "PUBREC");
+    }
     if rec.reason.is_error() {
         // 5.0 §4.3.3: a PUBREC with an error code ends the flow; no PUBREL.
         acknowledged(state, link, rec.packet_id, OutState::Released);
@@ -26,9 +33,9 @@ pub(crate) fn pubrec(state: &mut State, link: &Link, rec: &PubRec) -> Reply {
     reply.pending();
     if !rec.reason.is_error() {
         // Reply even to an unknown id: the client may be retrying after a lost PUBCOMP;
-        // the reason code tells it the state is gone.
+        // on 5.0 the reason code tells it the state is gone (3.x has none).
         let mut rel = PubRel::new(rec.packet_id);
-        if !inflight_has(state, link, rec.packet_id, OutState::Released) {
+        if link.is_v5() && !inflight_has(state, link, rec.packet_id, OutState::Released) {
             rel.reason = PubRelReason::PacketIdentifierNotFound;
         }
         reply.send(rel);
@@ -38,10 +45,24 @@ pub(crate) fn pubrec(state: &mut State, link: &Link, rec: &PubRec) -> Reply {
 
 /// PUBCOMP: a QoS 2 message's flow complete.
 pub(crate) fn pubcomp(state: &mut State, link: &Link, pid: PacketId) -> Reply {
-    acknowledged(state, link, pid, OutState::Released);
+    if acknowledged(state, link, pid, OutState::Released) == Ack::WrongType {
+        return wrong_type(link, "PUBCOMP");
+    }
     let mut reply = Reply::default();
     reply.pending();
     reply
+}
+
+/// An acknowledgement of the wrong type for a message in flight (PUBREC or PUBCOMP for
+/// QoS 1, PUBACK for QoS 2, PUBCOMP before PUBREL): the two ends disagree about the flow,
+/// which the protocol allows no way to recover from. 5.0 §1.2: data inconsistent with the
+/// state of the Server is a Protocol Error; close (5.0: DISCONNECT 0x82).
+fn wrong_type(link: &Link, what: &str) -> Reply {
+    Reply::close(link.protocol_close(
+        &format!("{what} for a message in flight at another stage or QoS"),
+        "MQTT-4.3.2-1",
+        DisconnectReason::ProtocolError,
+    ))
 }
 
 /// PUBREL for an inbound QoS 2 message: its id is released (a resent PUBLISH is new
@@ -72,36 +93,47 @@ fn inflight_has(state: &State, link: &Link, pid: PacketId, want: OutState) -> bo
         .is_some_and(|m| m.state == want)
 }
 
+/// How an acknowledgement matched the messages in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ack {
+    /// A message in flight in the expected state: moved on or ended.
+    Matched,
+    /// No message in flight with this packet id: ignored.
+    Unknown,
+    /// A message in flight with this id, in another state: left as it was.
+    WrongType,
+}
+
 /// An acknowledgement for an outbound message expected in state `expected`: PUBREC moves
-/// it on to awaiting PUBCOMP, PUBACK and PUBCOMP end it. Any other is ignored.
-fn acknowledged(state: &mut State, link: &Link, pid: PacketId, expected: OutState) {
+/// it on to awaiting PUBCOMP, PUBACK and PUBCOMP end it.
+fn acknowledged(state: &mut State, link: &Link, pid: PacketId, expected: OutState) -> Ack {
     let session = link
         .owner(state)
         .map(str::to_owned)
         .and_then(|id| state.sessions.get_mut(&id));
-    let known = session.is_some_and(|session| {
-        if session
-            .inflight
-            .get(pid)
-            .is_none_or(|m| m.state != expected)
-        {
-            return false;
+    let ack = session.map_or(Ack::Unknown, |session| {
+        match session.inflight.get(pid).map(|m| m.state) {
+            None => return Ack::Unknown,
+            Some(s) if s != expected => return Ack::WrongType,
+            Some(_) => {}
         }
         if expected == OutState::Unreceived {
             session.inflight.release(pid);
         } else {
             session.inflight.remove(pid);
         }
-        true
+        Ack::Matched
     });
-    if !known {
+    if ack != Ack::Matched {
         tracing::debug!(
             conn = link.id,
             packet_id = pid.get(),
             ?expected,
-            "acknowledgement for an unknown packet id ignored"
+            ?ack,
+            "acknowledgement that matches no message in flight"
         );
     }
+    ack
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@ mod ack;
 mod connect;
 pub(crate) mod deliver;
 mod disconnect;
+mod head;
 mod link;
 mod publish;
 mod subscribe;
@@ -40,6 +41,7 @@ mod test_support;
 use mqtt_proto::{ConnAck, ConnectReason, DecodeError, DisconnectReason, Packet, PropertyId};
 
 pub(crate) use disconnect::{Timer, end};
+pub(crate) use head::{Head, check as check_head};
 pub(crate) use link::{Close, Link, Out, Reply};
 
 use crate::event::CloseReason;
@@ -100,8 +102,9 @@ pub(crate) fn handle(state: &mut State, link: &mut Link, packet: Packet) -> Repl
     }
 }
 
-/// The bytes received on `link` do not decode: close, saying why.
-pub(crate) fn decode_error(link: &Link, e: &DecodeError) -> Reply {
+/// The bytes received on `link` do not decode: close, saying why. `head` is what the
+/// connection peeked at before decoding ([`Head::peek`]).
+pub(crate) fn decode_error(link: &Link, e: &DecodeError, head: &Head) -> Reply {
     if let DecodeError::InvalidPropertyValue(PropertyId::TopicAlias) = e {
         // Topic Alias 0 is not permitted [MQTT-3.3.2-8]: Topic Alias invalid.
         return Reply::close(link.protocol_close(
@@ -123,8 +126,29 @@ pub(crate) fn decode_error(link: &Link, e: &DecodeError) -> Reply {
             return reply.then_close(Close::new(CloseReason::Refused(reason)));
         }
     }
+    // Framed: the fixed header and remaining length were read, so the packet type is known.
+    let framed = !matches!(
+        e,
+        DecodeError::MalformedVarInt | DecodeError::PacketTooLarge { .. }
+    );
+    let code = if framed && link.client.is_some() && head.server_only() {
+        // A packet only a server sends is forbidden from a client whatever its content
+        // [MQTT-4.8.0-1]: a Protocol Error (5.0 §1.2), as when it decodes.
+        DisconnectReason::ProtocolError
+    } else {
+        e.disconnect_reason()
+    };
     let text = e.to_string();
-    Reply::close(link.protocol_close(&text, "MQTT-4.8.0-1", e.disconnect_reason()))
+    if link.client.is_none() && head.connect_level == Some(5) {
+        // A 5.0 CONNECT that does not decode: the Server MAY send a CONNACK with the
+        // reason code before closing (5.0 §3.2.2.2, §4.13.1); it tells the client why.
+        link.violation(&text, "MQTT-4.8.0-1");
+        let reason = ConnectReason::try_from(code.code()).unwrap_or(ConnectReason::MalformedPacket);
+        let mut reply = Reply::default();
+        reply.send(ConnAck::new(false, reason));
+        return reply.then_close(Close::new(CloseReason::Refused(reason)));
+    }
+    Reply::close(link.protocol_close(&text, "MQTT-4.8.0-1", code))
 }
 
 /// Nothing arrived on `link` in time: before CONNECT, the connect timeout; after it,

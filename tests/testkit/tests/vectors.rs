@@ -120,7 +120,7 @@ async fn mosquitto_broker_vectors() {
             (Some(_), []) => failed.push(report(sc, &run)),
             (Some(_), [entry]) => {
                 let category = CATEGORIES.iter().find(|c| c.id == entry.category);
-                if category.is_some_and(|c| c.accepts(sc, &run)) {
+                if category.is_some_and(|c| c.accepts(&run, entry)) {
                     deliberate
                         .entry(category.map_or("", |c| c.id))
                         .or_default()

@@ -27,6 +27,18 @@ fn refuse(ack: Option<ConnectReason>, reason: ConnectReason) -> Reply {
 /// A CONNECT on a connection that has not sent one yet.
 pub(crate) fn connect(state: &mut State, link: &mut Link, connect: Connect) -> Reply {
     let version = connect.protocol;
+    if let Some(field) = control_character_field(&connect) {
+        // The stricter choice 5.0 §1.5.4 (3.1.1 §1.5.3) allows: malformed. 5.0 says why in
+        // the CONNACK (0x85 for the identifier, [MQTT-3.1.3-8]); 3.x has no return code for
+        // a malformed packet, so the connection is just closed (as mosquitto does).
+        link.violation(&format!("control character in the {field}"), "MQTT-1.5.4");
+        let reason = if field == "client identifier" {
+            ConnectReason::ClientIdentifierNotValid
+        } else {
+            ConnectReason::MalformedPacket
+        };
+        return refuse(version.is_v5().then_some(reason), reason);
+    }
     let mut assigned = None;
     let client_id = if connect.client_id.is_empty() {
         // 3.1 requires an identifier; 3.1.1 allows an empty one only with a clean
@@ -216,6 +228,20 @@ pub(crate) fn connect(state: &mut State, link: &mut Link, connect: Connect) -> R
     resend_inflight(state, link, &mut reply);
     reply.pending();
     reply
+}
+
+/// The first string field of `connect` holding a control character, by name.
+fn control_character_field(connect: &Connect) -> Option<&'static str> {
+    use super::has_control_character as bad;
+    if bad(&connect.client_id) {
+        Some("client identifier")
+    } else if connect.username.as_deref().is_some_and(bad) {
+        Some("user name")
+    } else if connect.will.as_ref().is_some_and(|w| bad(w.topic.as_str())) {
+        Some("will topic")
+    } else {
+        None
+    }
 }
 
 /// The successful CONNACK and what it announces, and the keep alive in force (5.0 Server

@@ -47,6 +47,26 @@ pub(crate) use link::{Close, Link, Out, Reply};
 use crate::event::CloseReason;
 use crate::state::State;
 
+/// Whether `s` holds a control character, U+0001..U+001F or U+007F..U+009F (U+0000 is
+/// refused by the codec). Data "SHOULD NOT" contain them and a receiver "MAY" treat a packet
+/// that does as malformed (5.0 §1.5.4, 3.1.1 §1.5.3): this broker takes the stricter
+/// choice, as mosquitto does, for client identifiers, user names, will topics, topic names
+/// and topic filters.
+pub(crate) fn has_control_character(s: &str) -> bool {
+    s.chars()
+        .any(|c| matches!(c, '\u{1}'..='\u{1F}' | '\u{7F}'..='\u{9F}'))
+}
+
+/// Close over a string field holding a control character ([`has_control_character`]):
+/// Malformed Packet.
+pub(crate) fn control_character_close(link: &Link, field: &str) -> Reply {
+    Reply::close(link.protocol_close(
+        &format!("control character in the {field}"),
+        "MQTT-1.5.4",
+        DisconnectReason::MalformedPacket,
+    ))
+}
+
 /// Apply the rules to one packet received on `link`.
 pub(crate) fn handle(state: &mut State, link: &mut Link, packet: Packet) -> Reply {
     tracing::trace!(

@@ -139,7 +139,9 @@ fn acknowledged(state: &mut State, link: &Link, pid: PacketId, expected: OutStat
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use mqtt_proto::{Connect, Packet, ProtocolVersion, PubAckReason, Publish, QosPid, TopicName};
+    use mqtt_proto::{
+        Connect, Packet, ProtocolVersion, PubAckReason, Publish, QoS, QosPid, TopicName,
+    };
 
     use super::super::test_support::Harness;
     use super::*;
@@ -196,5 +198,89 @@ mod tests {
         let mut rec = PubRec::new(pid(4));
         rec.reason = PubAckReason::UnspecifiedError;
         assert!(h.handle(&mut link, rec.into()).packets().is_empty());
+    }
+
+    /// A subscriber `c` (at `qos`) with one message in flight to it, as packet id 1.
+    fn in_flight(h: &mut Harness, version: ProtocolVersion, qos: QoS) -> Link {
+        let (mut link, _rx) = h.link();
+        h.handle(&mut link, Connect::new(version, "c").into());
+        let filter = mqtt_proto::TopicFilter::new("t").unwrap();
+        let sub =
+            mqtt_proto::Subscribe::new(pid(1), vec![mqtt_proto::Subscription::new(filter, qos)]);
+        h.handle(&mut link, sub.into());
+        let (mut publisher, _prx) = h.link();
+        h.handle(
+            &mut publisher,
+            Connect::new(ProtocolVersion::V3_1_1, "p").into(),
+        );
+        let publish = Publish::new(
+            TopicName::new("t").unwrap(),
+            QosPid::from_qos(qos, pid(7)),
+            &b"m"[..],
+        );
+        h.handle(&mut publisher, publish.into());
+        let (_, sent) = super::super::deliver::take(&mut h.state, &link);
+        assert_eq!(sent.len(), 1, "one message in flight");
+        assert_eq!(sent[0].qos, QosPid::from_qos(qos, pid(1)));
+        link
+    }
+
+    #[test]
+    fn an_acknowledgement_of_the_wrong_type_closes() {
+        // PUBREC or PUBCOMP for a QoS 1 message, PUBACK or PUBCOMP for a QoS 2 one not yet
+        // received: a Protocol Error (DISCONNECT 0x82 on 5.0), the message left in flight.
+        let wrong: [(QoS, Packet); 4] = [
+            (QoS::AtLeastOnce, PubRec::new(pid(1)).into()),
+            (QoS::AtLeastOnce, PubComp::new(pid(1)).into()),
+            (QoS::ExactlyOnce, mqtt_proto::PubAck::new(pid(1)).into()),
+            (QoS::ExactlyOnce, PubComp::new(pid(1)).into()),
+        ];
+        for version in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
+            for (qos, ack) in &wrong {
+                let mut h = Harness::default();
+                let mut link = in_flight(&mut h, version, *qos);
+                let reply = h.handle(&mut link, ack.clone());
+                let close = reply.close.as_ref().expect("closed");
+                assert_eq!(
+                    close.disconnect,
+                    version
+                        .is_v5()
+                        .then_some(mqtt_proto::DisconnectReason::ProtocolError),
+                    "{version} {qos:?} {ack:?}"
+                );
+                assert!(h.state.sessions["c"].inflight.contains(pid(1)));
+            }
+        }
+    }
+
+    #[test]
+    fn the_right_acknowledgements_and_a_resent_pubrec_keep_the_connection() {
+        let mut h = Harness::default();
+        let mut link = in_flight(&mut h, ProtocolVersion::V5, QoS::AtLeastOnce);
+        let reply = h.handle(&mut link, mqtt_proto::PubAck::new(pid(1)).into());
+        assert_eq!(reply.close, None);
+        assert!(h.state.sessions["c"].inflight.get(pid(1)).is_none());
+
+        let mut h = Harness::default();
+        let mut link = in_flight(&mut h, ProtocolVersion::V5, QoS::ExactlyOnce);
+        for _ in 0..2 {
+            // The second PUBREC is a resend (the PUBREL was lost): PUBREL again.
+            let reply = h.handle(&mut link, PubRec::new(pid(1)).into());
+            assert_eq!(reply.close, None);
+            assert_eq!(reply.packets(), [&Packet::PubRel(PubRel::new(pid(1)))]);
+        }
+        let reply = h.handle(&mut link, PubComp::new(pid(1)).into());
+        assert_eq!(reply.close, None);
+        assert!(h.state.sessions["c"].inflight.get(pid(1)).is_none());
+    }
+
+    #[test]
+    fn pubrec_for_an_unknown_id_gets_a_plain_pubrel_on_3_1_1() {
+        let mut h = Harness::default();
+        let (mut link, _rx) = h.link();
+        h.handle(&mut link, Connect::new(ProtocolVersion::V3_1_1, "c").into());
+        let reply = h.handle(&mut link, PubRec::new(pid(4)).into());
+        assert_eq!(reply.packets(), [&Packet::PubRel(PubRel::new(pid(4)))]);
+        assert_eq!(reply.close, None);
     }
 }

@@ -126,4 +126,29 @@ mod tests {
             assert!(!head.server_only(), "{first:#04x}");
         }
     }
+
+    #[test]
+    fn a_qos_0_publish_with_dup_closes_once_connected() {
+        use mqtt_proto::{Connect, ProtocolVersion};
+
+        use super::super::test_support::Harness;
+
+        let mut h = Harness::default();
+        let (mut link, _rx) = h.link();
+        let head = |first| Head {
+            first: Some(first),
+            connect_level: None,
+        };
+        // Before CONNECT the first-packet rule applies, not this one.
+        assert!(check(&link, &head(0x38)).is_none());
+        h.handle(&mut link, Connect::new(ProtocolVersion::V5, "c").into());
+        let reply = check(&link, &head(0x38)).expect("QoS 0 with DUP closes");
+        assert_eq!(
+            reply.close.and_then(|c| c.disconnect),
+            Some(DisconnectReason::MalformedPacket)
+        );
+        for fine in [0x30, 0x31, 0x3A, 0x3C, 0x82] {
+            assert!(check(&link, &head(fine)).is_none(), "{fine:#04x}");
+        }
+    }
 }

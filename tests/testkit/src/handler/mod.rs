@@ -184,3 +184,94 @@ pub(crate) fn timed_out(link: &Link) -> Close {
         Close::new(CloseReason::ConnectTimeout)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use mqtt_proto::{
+        Connect, ConnectReason, Packet, PacketId, ProtocolVersion, Publish, QoS, QosPid, Subscribe,
+        Subscription, TopicFilter, TopicName, Unsubscribe, Will,
+    };
+
+    use super::test_support::Harness;
+    use super::*;
+
+    #[test]
+    fn control_characters_are_found() {
+        for bad in ["a\u{1}", "\u{1F}", "x\u{7F}y", "\u{9F}"] {
+            assert!(has_control_character(bad), "{bad:?}");
+        }
+        for fine in ["", "a/b", "\u{A0}", "é", "\u{20}"] {
+            assert!(!has_control_character(fine), "{fine:?}");
+        }
+    }
+
+    #[test]
+    fn a_connect_with_a_control_character_is_refused() {
+        // 5.0: CONNACK 0x85 for the client identifier, 0x81 for the rest; 3.1.1: closed
+        // without a CONNACK.
+        let mut with_user = Connect::new(ProtocolVersion::V5, "c");
+        with_user.username = Some("u\u{1}".into());
+        let mut with_will = Connect::new(ProtocolVersion::V5, "c");
+        with_will.will = Some(Will::new(TopicName::new("w\u{7F}").unwrap(), &b"m"[..]));
+        let cases = [
+            (
+                Connect::new(ProtocolVersion::V5, "c\u{1F}"),
+                ConnectReason::ClientIdentifierNotValid,
+            ),
+            (with_user, ConnectReason::MalformedPacket),
+            (with_will, ConnectReason::MalformedPacket),
+        ];
+        for (connect, reason) in cases {
+            let mut v3 = connect.clone();
+            v3.protocol = ProtocolVersion::V3_1_1;
+            let mut h = Harness::default();
+            let (mut link, _rx) = h.link();
+            let reply = h.handle(&mut link, connect.into());
+            assert!(
+                matches!(reply.packets()[..], [Packet::ConnAck(a)] if a.reason == reason),
+                "{reason:?}: {:?}",
+                reply.packets()
+            );
+            assert!(reply.close.is_some() && link.client.is_none());
+            let (mut link, _rx) = h.link();
+            let reply = h.handle(&mut link, v3.into());
+            assert!(reply.packets().is_empty(), "3.1.1: no CONNACK");
+            assert!(reply.close.is_some());
+        }
+    }
+
+    #[test]
+    fn topics_and_filters_with_a_control_character_close() {
+        let pid = PacketId::new(1).unwrap();
+        let packets: [Packet; 3] = [
+            Publish::new(
+                TopicName::new("t\u{1}").unwrap(),
+                QosPid::AtMostOnce,
+                &b""[..],
+            )
+            .into(),
+            Subscribe::new(
+                pid,
+                vec![Subscription::new(
+                    TopicFilter::new("t/\u{9F}").unwrap(),
+                    QoS::AtMostOnce,
+                )],
+            )
+            .into(),
+            Unsubscribe::new(pid, vec![TopicFilter::new("\u{1F}").unwrap()]).into(),
+        ];
+        for packet in packets {
+            let mut h = Harness::default();
+            let (mut link, _rx) = h.link();
+            h.handle(&mut link, Connect::new(ProtocolVersion::V5, "c").into());
+            let what = format!("{packet:?}");
+            let reply = h.handle(&mut link, packet);
+            assert_eq!(
+                reply.close.and_then(|c| c.disconnect),
+                Some(DisconnectReason::MalformedPacket),
+                "{what}"
+            );
+        }
+    }
+}

@@ -91,6 +91,7 @@ pub(crate) fn check(link: &Link, head: &Head) -> Option<Reply> {
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -377,6 +377,10 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
     /// Decode and process every whole packet buffered, until one is held by a delay rule.
     fn decode_all(&mut self) -> Option<Close> {
         while self.held.is_none() {
+            let head = handler::Head::peek(&self.link, &self.rbuf);
+            if let Some(reply) = handler::check_head(&self.link, &head) {
+                return self.write_reply(reply);
+            }
             match self.decoder.decode(&mut self.rbuf) {
                 Ok(Some(packet)) => {
                     self.restart_keep_alive();
@@ -395,7 +399,11 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
                 }
                 Ok(None) => return None,
                 Err(e) => {
-                    let reply = handler::decode_error(&self.link, &e);
+                    if head.connect_level == Some(5) {
+                        // The CONNACK refusing a 5.0 CONNECT that does not decode.
+                        self.encoder.set_version(ProtocolVersion::V5);
+                    }
+                    let reply = handler::decode_error(&self.link, &e, &head);
                     return self.write_reply(reply);
                 }
             }

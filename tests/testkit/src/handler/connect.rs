@@ -27,6 +27,18 @@ fn refuse(ack: Option<ConnectReason>, reason: ConnectReason) -> Reply {
 /// A CONNECT on a connection that has not sent one yet.
 pub(crate) fn connect(state: &mut State, link: &mut Link, connect: Connect) -> Reply {
     let version = connect.protocol;
+    if let Some(field) = control_character_field(&connect) {
+        // The stricter choice 5.0 §1.5.4 (3.1.1 §1.5.3) allows: malformed. 5.0 says why in
+        // the CONNACK (0x85 for the identifier, [MQTT-3.1.3-8]); 3.x has no return code for
+        // a malformed packet, so the connection is just closed (as mosquitto does).
+        link.violation(&format!("control character in the {field}"), "MQTT-1.5.4");
+        let reason = if field == "client identifier" {
+            ConnectReason::ClientIdentifierNotValid
+        } else {
+            ConnectReason::MalformedPacket
+        };
+        return refuse(version.is_v5().then_some(reason), reason);
+    }
     let mut assigned = None;
     let client_id = if connect.client_id.is_empty() {
         // 3.1 requires an identifier; 3.1.1 allows an empty one only with a clean
@@ -149,6 +161,26 @@ pub(crate) fn connect(state: &mut State, link: &mut Link, connect: Connect) -> R
         return refuse(Some(code), code);
     }
 
+    if let Some(max) = connect
+        .properties
+        .maximum_packet_size
+        .filter(|_| version.is_v5())
+    {
+        // The CONNACK must fit the client's Maximum Packet Size [MQTT-3.1.2-24]; if even
+        // it does not, nothing can be sent: close without one (as mosquitto does), before
+        // any session is opened or taken over.
+        let (probe, _) = success_ack(&state.config, &connect, assigned.clone(), true);
+        let size = Packet::ConnAck(Box::new(probe)).encoded_len(version);
+        if size > max.get() as usize {
+            link.violation(
+                &format!("Maximum Packet Size {max} cannot hold the CONNACK ({size} bytes)"),
+                "MQTT-3.1.2-24",
+            );
+            return Reply::close(Close::new(CloseReason::ProtocolViolation(format!(
+                "Maximum Packet Size {max} cannot hold the CONNACK [MQTT-3.1.2-24]"
+            ))));
+        }
+    }
     let start = SessionStart {
         clean_start: connect.clean_start,
         persistent: session_expiry > 0,
@@ -176,41 +208,18 @@ pub(crate) fn connect(state: &mut State, link: &mut Link, connect: Connect) -> R
 
     tracing::debug!(conn = link.id, client_id, %version, session_present, "connected");
     let config = &state.config;
-    let mut ack = ConnAck::new(session_present, ConnectReason::Success);
+    let (ack, keep_alive_secs) = success_ack(config, &connect, assigned, session_present);
     if version.is_v5() {
-        ack.properties.assigned_client_identifier = assigned.map(Into::into);
-        ack.properties.maximum_packet_size = Some(config.max_packet_size);
-        ack.properties.retain_available = Some(true);
-        ack.properties.wildcard_subscription_available = Some(true);
-        ack.properties.shared_subscription_available = Some(true);
-        ack.properties.subscription_identifier_available = Some(config.subscription_identifiers);
         if config.topic_alias_maximum > 0 {
-            ack.properties.topic_alias_maximum = Some(config.topic_alias_maximum);
             link.topic_alias_maximum = config.topic_alias_maximum;
         }
-        // Absent means 65,535 and 2 (5.0 §3.2.2.3.3, §3.2.2.3.4) [MQTT-3.2.2-9].
-        if config.receive_maximum != NonZeroU16::MAX {
-            ack.properties.receive_maximum = Some(config.receive_maximum);
-        }
         link.receive_maximum = config.receive_maximum.get();
-        if maximum_qos < QoS::ExactlyOnce {
-            ack.properties.maximum_qos = Some(maximum_qos);
-        }
         if config.assign_topic_aliases {
             // Never above the client's maximum [MQTT-3.3.2-11]; none if it sent none.
             let maximum = connect.properties.topic_alias_maximum.unwrap_or(0);
             link.out_aliases.set_maximum(maximum);
         }
     }
-    // 5.0 Server Keep Alive [MQTT-3.2.2-21]: a client asking for more than the maximum,
-    // or for none, is held to the maximum.
-    let keep_alive_secs = match config.max_keep_alive {
-        Some(max) if version.is_v5() && (connect.keep_alive == 0 || connect.keep_alive > max) => {
-            ack.properties.server_keep_alive = Some(max);
-            max
-        }
-        _ => connect.keep_alive,
-    };
     let keep_alive =
         (keep_alive_secs > 0).then(|| Duration::from_millis(u64::from(keep_alive_secs) * 1500));
     link.client = Some(Client {
@@ -226,6 +235,59 @@ pub(crate) fn connect(state: &mut State, link: &mut Link, connect: Connect) -> R
     resend_inflight(state, link, &mut reply);
     reply.pending();
     reply
+}
+
+/// The first string field of `connect` holding a control character, by name.
+fn control_character_field(connect: &Connect) -> Option<&'static str> {
+    use super::has_control_character as bad;
+    if bad(&connect.client_id) {
+        Some("client identifier")
+    } else if connect.username.as_deref().is_some_and(bad) {
+        Some("user name")
+    } else if connect.will.as_ref().is_some_and(|w| bad(w.topic.as_str())) {
+        Some("will topic")
+    } else {
+        None
+    }
+}
+
+/// The successful CONNACK and what it announces, and the keep alive in force (5.0 Server
+/// Keep Alive [MQTT-3.2.2-21]: a client asking for more than the maximum, or for none, is
+/// held to the maximum).
+fn success_ack(
+    config: &crate::config::Config,
+    connect: &Connect,
+    assigned: Option<String>,
+    session_present: bool,
+) -> (ConnAck, u16) {
+    let mut ack = ConnAck::new(session_present, ConnectReason::Success);
+    let version = connect.protocol;
+    if version.is_v5() {
+        ack.properties.assigned_client_identifier = assigned.map(Into::into);
+        ack.properties.maximum_packet_size = Some(config.max_packet_size);
+        ack.properties.retain_available = Some(true);
+        ack.properties.wildcard_subscription_available = Some(true);
+        ack.properties.shared_subscription_available = Some(true);
+        ack.properties.subscription_identifier_available = Some(config.subscription_identifiers);
+        if config.topic_alias_maximum > 0 {
+            ack.properties.topic_alias_maximum = Some(config.topic_alias_maximum);
+        }
+        // Absent means 65,535 and 2 (5.0 §3.2.2.3.3, §3.2.2.3.4) [MQTT-3.2.2-9].
+        if config.receive_maximum != NonZeroU16::MAX {
+            ack.properties.receive_maximum = Some(config.receive_maximum);
+        }
+        if config.maximum_qos < QoS::ExactlyOnce {
+            ack.properties.maximum_qos = Some(config.maximum_qos);
+        }
+    }
+    let keep_alive_secs = match config.max_keep_alive {
+        Some(max) if version.is_v5() && (connect.keep_alive == 0 || connect.keep_alive > max) => {
+            ack.properties.server_keep_alive = Some(max);
+            max
+        }
+        _ => connect.keep_alive,
+    };
+    (ack, keep_alive_secs)
 }
 
 /// After a reconnect: resend the unacknowledged PUBLISHes with DUP set, and PUBREL for

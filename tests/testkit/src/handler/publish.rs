@@ -9,6 +9,9 @@ use crate::event::Event;
 use crate::state::State;
 
 pub(crate) fn publish(state: &mut State, link: &mut Link, mut publish: Publish) -> Reply {
+    if super::has_control_character(publish.topic.as_str()) {
+        return super::control_character_close(link, "topic name");
+    }
     if !publish.properties().subscription_identifiers.is_empty() {
         return Reply::close(link.protocol_close(
             "subscription identifier in a PUBLISH from a client",

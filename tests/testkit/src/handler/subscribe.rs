@@ -20,6 +20,13 @@ fn granted(qos: QoS) -> SubAckReason {
 }
 
 pub(crate) fn subscribe(state: &mut State, link: &Link, subscribe: &Subscribe) -> Reply {
+    if subscribe
+        .subscriptions
+        .iter()
+        .any(|s| super::has_control_character(s.filter.as_str()))
+    {
+        return super::control_character_close(link, "topic filter");
+    }
     // Identifier 0 is refused by the decoder already (a Protocol Error, 5.0 §3.8.2.1.2).
     let subscription_id = subscribe.properties.subscription_identifier;
     if subscription_id.is_some() && !state.config.subscription_identifiers {
@@ -128,6 +135,13 @@ pub(crate) fn subscribe(state: &mut State, link: &Link, subscribe: &Subscribe) -
 }
 
 pub(crate) fn unsubscribe(state: &mut State, link: &Link, unsubscribe: &Unsubscribe) -> Reply {
+    if unsubscribe
+        .filters
+        .iter()
+        .any(|f| super::has_control_character(f.as_str()))
+    {
+        return super::control_character_close(link, "topic filter");
+    }
     let mut reasons = Vec::new();
     if let Some(id) = link.owner(state) {
         if let Some(session) = state.sessions.get_mut(id) {

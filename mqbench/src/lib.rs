@@ -11,6 +11,11 @@
 //! The library is the binary's implementation: [`Cli`] is the command line and [`run`] runs
 //! it; it is not meant as an API of its own.
 
+// The README's examples, compiled as doctests (not part of the documentation).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -19,10 +24,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use clap::{Parser, ValueEnum};
+use futures_util::FutureExt;
 use mqtt_client::{
     Client, ConnectionStatus, Options, ProtocolVersion, QoS, Reconnect, TlsOptions, TopicFilter,
 };
-use futures_util::FutureExt;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
@@ -84,11 +89,11 @@ pub struct Cli {
     pub connect_rate: f64,
 
     /// Client identifier template.
-    #[arg(short = 'i', long, default_value = "mqbench-%p-%i", value_name = "TEMPLATE")]
+    #[arg(short = 'i', long, default_value = "mqbench-%p-%i", value_name = "TEMPLATE", value_parser = valid_template)]
     pub client_id: String,
 
     /// Topic template (pub: the topic; sub: the filter).
-    #[arg(short = 't', long, default_value = "mqbench/%i", value_name = "TEMPLATE")]
+    #[arg(short = 't', long, default_value = "mqbench/%i", value_name = "TEMPLATE", value_parser = valid_template)]
     pub topic: String,
 
     /// Quality of service.
@@ -156,6 +161,11 @@ pub struct Cli {
     /// No status line on stderr.
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// A template that parses (a usage error otherwise).
+fn valid_template(s: &str) -> Result<String, TemplateError> {
+    Template::parse(s).map(|_| s.to_owned())
 }
 
 /// The benchmark mode.
@@ -261,7 +271,9 @@ pub fn raise_file_limit() -> u64 {
             }
         }
     }
-    lim.rlim_cur as u64
+    #[allow(clippy::unnecessary_cast)] // rlim_t is u64 on Linux, not on every unix
+    let limit = lim.rlim_cur as u64;
+    limit
 }
 
 /// Raise the soft limit on open files (not on this platform).
@@ -336,8 +348,8 @@ struct Base {
 
 impl Base {
     fn new(cli: &Cli) -> Result<Self, Fatal> {
-        let mut options =
-            Options::from_url(&cli.url).map_err(|e| Fatal(format!("bad --url {:?}: {e}", cli.url)))?;
+        let mut options = Options::from_url(&cli.url)
+            .map_err(|e| Fatal(format!("bad --url {:?}: {e}", cli.url)))?;
         options.mqtt.protocol = match cli.protocol {
             Version::V5 => ProtocolVersion::V5,
             Version::V311 => ProtocolVersion::V3_1_1,
@@ -360,8 +372,8 @@ impl Base {
             tls = tls.dangerous_skip_verification();
         }
         options.tls = tls;
-        let id = Template::parse(&cli.client_id)
-            .map_err(|e| Fatal(format!("bad --client-id: {e}")))?;
+        let id =
+            Template::parse(&cli.client_id).map_err(|e| Fatal(format!("bad --client-id: {e}")))?;
         Ok(Self { options, id })
     }
 
@@ -380,8 +392,7 @@ async fn connect_all<F, Fut>(
     rate: f64,
     make: impl Fn(u64) -> Options,
     each: F,
-)
-where
+) where
     F: Fn(u64, Client, mqtt_client::Messages) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
@@ -514,10 +525,7 @@ async fn publisher(
     }
 }
 
-fn complete(
-    stats: &Stats,
-    result: Result<mqtt_client::PublishAck, mqtt_client::ClientError>,
-) {
+fn complete(stats: &Stats, result: Result<mqtt_client::PublishAck, mqtt_client::ClientError>) {
     match result {
         Ok(_) => {
             stats.sent.fetch_add(1, Ordering::Relaxed);
@@ -596,7 +604,11 @@ pub async fn run(cli: Cli, mut status: impl FnMut(&str)) -> Result<Outcome, Fata
     // Status line, once a second.
     let ticker_stats = stats.clone();
     let clients_total = u64::from(cli.clients)
-        + if cli.mode == Mode::Pub && cli.sub { u64::from(cli.sub_clients) } else { 0 };
+        + if cli.mode == Mode::Pub && cli.sub {
+            u64::from(cli.sub_clients)
+        } else {
+            0
+        };
     let (line_tx, mut line_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let ticker = tokio::spawn(async move {
         let mut t = tokio::time::interval(Duration::from_secs(1));
@@ -605,7 +617,10 @@ pub async fn run(cli: Cli, mut status: impl FnMut(&str)) -> Result<Outcome, Fata
         loop {
             t.tick().await;
             let s = &ticker_stats;
-            let (out, inn) = (s.sent.load(Ordering::Relaxed), s.received.load(Ordering::Relaxed));
+            let (out, inn) = (
+                s.sent.load(Ordering::Relaxed),
+                s.received.load(Ordering::Relaxed),
+            );
             let line = format!(
                 "[{:>4}s] conn {}/{} out {} msg/s in {} msg/s err {}",
                 started.elapsed().as_secs(),
@@ -676,7 +691,8 @@ pub async fn run(cli: Cli, mut status: impl FnMut(&str)) -> Result<Outcome, Fata
             cli.connect_rate,
             move |i| b.options(i, ""),
             move |i, client, _messages| {
-                let (st, go2, mut stop2, view2) = (st.clone(), go2.clone(), stop2.clone(), view2.clone());
+                let (st, go2, mut stop2, view2) =
+                    (st.clone(), go2.clone(), stop2.clone(), view2.clone());
                 let t = topic2.expand(i);
                 let guard = (mode == Mode::Pub).then(|| Publishing::new(&st));
                 async move {
@@ -701,7 +717,10 @@ pub async fn run(cli: Cli, mut status: impl FnMut(&str)) -> Result<Outcome, Fata
             .unwrap_or_else(|e| e.into_inner())
             .clone()
             .unwrap_or_default();
-        fatal = Some(Fatal(format!("no client could connect to {}: {why}", cli.url)));
+        fatal = Some(Fatal(format!(
+            "no client could connect to {}: {why}",
+            cli.url
+        )));
     }
 
     // Traffic.
@@ -709,9 +728,15 @@ pub async fn run(cli: Cli, mut status: impl FnMut(&str)) -> Result<Outcome, Fata
     let mut traffic_secs = 0.0;
     if fatal.is_none() {
         let _ = go_tx.send(true);
-        let deadline = cli.duration.map(|d| traffic_start + Duration::from_secs_f64(d));
+        let deadline = cli
+            .duration
+            .map(|d| traffic_start + Duration::from_secs_f64(d));
         let expected_in = |sent: u64| -> u64 {
-            if cli.shared.is_some() { sent } else { sent * u64::from(subs) }
+            if cli.shared.is_some() {
+                sent
+            } else {
+                sent * u64::from(subs)
+            }
         };
         let ctrl_c = tokio::signal::ctrl_c();
         tokio::pin!(ctrl_c);
@@ -775,7 +800,11 @@ pub async fn run(cli: Cli, mut status: impl FnMut(&str)) -> Result<Outcome, Fata
     let sent = stats.sent.load(Ordering::Relaxed);
     let received = stats.received.load(Ordering::Relaxed);
     let expected = if cli.mode == Mode::Pub && subs > 0 {
-        Some(if cli.shared.is_some() { sent } else { sent * u64::from(subs) })
+        Some(if cli.shared.is_some() {
+            sent
+        } else {
+            sent * u64::from(subs)
+        })
     } else {
         None
     };
@@ -784,7 +813,11 @@ pub async fn run(cli: Cli, mut status: impl FnMut(&str)) -> Result<Outcome, Fata
         _ => 0,
     };
     let errors = stats.errors.load(Ordering::Relaxed);
-    let code = if errors > 0 || missing > 0 { EXIT_ERRORS } else { EXIT_OK };
+    let code = if errors > 0 || missing > 0 {
+        EXIT_ERRORS
+    } else {
+        EXIT_OK
+    };
     let report = Report {
         mode: cli.mode,
         url: cli.url.clone(),
@@ -799,19 +832,26 @@ pub async fn run(cli: Cli, mut status: impl FnMut(&str)) -> Result<Outcome, Fata
         expected,
         missing,
         errors,
-        first_error: stats.first_error.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+        first_error: stats
+            .first_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone(),
         latency: &stats.latency,
         rss_bytes: rss_after,
-        rss_per_connection: if connected_after > 0 {
-            rss_after.saturating_sub(rss_before) / connected_after
-        } else {
-            0
-        },
+        rss_per_connection: rss_after
+            .saturating_sub(rss_before)
+            .checked_div(connected_after)
+            .unwrap_or(0),
         qos: cli.qos,
         size: cli.size,
         code,
     };
-    let summary = if cli.json { report.json() } else { report.text() };
+    let summary = if cli.json {
+        report.json()
+    } else {
+        report.text()
+    };
     Ok(Outcome { summary, code })
 }
 

@@ -102,6 +102,9 @@ mod tests {
         assert_eq!(s.len(), format!("a/42/b%/{pid}-").len() + 8);
         assert_eq!(Template::parse("x%q"), Err(TemplateError::Unknown('q')));
         assert_eq!(Template::parse("x%"), Err(TemplateError::Trailing));
-        assert_eq!(Template::parse("plain").map(|t| t.expand(3)), Ok("plain".to_owned()));
+        assert_eq!(
+            Template::parse("plain").map(|t| t.expand(3)),
+            Ok("plain".to_owned())
+        );
     }
 }

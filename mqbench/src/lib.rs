@@ -191,7 +191,7 @@ pub enum Version {
 }
 
 /// Counters shared by every task.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Stats {
     connected: AtomicU64,
     sent: AtomicU64,
@@ -199,12 +199,34 @@ struct Stats {
     errors: AtomicU64,
     connect_errors: AtomicU64,
     disconnects: AtomicU64,
+    /// When the first and the last message arrived (nanoseconds since the epoch).
+    first_rx: AtomicU64,
+    last_rx: AtomicU64,
     /// Publishers not yet done (all their messages acknowledged or failed).
     publishing: AtomicU64,
     /// Set once the run is ending: later disconnections are ours.
     stopping: AtomicBool,
     first_error: Mutex<Option<String>>,
     latency: Histogram,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self {
+            connected: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            connect_errors: AtomicU64::new(0),
+            disconnects: AtomicU64::new(0),
+            first_rx: AtomicU64::new(u64::MAX),
+            last_rx: AtomicU64::new(0),
+            publishing: AtomicU64::new(0),
+            stopping: AtomicBool::new(false),
+            first_error: Mutex::new(None),
+            latency: Histogram::default(),
+        }
+    }
 }
 
 impl Stats {
@@ -313,13 +335,18 @@ pub fn payload(size: usize) -> Bytes {
 
 /// The publish-to-now latency in microseconds of an mqbench payload, if it is one.
 pub fn latency_us(payload: &[u8]) -> Option<u64> {
+    latency_at(payload, now_nanos())
+}
+
+/// The latency of an mqbench payload received at `now` (nanoseconds since the epoch).
+fn latency_at(payload: &[u8], now: u64) -> Option<u64> {
     if payload.len() < STAMP_LEN || &payload[..4] != MAGIC {
         return None;
     }
     let mut ts = [0u8; 8];
     ts.copy_from_slice(&payload[4..STAMP_LEN]);
     let sent = u64::from_be_bytes(ts);
-    Some(now_nanos().saturating_sub(sent) / 1_000)
+    Some(now.saturating_sub(sent) / 1_000)
 }
 
 /// A subscription filter covering every topic of a template: each level holding a
@@ -544,8 +571,11 @@ async fn subscriber(
         tokio::select! {
             m = messages.recv() => match m {
                 Some(m) => {
+                    let now = now_nanos();
                     stats.received.fetch_add(1, Ordering::Relaxed);
-                    if let Some(us) = latency_us(m.payload()) {
+                    stats.first_rx.fetch_min(now, Ordering::Relaxed);
+                    stats.last_rx.fetch_max(now, Ordering::Relaxed);
+                    if let Some(us) = latency_at(m.payload(), now) {
                         stats.latency.record(us);
                     }
                 }
@@ -725,7 +755,9 @@ pub async fn run(cli: Cli, mut status: impl FnMut(&str)) -> Result<Outcome, Fata
 
     // Traffic.
     let traffic_start = Instant::now();
+    let start_nanos = now_nanos();
     let mut traffic_secs = 0.0;
+    let mut publish_secs = None;
     if fatal.is_none() {
         let _ = go_tx.send(true);
         let deadline = cli
@@ -757,6 +789,9 @@ pub async fn run(cli: Cli, mut status: impl FnMut(&str)) -> Result<Outcome, Fata
                 Mode::Sub => cli.count.is_some_and(|c| received >= c) || tasks.is_empty(),
                 Mode::Pub => stats.publishing.load(Ordering::Relaxed) == 0,
             };
+            if cli.mode == Mode::Pub && done {
+                publish_secs = Some(traffic_start.elapsed().as_secs_f64());
+            }
             if done {
                 break;
             }
@@ -769,6 +804,9 @@ pub async fn run(cli: Cli, mut status: impl FnMut(&str)) -> Result<Outcome, Fata
             let end = Instant::now() + if cli.qos == 0 { DRAIN / 5 } else { DRAIN };
             while Instant::now() < end {
                 let all_acked = stats.publishing.load(Ordering::Relaxed) == 0;
+                if all_acked && publish_secs.is_none() {
+                    publish_secs = Some(traffic_start.elapsed().as_secs_f64());
+                }
                 if all_acked
                     && stats.received.load(Ordering::Relaxed)
                         >= expected_in(stats.sent.load(Ordering::Relaxed))
@@ -827,6 +865,21 @@ pub async fn run(cli: Cli, mut status: impl FnMut(&str)) -> Result<Outcome, Fata
         disconnects: stats.disconnects.load(Ordering::Relaxed),
         connect_secs,
         traffic_secs,
+        publish_secs: publish_secs.unwrap_or(traffic_secs),
+        receive_secs: {
+            let (first, last) = (
+                stats.first_rx.load(Ordering::Relaxed),
+                stats.last_rx.load(Ordering::Relaxed),
+            );
+            // pub: from the start of traffic; sub: from the first message (the publisher is
+            // another process, started when it is started).
+            let from = if cli.mode == Mode::Sub {
+                first
+            } else {
+                start_nanos
+            };
+            last.saturating_sub(from) as f64 / 1e9
+        },
         sent,
         received,
         expected,
@@ -890,6 +943,10 @@ struct Report<'a> {
     disconnects: u64,
     connect_secs: f64,
     traffic_secs: f64,
+    /// Until every publisher was done (all acknowledged).
+    publish_secs: f64,
+    /// Until the last message arrived.
+    receive_secs: f64,
     sent: u64,
     received: u64,
     expected: Option<u64>,
@@ -937,8 +994,10 @@ impl Report<'_> {
             "received": self.received,
             "expected": self.expected,
             "missing": self.missing,
-            "sent_per_second": Self::rate(self.sent, self.traffic_secs),
-            "received_per_second": Self::rate(self.received, self.traffic_secs),
+            "publish_seconds": self.publish_secs,
+            "receive_seconds": self.receive_secs,
+            "sent_per_second": Self::rate(self.sent, self.publish_secs),
+            "received_per_second": Self::rate(self.received, self.receive_secs),
             "errors": self.errors,
             "first_error": self.first_error,
             "latency_us": lat,
@@ -965,12 +1024,13 @@ impl Report<'_> {
         if self.mode != Mode::Conn {
             let _ = writeln!(
                 s,
-                "messages: {} sent ({:.0}/s), {} received ({:.0}/s) in {:.2} s",
+                "messages: {} sent in {:.2} s ({:.0}/s), {} received in {:.2} s ({:.0}/s)",
                 self.sent,
-                Self::rate(self.sent, self.traffic_secs),
+                self.publish_secs,
+                Self::rate(self.sent, self.publish_secs),
                 self.received,
-                Self::rate(self.received, self.traffic_secs),
-                self.traffic_secs
+                self.receive_secs,
+                Self::rate(self.received, self.receive_secs)
             );
         }
         if let Some(e) = self.expected {

@@ -113,6 +113,7 @@ def main():
     for q in ["qos0", "qos1", "qos2"]:
         rows.append((f"QoS {q[-1]}: 4 publishers → 1 subscriber, sent (msg/s)", q, lambda v: v["sent_per_second"], "{:,.0f}"))
         rows.append((f"QoS {q[-1]}: received (msg/s)", q, lambda v: v["received_per_second"], "{:,.0f}"))
+    rows.insert(7, ("QoS 0: delivered (% of sent; the rest dropped by the broker)", "qos0", lambda v: 100 * v["received"] / max(v["sent"], 1), "{:.1f}"))
     for p in ["p50", "p90", "p99", "max"]:
         rows.append((f"latency {p}, 10 × 100 msg/s QoS 1 (µs)", "latency", lambda v, p=p: v["latency_us"][p], "{:,.0f}"))
     for label, name, f, fmt in rows:

@@ -786,7 +786,11 @@ pub async fn run(cli: Cli, mut status: impl FnMut(&str)) -> Result<Outcome, Fata
             let received = stats.received.load(Ordering::Relaxed);
             let done = match cli.mode {
                 Mode::Conn => deadline.is_none(),
-                Mode::Sub => cli.count.is_some_and(|c| received >= c) || tasks.is_empty(),
+                // Every subscriber gone (dropped by the broker): nothing more can arrive.
+                Mode::Sub => {
+                    cli.count.is_some_and(|c| received >= c)
+                        || stats.connected.load(Ordering::Relaxed) == 0
+                }
                 Mode::Pub => stats.publishing.load(Ordering::Relaxed) == 0,
             };
             if cli.mode == Mode::Pub && done {

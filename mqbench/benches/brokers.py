@@ -89,10 +89,12 @@ def main():
             for _ in range(RUNS):
                 p, url = start(broker)
                 before = status_kb(p.pid, "VmRSS")
-                v = mqbench(["-u", url, *args])
-                v["broker_growth_per_conn"] = (status_kb(p.pid, "VmHWM") - before) * 1024 / max(v["connected"], 1)
-                p.kill()
-                p.wait()
+                try:
+                    v = mqbench(["-u", url, *args])
+                    v["broker_growth_per_conn"] = (status_kb(p.pid, "VmHWM") - before) * 1024 / max(v["connected"], 1)
+                finally:
+                    p.kill()
+                    p.wait()
                 results.setdefault((broker, name), []).append(v)
                 print(broker, name, json.dumps(v), file=sys.stderr)
 

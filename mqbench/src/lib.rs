@@ -199,6 +199,8 @@ struct Stats {
     errors: AtomicU64,
     connect_errors: AtomicU64,
     disconnects: AtomicU64,
+    /// Connection attempts ended, in success or failure.
+    settled: AtomicU64,
     /// When the first and the last message arrived (nanoseconds since the epoch).
     first_rx: AtomicU64,
     last_rx: AtomicU64,
@@ -219,6 +221,7 @@ impl Default for Stats {
             errors: AtomicU64::new(0),
             connect_errors: AtomicU64::new(0),
             disconnects: AtomicU64::new(0),
+            settled: AtomicU64::new(0),
             first_rx: AtomicU64::new(u64::MAX),
             last_rx: AtomicU64::new(0),
             publishing: AtomicU64::new(0),
@@ -448,6 +451,7 @@ async fn connect_all<F, Fut>(
                     let watcher_stats = stats.clone();
                     let run = each(index, client.clone(), messages);
                     stats.connected.fetch_add(1, Ordering::Relaxed);
+                    stats.settled.fetch_add(1, Ordering::Relaxed);
                     tokio::select! {
                         () = run => {}
                         s = status.wait_for(|s| !s.is_connected()) => {
@@ -467,6 +471,7 @@ async fn connect_all<F, Fut>(
                 }
                 Err(e) => {
                     stats.connect_errors.fetch_add(1, Ordering::Relaxed);
+                    stats.settled.fetch_add(1, Ordering::Relaxed);
                     stats.error(format!("client {index} could not connect: {e}"));
                 }
             }
@@ -474,13 +479,10 @@ async fn connect_all<F, Fut>(
     }
 }
 
-/// Wait until `n` clients are up or have failed.
+/// Wait until `n` connection attempts have ended (up or failed).
 async fn wait_connected(stats: &Stats, n: u32) {
     loop {
-        let done = stats.connected.load(Ordering::Relaxed)
-            + stats.connect_errors.load(Ordering::Relaxed)
-            + stats.disconnects.load(Ordering::Relaxed);
-        if done >= u64::from(n) {
+        if stats.settled.load(Ordering::Relaxed) >= u64::from(n) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;

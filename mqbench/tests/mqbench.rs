@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 
 use mqtt_testkit::certs::TestCa;
-use mqtt_testkit::{Broker, BrokerBuilder, Event, Events};
+use mqtt_testkit::{Broker, BrokerBuilder, Direction, Event, Events, PacketType};
 use serde_json::Value;
 
 /// The reference broker on a runtime of its own, while the test thread runs mqbench.
@@ -551,4 +551,38 @@ fn against_mosquitto() {
     ]);
     assert_eq!(code, 0, "{v}");
     assert_eq!(u(&v, "received"), 600, "{v}");
+}
+
+#[test]
+fn a_connection_dropped_mid_run_is_exit_3() {
+    let broker = Reference::start(Broker::builder());
+    // The broker closes publisher 1's connection after its 5th PUBLISH (no DISCONNECT).
+    broker.broker().faults().for_client("drop-1").close_after(
+        Direction::In,
+        PacketType::Publish,
+        5,
+    );
+    let (code, v) = mqbench_json(&[
+        "pub",
+        "-u",
+        &broker.url(),
+        "-c",
+        "2",
+        "-n",
+        "50",
+        "-q",
+        "1",
+        "-i",
+        "drop-%i",
+        "-m",
+        "200",
+    ]);
+    assert_eq!(code, 3, "{v}");
+    assert_eq!(u(&v, "connected"), 2, "{v}");
+    assert_eq!(u(&v, "disconnects"), 1, "{v}");
+    let first = v["first_error"].as_str().unwrap();
+    assert!(first.contains("client 1 disconnected"), "{first}");
+    // Publisher 0 was unaffected; publisher 1 got at most its first 4 acknowledged.
+    let sent = u(&v, "sent");
+    assert!((50..=54).contains(&sent), "{v}");
 }

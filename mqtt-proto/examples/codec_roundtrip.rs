@@ -1,5 +1,8 @@
 //! Encode a few packets of each protocol version, print their bytes, and decode them again
 //! from a stream cut into small pieces, as a socket would deliver it.
+//!
+//! `cargo run -p mqtt-proto --example codec_roundtrip` (named apart from the `examples`
+//! package's `quickstart`: cargo puts every example binary of the workspace in one directory).
 
 #![allow(clippy::print_stdout)]
 
@@ -16,7 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ProtocolVersion::V5,
     ] {
         let packets: Vec<Packet> = vec![
-            Connect::new(version, "quickstart").into(),
+            Connect::new(version, "codec-roundtrip").into(),
             Subscribe::new(
                 PacketId::MIN,
                 vec![Subscription::new(

@@ -3,9 +3,11 @@
 //! packet by packet, through mqtt-proto's codec ([`Peer`]), or byte by byte where the test
 //! needs bytes no encoder would write (another broker's refusal, say).
 //!
-//! The broker runs on a thread of its own with its own runtime, so the same script serves a
-//! blocking test (a CLI run as a child process) and an async one, on a paused clock or
-//! not: [`ScriptedBroker::join`] blocks, [`ScriptedBroker::finish`] awaits.
+//! The broker runs on a thread of its own with its own runtime (on real time), so the same
+//! script serves a blocking test (a CLI run as a child process) and an async one:
+//! [`ScriptedBroker::join`] blocks, [`ScriptedBroker::finish`] awaits. A client on a paused
+//! clock does not wait for another thread before its clock jumps to its next timer: there,
+//! script only what the client does not time (a broker that never answers, say).
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -227,10 +229,14 @@ impl<T: Send + 'static> ScriptedBroker<T> {
     }
 
     /// The scripts' results, once every connection was played; a script's panic is raised
-    /// again here.
+    /// again here. The wait is a blocking task's, so that a paused clock does not advance
+    /// meanwhile (tokio does not auto-advance while one runs).
     pub async fn finish(mut self) -> Vec<T> {
         let results = self.results.take().expect("results not yet taken");
-        match results.await {
+        let got = tokio::task::spawn_blocking(move || results.blocking_recv())
+            .await
+            .expect("the wait for the scripts");
+        match got {
             Ok(r) => r,
             Err(_) => self.raise(),
         }

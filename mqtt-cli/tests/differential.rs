@@ -884,7 +884,6 @@ fn pub_stdin_and_file() {
         ),
         &port,
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -1036,14 +1035,14 @@ fn url_and_options_file() {
     std::fs::write(dir.join("mqpub"), pub_conf).unwrap();
     let argv = at(&port, &["-t", "cfg/b", "-C", "2"]);
     let before = b.subacks();
-    let theirs = Proc::spawn_with_config("mosquitto_sub", &argv, None, &dir);
-    let ours = Proc::spawn_with_config(MQSUB, &argv, None, &dir);
+    let theirs = Proc::spawn_with_config("mosquitto_sub", &argv, None, dir);
+    let ours = Proc::spawn_with_config(MQSUB, &argv, None, dir);
     b.wait_subacks(before + 2);
     let mut pubs = Vec::new();
     // Each topic published by mosquitto_pub and by mqpub (so -C 2 sees cfg/a twice).
     for topic in ["cfg/a", "cfg/b"] {
         let p = |prog: &str| {
-            Proc::spawn_with_config(prog, &at(&port, &["-t", topic, "-m", "x"]), None, &dir).wait()
+            Proc::spawn_with_config(prog, &at(&port, &["-t", topic, "-m", "x"]), None, dir).wait()
         };
         pubs.push((p("mosquitto_pub"), p(MQPUB)));
     }
@@ -1054,7 +1053,6 @@ fn url_and_options_file() {
         assert_same("options file (pub)", t, o, &port);
         assert!(o.stdout.contains(", q1, "), "{o:?}");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -671,12 +671,8 @@ async fn tls_client_cert_alpn_with_files_against_an_alpn_front_end() {
     let ca = TestCa::new("alpn front end");
     let server = ca.server_cert(&["localhost"]);
     let device = ca.client_cert("device-7");
-    let dir = tempfile::tempdir().unwrap();
-    let file = |name: &str, contents: &str| {
-        let path = dir.path().join(name);
-        std::fs::write(&path, contents).unwrap();
-        path.to_str().unwrap().to_owned()
-    };
+    let dir = mqtt_testkit::external::TempDir::new("alpn-front-end");
+    let file = |name: &str, contents: &str| dir.write(name, contents).to_str().unwrap().to_owned();
     let ca_file = file("ca.pem", &ca.cert_pem());
     let cert_file = file("device.pem.crt", &device.chain_pem());
     let key_file = file("private.pem.key", device.key_pem());
@@ -787,158 +783,35 @@ async fn tls_client_cert_alpn_with_files_against_an_alpn_front_end() {
 /// installed, unless `MQTT_INTEROP=require` (then a failure); `MOSQUITTO` may name the
 /// binary.
 mod mosquitto {
-    use std::path::{Path, PathBuf};
-    use std::process::Stdio;
     use std::time::{Duration, Instant};
 
     use mqtt_client::{Client, Options, QoS};
-    use mqtt_testkit::certs::TestCa;
-    use tokio::io::{AsyncBufReadExt, BufReader};
-    use tokio::process::{Child, Command};
+    use mqtt_testkit::external::Mosquitto;
+    use tokio::process::Command;
 
     use super::{Example, LIMIT, assert_in_order, count};
 
-    /// A mosquitto started for one test: plain TCP, TLS, and TLS requiring a client
-    /// certificate, each on its own loopback port; the certificates in `dir`.
-    struct Mosquitto {
-        _child: Child,
-        port: u16,
-        tls_port: u16,
-        mtls_port: u16,
-        dir: tempfile::TempDir,
+    /// A mosquitto started for one test (`mqtt_testkit::external`): plain TCP, TLS, and TLS
+    /// requiring a client certificate, each on its own loopback port; the certificates in
+    /// its directory. `None` when mosquitto is missing (a failure under
+    /// `MQTT_INTEROP=require`).
+    fn start(test: &str) -> Option<Mosquitto> {
+        Mosquitto::builder()
+            .config_line("allow_anonymous true")
+            .config_line("persistence false")
+            .tls()
+            .client_cert_tls()
+            .start_or_skip(test)
     }
 
-    impl Mosquitto {
-        fn url(&self) -> String {
-            format!("mqtt://127.0.0.1:{}", self.port)
-        }
-
-        fn file(&self, name: &str) -> String {
-            self.dir.path().join(name).to_str().unwrap().to_owned()
-        }
-    }
-
-    fn binary(test: &str) -> Option<PathBuf> {
-        let candidates = match std::env::var_os("MOSQUITTO") {
-            Some(path) => vec![PathBuf::from(path)],
-            None => vec![
-                PathBuf::from("/usr/sbin/mosquitto"),
-                PathBuf::from("mosquitto"),
-            ],
-        };
-        for candidate in candidates {
-            let runs = std::process::Command::new(&candidate)
-                .arg("-h")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok();
-            if runs {
-                return Some(candidate);
-            }
-        }
-        assert!(
-            std::env::var("MQTT_INTEROP").as_deref() != Ok("require"),
-            "MQTT_INTEROP=require, but mosquitto cannot be found (apt-get install mosquitto, \
-             or set MOSQUITTO)"
-        );
-        eprintln!("skipping {test}: mosquitto is not installed (apt-get install mosquitto)");
-        None
-    }
-
-    /// A free loopback port: bound to port 0, read, released for mosquitto (another process
-    /// taking it meanwhile is unlikely, and shows as a start failure).
-    fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    }
-
-    /// Started as root, mosquitto drops privileges before it reads its certificate files:
-    /// they must be readable by others.
-    #[cfg(unix)]
-    fn readable(path: &Path, mode: u32) {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-    }
-
-    #[cfg(not(unix))]
-    fn readable(_path: &Path, _mode: u32) {}
-
-    /// Start mosquitto; returns once it says it is running (its log, on stderr).
-    async fn start(test: &str) -> Option<Mosquitto> {
-        let binary = binary(test)?;
-        let dir = tempfile::tempdir().unwrap();
-        readable(dir.path(), 0o755);
-        let write = |name: &str, contents: &str| {
-            let path = dir.path().join(name);
-            std::fs::write(&path, contents).unwrap();
-            readable(&path, 0o644);
-            path.to_str().unwrap().to_owned()
-        };
-        let ca = TestCa::new("mosquitto examples");
-        let server = ca.server_cert(&["localhost", "127.0.0.1"]);
-        let device = ca.client_cert("device-1");
-        let ca_file = write("ca.pem", &ca.cert_pem());
-        let cert = write("server.pem", &server.chain_pem());
-        let key = write("server.key", server.key_pem());
-        write("device.pem", &device.chain_pem());
-        write("device.key", device.key_pem());
-        let (port, tls_port, mtls_port) = (free_port(), free_port(), free_port());
-        let conf = write(
-            "mosquitto.conf",
-            &format!(
-                "log_dest stderr\nallow_anonymous true\npersistence false\n\
-                 listener {port} 127.0.0.1\n\
-                 listener {tls_port} 127.0.0.1\ncafile {ca_file}\ncertfile {cert}\nkeyfile {key}\n\
-                 listener {mtls_port} 127.0.0.1\ncafile {ca_file}\ncertfile {cert}\nkeyfile {key}\n\
-                 require_certificate true\n"
-            ),
-        );
-        let mut child = Command::new(&binary)
-            .arg("-c")
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()));
-        let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
-        let mut seen = Vec::new();
-        let running = tokio::time::timeout(LIMIT, async {
-            while let Ok(Some(line)) = log.next_line().await {
-                let done = line.contains(" running");
-                seen.push(line);
-                if done {
-                    return true;
-                }
-            }
-            false
-        })
-        .await;
-        assert!(
-            matches!(running, Ok(true)),
-            "mosquitto did not start:\n{}",
-            seen.join("\n")
-        );
-        // Keep reading its log, so that it never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
-        Some(Mosquitto {
-            _child: child,
-            port,
-            tls_port,
-            mtls_port,
-            dir,
-        })
+    /// The path of `name` in the broker's directory, for a command line.
+    fn file(broker: &Mosquitto, name: &str) -> String {
+        broker.file(name).to_str().unwrap().to_owned()
     }
 
     #[tokio::test]
     async fn examples_with_url() {
-        let Some(broker) = start("examples_with_url").await else {
+        let Some(broker) = start("examples_with_url") else {
             return;
         };
         let url = broker.url();
@@ -989,19 +862,19 @@ mod mosquitto {
 
     #[tokio::test]
     async fn tls_examples_with_url() {
-        let Some(broker) = start("tls_examples_with_url").await else {
+        let Some(broker) = start("tls_examples_with_url") else {
             return;
         };
-        let ca = broker.file("ca.pem");
-        let tls = format!("mqtts://localhost:{}", broker.tls_port);
+        let ca = file(&broker, "ca.pem");
+        let tls = format!("mqtts://localhost:{}", broker.tls_port());
         let out = Example::run("tls_custom_ca", &["--url", &tls, "--ca", &ca]).await;
         assert_in_order(
             "tls_custom_ca",
             &out,
             &["round trip over TLS: \"encrypted\""],
         );
-        let mtls = format!("mqtts://localhost:{}", broker.mtls_port);
-        let (cert, key) = (broker.file("device.pem"), broker.file("device.key"));
+        let mtls = format!("mqtts://localhost:{}", broker.client_cert_tls_port());
+        let (cert, key) = (file(&broker, "client.pem"), file(&broker, "client.key"));
         let args = ["--url", &mtls, "--ca", &ca, "--cert", &cert, "--key", &key];
         let out = Example::run("tls_client_cert_alpn", &args).await;
         assert_in_order(
@@ -1015,7 +888,7 @@ mod mosquitto {
     #[cfg(unix)]
     #[tokio::test]
     async fn service_with_url() {
-        let Some(broker) = start("service_with_url").await else {
+        let Some(broker) = start("service_with_url") else {
             return;
         };
         let deadline = Instant::now() + LIMIT;
@@ -1029,7 +902,7 @@ mod mosquitto {
             .await
             .unwrap();
         let sent = Command::new("mosquitto_pub")
-            .args(["-p", &broker.port.to_string(), "-h", "127.0.0.1"])
+            .args(["-p", &broker.port().to_string(), "-h", "127.0.0.1"])
             .args(["-t", "examples/service/jobs", "-q", "1", "-m", "hello"])
             .status()
             .await;
@@ -1064,10 +937,10 @@ mod mosquitto {
     #[cfg(unix)]
     #[tokio::test]
     async fn bridge_between_two_mosquittos() {
-        let Some(a) = start("bridge_between_two_mosquittos").await else {
+        let Some(a) = start("bridge_between_two_mosquittos") else {
             return;
         };
-        let Some(b) = start("bridge_between_two_mosquittos").await else {
+        let Some(b) = start("bridge_between_two_mosquittos") else {
             return;
         };
         let deadline = Instant::now() + LIMIT;

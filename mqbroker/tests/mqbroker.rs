@@ -1,59 +1,96 @@
 //! The `mqbroker` binary over real sockets: it is spawned with `--port 0`, its address read from
-//! the listening line on stderr, and spoken to with raw packets through mqtt-proto's codec.
+//! the listening line on stderr, and spoken to with raw packets through mqtt-proto's codec
+//! (`mqtt_testkit::raw`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Command, ExitStatus};
+use std::time::Duration;
 
-use bytes::BytesMut;
-use mqtt_proto::{
-    Connect, Decoder, Encoder, Packet, ProtocolVersion, Publish, QoS, QosPid, Subscribe,
-    Subscription, TopicFilter, TopicName,
-};
+use mqtt_proto::{Packet, ProtocolVersion, QoS, QosPid};
+use mqtt_testkit::external::{Process, TempDir};
+use mqtt_testkit::raw::{RawClient, connect_packet, pid, publish};
 
-mod common;
+/// How long a test waits for an exit before failing instead of hanging.
+const TIMEOUT: Duration = Duration::from_secs(20);
 
-use common::{Mqbroker, RawClient, TIMEOUT, pid};
+/// A running `mqbroker` (`mqtt_testkit::external::Process`: its output read as it comes,
+/// killed on drop if a test fails before it exits).
+struct Mqbroker(Process);
 
-/// CONNECT, SUBSCRIBE and a PUBLISH that comes back, on one connection.
-fn round_trip(addr: SocketAddr, version: ProtocolVersion) -> RawClient {
-    let mut client = RawClient::connect(addr, version, "mqbroker-test");
-    let filter = TopicFilter::new("cli/+").expect("valid filter");
-    client.send(Subscribe::new(
-        pid(1),
-        vec![Subscription::new(filter, QoS::AtLeastOnce)],
-    ));
-    match client.recv() {
-        Packet::SubAck(ack) => assert_eq!(ack.packet_id, pid(1), "{ack:?}"),
-        other => panic!("expected SUBACK, got {other:?}"),
+impl Mqbroker {
+    fn spawn(args: &[&str]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mqbroker"));
+        command.args(args);
+        Self(Process::spawn(command, false).expect("spawn mqbroker"))
     }
-    let topic = TopicName::new("cli/echo").expect("valid topic");
-    client.send(Publish::new(topic, QosPid::AtMostOnce, &b"hello"[..]));
-    match client.recv() {
-        Packet::Publish(p) => {
-            assert_eq!(p.topic.as_str(), "cli/echo");
-            assert_eq!(&p.payload[..], b"hello");
-        }
-        other => panic!("expected PUBLISH, got {other:?}"),
+
+    /// Spawn on a free loopback port and wait for the listening line.
+    fn listening(extra: &[&str]) -> (Self, SocketAddr) {
+        let mut args = vec!["--port", "0"];
+        args.extend_from_slice(extra);
+        let broker = Self::spawn(&args);
+        let line = broker.line_where(|l| l.starts_with("mqbroker listening on "));
+        let addr = line["mqbroker listening on ".len()..]
+            .parse()
+            .expect("the listening line ends with an address");
+        (broker, addr)
     }
+
+    /// Skip stderr lines until one satisfies `pred`.
+    fn line_where(&self, pred: impl Fn(&str) -> bool) -> String {
+        self.0
+            .output()
+            .next_where(pred)
+            .expect("stderr closed before the expected line")
+    }
+
+    /// Every stderr line until it closes.
+    fn rest_of_stderr(&self) -> Vec<String> {
+        self.0.output().rest()
+    }
+
+    fn terminate(&self) {
+        self.0.signal("-TERM");
+    }
+
+    /// Wait for the process to exit (without polling).
+    fn wait(self) -> ExitStatus {
+        self.0.wait(TIMEOUT)
+    }
+}
+
+/// CONNECT, SUBSCRIBE and a PUBLISH that comes back, on one connection
+/// (`mqtt_testkit::raw`).
+async fn round_trip(addr: SocketAddr, version: ProtocolVersion) -> RawClient {
+    let mut client = RawClient::connect(addr, version, "mqbroker-test").await;
+    let ack = client.subscribe(1, "cli/+", QoS::AtLeastOnce).await;
+    assert_eq!(ack.packet_id, pid(1), "{ack:?}");
+    client
+        .send(publish("cli/echo", QosPid::AtMostOnce, b"hello"))
+        .await;
+    let p = client.recv_publish().await;
+    assert_eq!(p.topic.as_str(), "cli/echo");
+    assert_eq!(&p.payload[..], b"hello");
     client
 }
 
-#[test]
-fn serves_a_publish_round_trip_and_exits_cleanly_on_sigterm() {
+#[tokio::test]
+async fn serves_a_publish_round_trip_and_exits_cleanly_on_sigterm() {
     let (broker, addr) = Mqbroker::listening(&[]);
     assert!(addr.ip().is_loopback(), "{addr}");
     assert_ne!(addr.port(), 0, "the listening line shows the real port");
 
     let mut clients = [
-        round_trip(addr, ProtocolVersion::V3_1_1),
-        round_trip(addr, ProtocolVersion::V5),
+        round_trip(addr, ProtocolVersion::V3_1_1).await,
+        round_trip(addr, ProtocolVersion::V5).await,
     ];
     broker.terminate();
     // A clean shutdown closes every connection (5.0: after DISCONNECT 0x8B).
     for client in &mut clients {
-        while let Some(p) = client.next() {
+        while let Ok(p) = client.next().await {
             assert!(matches!(p, Packet::Disconnect(_)), "{p:?}");
         }
     }
@@ -64,10 +101,10 @@ fn serves_a_publish_round_trip_and_exits_cleanly_on_sigterm() {
     assert!(status.success(), "{status:?}");
 }
 
-#[test]
-fn verbose_logs_packets_and_events() {
+#[tokio::test]
+async fn verbose_logs_packets_and_events() {
     let (broker, addr) = Mqbroker::listening(&["-v"]);
-    let _client = round_trip(addr, ProtocolVersion::V3_1_1);
+    let _client = round_trip(addr, ProtocolVersion::V3_1_1).await;
     broker.line_where(|l| l.contains("Connected") && l.contains("mqbroker-test"));
     broker.line_where(|l| l.contains("received") && l.contains("PUBLISH"));
     broker.line_where(|l| l.contains("sent") && l.contains("PUBLISH"));
@@ -152,13 +189,9 @@ fn tls_flags_add_a_tls_listener() {
         .expect("certificate params")
         .self_signed(&key)
         .expect("self-sign");
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("mqbroker-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let cert_file = dir.join("cert.pem");
-    let key_file = dir.join("key.pem");
-    std::fs::write(&cert_file, cert.pem()).expect("write cert");
-    std::fs::write(&key_file, key.serialize_pem()).expect("write key");
+    let dir = TempDir::new("mqbroker-tls");
+    let cert_file = dir.write("cert.pem", cert.pem());
+    let key_file = dir.write("key.pem", key.serialize_pem());
 
     let (broker, addr) = Mqbroker::listening(&[
         "--tls-port",
@@ -174,7 +207,6 @@ fn tls_flags_add_a_tls_listener() {
     TcpStream::connect(tls_addr).expect("connect to the TLS port");
     broker.terminate();
     assert!(broker.wait().success());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -202,13 +234,9 @@ fn a_missing_certificate_is_one_error_line_and_exit_code_1() {
 fn wss_port_adds_a_secure_websocket_listener() {
     let ca = mqtt_testkit::certs::TestCa::new("mqbroker wss");
     let server = ca.server_cert(&["localhost", "127.0.0.1"]);
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("mqbroker-wss-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let cert_file = dir.join("chain.pem");
-    let key_file = dir.join("key.pem");
-    std::fs::write(&cert_file, server.chain_pem()).expect("write chain");
-    std::fs::write(&key_file, server.key_pem()).expect("write key");
+    let dir = TempDir::new("mqbroker-wss");
+    let cert_file = dir.write("chain.pem", server.chain_pem());
+    let key_file = dir.write("key.pem", server.key_pem());
 
     let (broker, addr) = Mqbroker::listening(&[
         "--wss-port",
@@ -224,17 +252,12 @@ fn wss_port_adds_a_secure_websocket_listener() {
     TcpStream::connect(wss_addr).expect("connect to the wss port");
     broker.terminate();
     assert!(broker.wait().success());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[cfg(unix)]
-#[test]
-fn unix_adds_a_unix_socket_listener_removed_on_shutdown() {
-    use std::os::unix::net::UnixStream;
-
-    let dir = std::env::temp_dir().join(format!("mqbroker-unix-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
+#[tokio::test]
+async fn unix_adds_a_unix_socket_listener_removed_on_shutdown() {
+    let dir = TempDir::new("mqbroker-unix");
     let path = dir.join("mqbroker.sock");
     let (broker, _addr) = Mqbroker::listening(&["--unix", path.to_str().expect("UTF-8 path")]);
     let line = broker.line_where(|l| l.ends_with(" (unix)"));
@@ -243,34 +266,15 @@ fn unix_adds_a_unix_socket_listener_removed_on_shutdown() {
         format!("mqbroker listening on {} (unix)", path.display())
     );
 
-    // CONNECT, CONNACK over the socket.
-    let mut stream = UnixStream::connect(&path).expect("connect to the unix socket");
-    stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
-    let mut connect = Connect::new(ProtocolVersion::V5, "over-unix");
-    connect.keep_alive = 0;
-    let mut buf = BytesMut::new();
-    Encoder::new(ProtocolVersion::V5)
-        .encode(&connect.into(), &mut buf)
-        .expect("encode CONNECT");
-    stream.write_all(&buf).expect("send CONNECT");
-    let mut decoder = Decoder::new(ProtocolVersion::V5);
-    let mut rbuf = BytesMut::new();
-    let mut chunk = [0u8; 256];
-    let packet = loop {
-        if let Some(p) = decoder.decode(&mut rbuf).expect("valid packets") {
-            break p;
-        }
-        let n = stream.read(&mut chunk).expect("read from mqbroker");
-        assert_ne!(n, 0, "closed before CONNACK");
-        rbuf.extend_from_slice(&chunk[..n]);
-    };
-    match packet {
-        Packet::ConnAck(ack) => assert!(!ack.reason.is_error(), "{ack:?}"),
-        other => panic!("expected CONNACK, got {other:?}"),
-    }
+    // CONNECT, CONNACK over the socket (`mqtt_testkit::raw`).
+    let stream = tokio::net::UnixStream::connect(&path)
+        .await
+        .expect("connect to the unix socket");
+    let (_client, ack) =
+        RawClient::connect_over(stream, connect_packet(ProtocolVersion::V5, "over-unix")).await;
+    assert!(!ack.reason.is_error(), "{ack:?}");
 
     broker.terminate();
     assert!(broker.wait().success());
     assert!(!path.exists(), "the socket file is removed on shutdown");
-    let _ = std::fs::remove_dir_all(&dir);
 }

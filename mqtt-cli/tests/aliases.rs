@@ -6,7 +6,7 @@
 //! - An alias above the broker's Topic Alias Maximum is not sent (mosquitto_pub sends it and
 //!   the broker closes the connection); the messages go with their topic.
 //!
-//! The wire is read by a scripted broker (a raw loopback listener decoding with
+//! The wire is read by a scripted broker (`mqtt_testkit::script`, decoding with
 //! mqtt-proto); and against Debian's mosquitto (`max_topic_alias 2`) mqpub's `-d` output
 //! equals mosquitto_pub's, and a subscriber receives every message with its topic. Skipped
 //! with a notice without mosquitto; `MQTT_INTEROP=require` makes that a failure.
@@ -19,84 +19,53 @@
     unreachable_pub
 )]
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
-
-use bytes::BytesMut;
-use mqtt_proto::{ConnAck, ConnectReason, Decoder, Encoder, Packet, ProtocolVersion, PubAck};
+use mqtt_proto::{ConnAck, ConnectReason, Packet, ProtocolVersion, PubAck};
+use mqtt_testkit::external::{Mosquitto, or_skip, tools};
+use mqtt_testkit::script::ScriptedBroker;
 
 mod common;
 
-use common::{MQPUB, Out, Proc, TIMEOUT, TempDir, run};
+use common::{MQPUB, Out, Proc, run};
 
 /// Each PUBLISH as it was on the wire: (topic, Topic Alias).
 type Wire = Vec<(String, Option<u16>)>;
 
-/// Accept one client, announce Topic Alias Maximum `max`, acknowledge its PUBLISHes, and
-/// return (topic, alias) of each PUBLISH as it was on the wire.
-fn scripted_broker(max: u16) -> (String, thread::JoinHandle<Wire>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port().to_string();
-    let script = thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
-        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-        let mut decoder = Decoder::new(ProtocolVersion::V5);
-        let encoder = Encoder::new(ProtocolVersion::V5);
-        let mut buf = BytesMut::new();
+/// Accept one client (`mqtt_testkit::script`), announce Topic Alias Maximum `max`,
+/// acknowledge its PUBLISHes, and return (topic, alias) of each PUBLISH as it was on the wire.
+fn scripted_broker(max: u16) -> ScriptedBroker<Wire> {
+    ScriptedBroker::accept(1, move |_, mut peer| async move {
+        let c = peer.connect().await;
+        assert_eq!(c.protocol, ProtocolVersion::V5);
+        let mut ack = ConnAck::new(false, ConnectReason::Success);
+        ack.properties.topic_alias_maximum = Some(max);
+        peer.send(Packet::ConnAck(Box::new(ack))).await;
         let mut seen = Vec::new();
-        loop {
-            let packet = match decoder.decode(&mut buf).unwrap() {
-                Some(p) => p,
-                None => {
-                    let mut chunk = [0u8; 4096];
-                    match stream.read(&mut chunk) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                    continue;
-                }
-            };
-            let mut out = BytesMut::new();
+        while let Some(packet) = peer.next().await {
             match packet {
-                Packet::Connect(c) => {
-                    assert_eq!(c.protocol, ProtocolVersion::V5);
-                    let mut ack = ConnAck::new(false, ConnectReason::Success);
-                    ack.properties.topic_alias_maximum = Some(max);
-                    encoder
-                        .encode(&Packet::ConnAck(Box::new(ack)), &mut out)
-                        .unwrap();
-                }
                 Packet::Publish(p) => {
                     seen.push((
                         p.topic.as_str().to_owned(),
                         p.properties().topic_alias.map(|a| a.get()),
                     ));
                     if let Some(id) = p.qos.packet_id() {
-                        encoder
-                            .encode(&Packet::PubAck(PubAck::new(id)), &mut out)
-                            .unwrap();
+                        peer.send(Packet::PubAck(PubAck::new(id))).await;
                     }
                 }
                 Packet::Disconnect(_) => break,
                 _ => {}
             }
-            stream.write_all(&out).unwrap();
         }
         seen
-    });
-    (port, script)
+    })
 }
 
 fn wire(max: u16, args: &[&str], stdin: Option<&[u8]>) -> (Out, Wire) {
-    let (port, script) = scripted_broker(max);
+    let script = scripted_broker(max);
+    let port = script.port().to_string();
     let mut all = vec!["-h", "127.0.0.1", "-p", &port, "-V", "mqttv5"];
     all.extend_from_slice(args);
     let out = run(MQPUB, &all, stdin);
-    (out, script.join().unwrap())
+    (out, script.join().remove(0))
 }
 
 fn expect(first: &str, alias: Option<u16>, n: usize) -> Wire {
@@ -190,94 +159,21 @@ fn mqpub_does_not_send_an_alias_the_broker_does_not_allow() {
 // Beside mosquitto_pub, against Debian's mosquitto
 // ---------------------------------------------------------------------------------------------
 
-fn mosquitto_tools() -> Option<PathBuf> {
-    let broker = [PathBuf::from("/usr/sbin/mosquitto")]
-        .into_iter()
-        .chain(
-            std::env::var_os("PATH")
-                .map(|p| {
-                    std::env::split_paths(&p)
-                        .map(|d| d.join("mosquitto"))
-                        .collect::<Vec<_>>()
-                })
-                .unwrap_or_default(),
-        )
-        .find(|p| p.exists());
-    let client = Command::new("mosquitto_pub")
-        .arg("--help")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    match broker {
-        Some(b) if client => Some(b),
-        _ => {
-            assert_ne!(
-                std::env::var("MQTT_INTEROP").as_deref(),
-                Ok("require"),
-                "MQTT_INTEROP=require, but mosquitto / mosquitto_pub are missing"
-            );
-            eprintln!("skipping: mosquitto or mosquitto_pub not found");
-            None
-        }
-    }
-}
-
-struct Mosquitto {
-    child: Child,
-    port: String,
-    _dir: TempDir,
-}
-
-impl Mosquitto {
-    fn start(binary: &PathBuf, extra: &str) -> Self {
-        let dir = TempDir::new("alias-broker");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let conf = dir.path().join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\nlog_dest none\n{extra}"),
-        )
-        .unwrap();
-        let child = Command::new(binary)
-            .arg("-c")
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn mosquitto");
-        let deadline = Instant::now() + TIMEOUT;
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "mosquitto did not start");
-            thread::sleep(Duration::from_millis(10));
-        }
-        Self {
-            child,
-            port: port.to_string(),
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn mqpub_sends_aliases_as_mosquitto_pub_does() {
-    let Some(binary) = mosquitto_tools() else {
+    let test = "mqpub_sends_aliases_as_mosquitto_pub_does";
+    if or_skip(test, tools(&["mosquitto_pub"])).is_none() {
+        return;
+    }
+    let Some(broker) = Mosquitto::builder()
+        .config_line("allow_anonymous true")
+        .config_line("max_topic_alias 2")
+        .start_or_skip(test)
+    else {
         return;
     };
-    let broker = Mosquitto::start(&binary, "max_topic_alias 2\n");
-    let port = broker.port.as_str();
+    let port = broker.port().to_string();
+    let port = port.as_str();
     let sub = Proc::subscribed(&[
         "-h",
         "127.0.0.1",

@@ -23,189 +23,66 @@
     unreachable_pub
 )]
 
-use std::io::{BufRead, BufReader, Read};
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Condvar, Mutex};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use mqtt_testkit::external::{self, Aedes, ClosedPort, mosquitto_binary, or_skip, tools};
+use mqtt_testkit::script::ScriptedBroker;
+
 mod common;
 
-use common::{MQPUB, MQSUB, Out, Proc, TIMEOUT, run, temp_dir};
+use common::{MQPUB, MQSUB, Out, Proc, TempDir, run};
 
 // ---------------------------------------------------------------------------------------------
 // Environment
 // ---------------------------------------------------------------------------------------------
 
-/// The mosquitto broker binary, if any.
-fn mosquitto_bin() -> Option<PathBuf> {
-    let sbin = PathBuf::from("/usr/sbin/mosquitto");
-    if sbin.exists() {
-        return Some(sbin);
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join("mosquitto"))
-        .find(|p| p.exists())
-}
-
 fn on_path(prog: &str) -> bool {
-    Command::new(prog)
-        .arg("--help")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
+    tools(&[prog]).is_ok()
 }
 
-/// Whether the mosquitto broker and clients can be run; panics if they cannot and
-/// `MQTT_INTEROP=require`.
+/// Whether the mosquitto broker and clients can be run; when they cannot, the rule of
+/// `mqtt_testkit::external::or_skip` (a failure under `MQTT_INTEROP=require`).
 fn available(test: &str) -> bool {
-    if mosquitto_bin().is_some() && on_path("mosquitto_pub") && on_path("mosquitto_sub") {
-        return true;
-    }
-    if std::env::var("MQTT_INTEROP").as_deref() == Ok("require") {
-        panic!(
-            "MQTT_INTEROP=require, but mosquitto / mosquitto_pub / mosquitto_sub are missing: \
-             apt-get install mosquitto mosquitto-clients"
-        );
-    }
-    eprintln!(
-        "skipping {test}: mosquitto / mosquitto_pub / mosquitto_sub not found (install \
-         mosquitto and mosquitto-clients; set MQTT_INTEROP=require to make this a failure)"
-    );
-    false
-}
-
-/// A loopback port nothing listens on (bound, then released).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    let found = mosquitto_binary().and_then(|_| tools(&["mosquitto_pub", "mosquitto_sub"]));
+    or_skip(test, found).is_some()
 }
 
 // ---------------------------------------------------------------------------------------------
 // The broker
 // ---------------------------------------------------------------------------------------------
 
-/// Lines a child wrote, shared with the thread that reads them.
-#[derive(Default, Clone)]
-struct Lines(Arc<(Mutex<Vec<String>>, Condvar)>);
-
-impl Lines {
-    fn follow(self, r: impl Read + Send + 'static) {
-        thread::spawn(move || {
-            for line in BufReader::new(r).lines() {
-                let Ok(line) = line else { break };
-                let (m, cv) = &*self.0;
-                m.lock().unwrap().push(line);
-                cv.notify_all();
-            }
-        });
-    }
-
-    fn count(&self, needle: &str) -> usize {
-        let (m, _) = &*self.0;
-        m.lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l.contains(needle))
-            .count()
-    }
-
-    /// Wait until `n` lines contain `needle`.
-    fn wait_count(&self, needle: &str, n: usize) {
-        let deadline = Instant::now() + TIMEOUT;
-        let (m, cv) = &*self.0;
-        let mut lines = m.lock().unwrap();
-        loop {
-            if lines.iter().filter(|l| l.contains(needle)).count() >= n {
-                return;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(
-                !left.is_zero(),
-                "timed out waiting for {n} lines with {needle:?}; got:\n{}",
-                lines.join("\n")
-            );
-            lines = cv.wait_timeout(lines, left).unwrap().0;
-        }
-    }
-}
-
-/// A mosquitto broker on a free loopback port, logging everything to its stderr (read by
-/// the test); killed and its directory removed on drop.
-struct Mosquitto {
-    child: Child,
-    dir: PathBuf,
-    port: u16,
-    log: Lines,
-}
+/// A mosquitto broker (`mqtt_testkit::external`) logging everything (`log_type all`), so
+/// that a test can wait for the SUBACKs it sent; killed on drop.
+struct Mosquitto(external::Mosquitto);
 
 impl Mosquitto {
     fn start() -> Self {
         Self::start_with("allow_anonymous true\n")
     }
 
+    /// With these configuration lines (after `available` said mosquitto is there).
     fn start_with(extra: &str) -> Self {
-        let dir = temp_dir("broker");
-        let port = free_port();
-        let conf = dir.join("mosquitto.conf");
-        let extra = extra.replace("$DIR", dir.to_str().unwrap());
-        std::fs::write(
-            &conf,
-            format!("listener {port} 127.0.0.1\nlog_dest stderr\nlog_type all\n{extra}"),
-        )
-        .unwrap();
-        let mut child = Command::new(mosquitto_bin().unwrap())
-            .arg("-c")
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn mosquitto");
-        let log = Lines::default();
-        log.clone().follow(child.stderr.take().unwrap());
-        let broker = Self {
-            child,
-            dir,
-            port,
-            log,
-        };
-        // Bounded poll-connect until it accepts.
-        let deadline = Instant::now() + TIMEOUT;
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "mosquitto did not start");
-            thread::sleep(Duration::from_millis(10));
-        }
-        broker
+        let builder = extra.lines().fold(
+            external::Mosquitto::builder().config_line("log_type all"),
+            |b, l| b.config_line(l),
+        );
+        Self(builder.start().expect("mosquitto is available"))
     }
 
     fn port(&self) -> String {
-        self.port.to_string()
+        self.0.port().to_string()
     }
 
     /// Wait until the broker has sent `n` SUBACKs in total (so the subscriptions are in place).
     fn wait_subacks(&self, n: usize) {
-        self.log.wait_count("Sending SUBACK to", n);
+        self.0.log().wait_count("Sending SUBACK to", n);
     }
 
     fn subacks(&self) -> usize {
-        self.log.count("Sending SUBACK to")
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        self.0.log().count("Sending SUBACK to")
     }
 }
 
@@ -967,7 +844,8 @@ fn pub_stdin_and_file() {
     assert_same("-s empty", &t, &o, &port);
     assert_eq!(o.code, Some(1));
     // -f: a file, binary-safe (observed as hex); an empty file sends an empty message.
-    let dir = temp_dir("files");
+    let tmp = TempDir::new("files");
+    let dir = tmp.path();
     let bin = dir.join("bin");
     std::fs::write(&bin, b"\x00\x01\xffabc\n").unwrap();
     let empty = dir.join("empty");
@@ -1006,7 +884,6 @@ fn pub_stdin_and_file() {
         ),
         &port,
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -1148,7 +1025,8 @@ fn url_and_options_file() {
     assert_eq!(o.stdout, "url/a/b by url\n");
     // The options file ($XDG_CONFIG_HOME/mosquitto_sub, ours .../mqsub): read first, -t
     // accumulates with the command line, the value is the rest of the line (no quoting).
-    let dir = temp_dir("config");
+    let tmp = TempDir::new("config");
+    let dir = tmp.path();
     let sub_conf = "# a comment\n-v\n-t cfg/a\n-F \"%t %p\" quoted\n";
     let pub_conf = "-q 1\n-d\n";
     std::fs::write(dir.join("mosquitto_sub"), sub_conf).unwrap();
@@ -1157,14 +1035,14 @@ fn url_and_options_file() {
     std::fs::write(dir.join("mqpub"), pub_conf).unwrap();
     let argv = at(&port, &["-t", "cfg/b", "-C", "2"]);
     let before = b.subacks();
-    let theirs = Proc::spawn_with_config("mosquitto_sub", &argv, None, &dir);
-    let ours = Proc::spawn_with_config(MQSUB, &argv, None, &dir);
+    let theirs = Proc::spawn_with_config("mosquitto_sub", &argv, None, dir);
+    let ours = Proc::spawn_with_config(MQSUB, &argv, None, dir);
     b.wait_subacks(before + 2);
     let mut pubs = Vec::new();
     // Each topic published by mosquitto_pub and by mqpub (so -C 2 sees cfg/a twice).
     for topic in ["cfg/a", "cfg/b"] {
         let p = |prog: &str| {
-            Proc::spawn_with_config(prog, &at(&port, &["-t", topic, "-m", "x"]), None, &dir).wait()
+            Proc::spawn_with_config(prog, &at(&port, &["-t", topic, "-m", "x"]), None, dir).wait()
         };
         pubs.push((p("mosquitto_pub"), p(MQPUB)));
     }
@@ -1175,7 +1053,6 @@ fn url_and_options_file() {
         assert_same("options file (pub)", t, o, &port);
         assert!(o.stdout.contains(", q1, "), "{o:?}");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1187,7 +1064,8 @@ fn closed_port() {
     if !available("closed_port") {
         return;
     }
-    let port = free_port().to_string();
+    let closed = ClosedPort::new();
+    let port = closed.port().to_string();
     for (what, args) in [
         ("pub", vec!["-t", "sensor", "-m", "25"]),
         ("pub -d", vec!["-t", "sensor", "-m", "25", "-d"]),
@@ -1235,45 +1113,27 @@ enum Script {
     Silent,
 }
 
-/// A scripted broker on a free loopback port (the listener is bound before the port is
-/// read: no race). Returns the port and the protocol level of every CONNECT read.
-fn scripted_broker(script: Script) -> (String, Arc<Mutex<Vec<u8>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port().to_string();
+/// A scripted broker (`mqtt_testkit::script`, its own loopback port from the start): the
+/// broker, its port and the protocol level of every CONNECT read.
+fn scripted_broker(script: Script) -> (ScriptedBroker<()>, String, Arc<Mutex<Vec<u8>>>) {
     let levels = Arc::new(Mutex::new(Vec::new()));
     let seen = levels.clone();
-    thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { return };
-            let seen = seen.clone();
-            thread::spawn(move || {
-                use std::io::Write;
-                let mut dec = mqtt_proto::Decoder::new(mqtt_proto::ProtocolVersion::V3_1_1);
-                let mut buf = bytes::BytesMut::new();
-                let mut chunk = [0u8; 4096];
-                let connect = loop {
-                    match dec.decode(&mut buf) {
-                        Ok(Some(mqtt_proto::Packet::Connect(c))) => break c,
-                        Ok(None) => {}
-                        other => panic!("not a CONNECT: {other:?}"),
-                    }
-                    match conn.read(&mut chunk) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                };
-                seen.lock().unwrap().push(connect.protocol.level());
-                match script {
-                    Script::RefuseVersion => {
-                        let _ = conn.write_all(&[0x20, 0x02, 0x00, 0x01]);
-                    }
-                    // Until the client gives up and closes.
-                    Script::Silent => while matches!(conn.read(&mut chunk), Ok(n) if n > 0) {},
+    let broker = ScriptedBroker::serve(move |_, mut peer| {
+        let seen = seen.clone();
+        async move {
+            let connect = peer.connect().await;
+            seen.lock().unwrap().push(connect.protocol.level());
+            match script {
+                Script::RefuseVersion => peer.send_raw(&[0x20, 0x02, 0x00, 0x01]).await,
+                // Until the client gives up and closes.
+                Script::Silent => {
+                    peer.bytes_until_closed().await;
                 }
-            });
+            }
         }
     });
-    (port, levels)
+    let port = broker.port().to_string();
+    (broker, port, levels)
 }
 
 /// A broker that only speaks 3.1.1 refuses `-V 5` with its own CONNACK `20 02 00 01`:
@@ -1285,7 +1145,7 @@ fn version_refused_by_a_3_1_1_broker() {
     if !available("version_refused_by_a_3_1_1_broker") {
         return;
     }
-    let (port, levels) = scripted_broker(Script::RefuseVersion);
+    let (_broker, port, levels) = scripted_broker(Script::RefuseVersion);
     for v in ["5", "311", "31"] {
         for extra in [&[][..], &["--quiet"][..], &["-d"][..]] {
             for publisher in [true, false] {
@@ -1339,7 +1199,7 @@ fn no_connack_names_the_connect_timeout() {
     if !available("no_connack_names_the_connect_timeout") {
         return;
     }
-    let (port, _levels) = scripted_broker(Script::Silent);
+    let (_broker, port, _levels) = scripted_broker(Script::Silent);
     // 5 s: mosquitto's smallest keep-alive. Both run at once.
     let argv = at(&port, &["-V", "5", "-k", "5", "-t", "x", "-m", "y"]);
     let started = Instant::now();
@@ -1373,54 +1233,6 @@ fn no_connack_names_the_connect_timeout() {
     }
 }
 
-/// aedes (`tests/brokers/aedes`, installed by `npm ci` there), a broker that only speaks
-/// 3.1.1, on a free loopback port; killed on drop. `None` (with a notice) if node or aedes is
-/// missing, unless `MQTT_INTEROP=require`.
-struct Aedes {
-    child: Child,
-    port: String,
-}
-
-impl Aedes {
-    fn start(test: &str) -> Option<Self> {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/brokers/aedes");
-        let usable = on_path("node") && dir.join("node_modules/aedes/package.json").exists();
-        if !usable {
-            assert!(
-                std::env::var("MQTT_INTEROP").as_deref() != Ok("require"),
-                "MQTT_INTEROP=require, but node or aedes is missing (npm ci in tests/brokers/aedes)"
-            );
-            eprintln!("skipping {test}: node or aedes missing (npm ci in tests/brokers/aedes)");
-            return None;
-        }
-        let mut child = Command::new("node")
-            .args(["broker.mjs", "0"])
-            .current_dir(&dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn node");
-        // The launcher prints `listening PORT` once it accepts connections.
-        let lines = Lines::default();
-        lines.clone().follow(child.stdout.take().unwrap());
-        lines.wait_count("listening ", 1);
-        let port = {
-            let (m, _) = &*lines.0;
-            let l = m.lock().unwrap();
-            l[0].trim_start_matches("listening ").trim().to_string()
-        };
-        Some(Self { child, port })
-    }
-}
-
-impl Drop for Aedes {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Against aedes itself: `-V 5` is refused alike (the scripted refusal above is aedes'
 /// bytes), and a 3.1.1 message goes through alike.
 #[test]
@@ -1428,10 +1240,12 @@ fn aedes_refusal_and_round_trip() {
     if !available("aedes_refusal_and_round_trip") {
         return;
     }
-    let Some(b) = Aedes::start("aedes_refusal_and_round_trip") else {
+    // aedes (`tests/brokers/aedes`, installed by `npm ci` there) speaks 3.1.1 only.
+    let Some(b) = Aedes::start_or_skip("aedes_refusal_and_round_trip") else {
         return;
     };
-    let port = b.port.as_str();
+    let port = b.port().to_string();
+    let port = port.as_str();
     for publisher in [true, false] {
         let mut args = vec!["-V", "5", "-i", "five", "-t", "x"];
         if publisher {
@@ -1480,7 +1294,7 @@ fn auth_refused() {
         return;
     }
     let b = if passwd_available() {
-        let dir = temp_dir("passwd");
+        let dir = TempDir::new("passwd");
         let file = dir.join("passwd");
         std::fs::write(&file, "").unwrap();
         let st = Command::new("mosquitto_passwd")
@@ -1493,7 +1307,7 @@ fn auth_refused() {
         let conf = format!("allow_anonymous false\npassword_file {}\n", file.display());
         let b = Mosquitto::start_with(&conf);
         // mosquitto reads the file at start-up: the directory can go.
-        let _ = std::fs::remove_dir_all(&dir);
+        drop(dir);
         b
     } else {
         Mosquitto::start_with("allow_anonymous false\n")

@@ -16,304 +16,49 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::fs::File;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use mqtt_client::{
     Client, ConnectionStatus, Options, ProtocolVersion, QoS, Reconnect, TlsOptions, TopicFilter,
     respond,
 };
-use mqtt_testkit::certs::{TestCa, TestCert};
+use mqtt_testkit::external::Mosquitto;
 
 mod common;
 
 // Every test ends well within `common::LIMIT`, or fails instead of hanging.
-use common::{LIMIT, within_limit as within};
+use common::{raw_connect_with_will, within_limit as within};
 
 const VERSIONS: [ProtocolVersion; 2] = [ProtocolVersion::V3_1_1, ProtocolVersion::V5];
 
-/// The mosquitto binary, if there is one; panics if there is none and
-/// `MQTT_INTEROP=require`.
-#[allow(clippy::print_stderr)] // the skip notice is for whoever runs `cargo test`
-fn mosquitto_binary(test: &str) -> Option<PathBuf> {
-    // $MOSQUITTO, when set, is the only candidate (so that its absence can be simulated).
-    let candidates = match std::env::var_os("MOSQUITTO") {
-        Some(path) => vec![PathBuf::from(path)],
-        None => vec![
-            PathBuf::from("/usr/sbin/mosquitto"),
-            PathBuf::from("mosquitto"),
-        ],
-    };
-    for candidate in candidates {
-        let runs = Command::new(&candidate)
-            .arg("-h")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok();
-        if runs {
-            return Some(candidate);
-        }
-    }
-    if std::env::var("MQTT_INTEROP").as_deref() == Ok("require") {
-        panic!(
-            "MQTT_INTEROP=require, but the mosquitto broker cannot be found: install it \
-             (apt-get install mosquitto) or set MOSQUITTO to its path"
-        );
-    }
-    eprintln!(
-        "skipping {test}: the mosquitto broker is not installed (apt-get install mosquitto; \
-         set MQTT_INTEROP=require to make this a failure)"
-    );
-    None
+/// The mosquitto of every test here (`mqtt_testkit::external`): plain TCP, TLS with and
+/// without a client certificate, WebSocket, secure WebSocket and a unix socket; any number
+/// of messages queued for an absent session (`max_queued_messages 0`; its default, 1,000,
+/// would drop half of them). `None` when mosquitto is missing (a failure under
+/// `MQTT_INTEROP=require`).
+fn mosquitto(test: &str) -> Option<Mosquitto> {
+    Mosquitto::builder()
+        .config_line("allow_anonymous true")
+        .config_line("persistence false")
+        .config_line("max_queued_messages 0")
+        .tls()
+        .client_cert_tls()
+        .websocket()
+        .secure_websocket()
+        .unix_socket()
+        .start_or_skip(test)
 }
 
-/// A free loopback port: bound to port 0, read, released (mosquitto binds it next; another
-/// process taking it meanwhile is unlikely, and shows as a start failure).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
+fn opts(b: &Mosquitto, id: &str, v: ProtocolVersion) -> Options {
+    Options::from_url(&b.url())
         .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+        .with_client_id(id)
+        .with_protocol(v)
 }
 
-/// A fresh empty directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "mqtt-client-mosquitto-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        readable(&dir, 0o755);
-        Self(dir)
-    }
-
-    fn write(&self, name: &str, contents: &str) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, contents).unwrap();
-        readable(&path, 0o644);
-        path
-    }
-}
-
-/// Started as root, mosquitto drops privileges (to the `mosquitto` user) before it reads
-/// its certificate and key files: they must be readable by others, whatever the umask.
-fn readable(path: &Path, mode: u32) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-    }
-    #[cfg(not(unix))]
-    let _ = (path, mode);
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A mosquitto process with every listener, killed (and reaped) on drop.
-struct Mosquitto {
-    child: Child,
-    binary: PathBuf,
-    conf: PathBuf,
-    /// MQTT over TCP.
-    tcp: u16,
-    /// MQTT over TLS (server certificate for 127.0.0.1 and localhost).
-    tls: u16,
-    /// MQTT over TLS, a client certificate from `ca` required.
-    mtls: u16,
-    /// MQTT over WebSocket.
-    ws: u16,
-    /// MQTT over secure WebSocket.
-    wss: u16,
-    /// MQTT over a unix socket.
-    unix: PathBuf,
-    ca: TestCa,
-    log: PathBuf,
-    // Last: removed after the process is gone.
-    dir: TempDir,
-}
-
-impl Mosquitto {
-    /// Start mosquitto and wait until every listener accepts connections; `None` if the
-    /// binary is missing (and that is allowed).
-    fn start(test: &str) -> Option<Self> {
-        let binary = mosquitto_binary(test)?;
-        let dir = TempDir::new();
-        let ca = TestCa::new("mosquitto interop");
-        let server: TestCert = ca.server_cert(&["127.0.0.1", "localhost"]);
-        let cert = dir.write("server.pem", &server.chain_pem());
-        let key = dir.write("server.key", server.key_pem());
-        let cafile = dir.write("ca.pem", &ca.cert_pem());
-        // The socket's directory must be writable by the user mosquitto runs as.
-        let sock_dir = dir.0.join("sock");
-        std::fs::create_dir(&sock_dir).unwrap();
-        readable(&sock_dir, 0o777);
-        let unix = sock_dir.join("mosquitto.sock");
-        let (tcp, tls, mtls, ws, wss) = (
-            free_port(),
-            free_port(),
-            free_port(),
-            free_port(),
-            free_port(),
-        );
-        let (cert, key, cafile, sock) = (
-            cert.display(),
-            key.display(),
-            cafile.display(),
-            unix.display(),
-        );
-        // mosquitto 2.0 needs at least one plain MQTT listener besides WebSocket ones.
-        let config = format!(
-            "allow_anonymous true\n\
-             persistence false\n\
-             max_queued_messages 0\n\
-             log_dest stderr\n\
-             log_type error\nlog_type warning\nlog_type notice\nlog_type information\n\
-             listener {tcp} 127.0.0.1\n\
-             listener {tls} 127.0.0.1\n\
-             certfile {cert}\nkeyfile {key}\n\
-             listener {mtls} 127.0.0.1\n\
-             certfile {cert}\nkeyfile {key}\ncafile {cafile}\nrequire_certificate true\n\
-             listener {ws} 127.0.0.1\n\
-             protocol websockets\n\
-             listener {wss} 127.0.0.1\n\
-             protocol websockets\n\
-             certfile {cert}\nkeyfile {key}\n\
-             listener 0 {sock}\n"
-        );
-        let conf = dir.write("mosquitto.conf", &config);
-        let log = dir.0.join("mosquitto.log");
-        let child = spawn(&binary, &conf, &log);
-        let mut m = Self {
-            child,
-            binary,
-            conf,
-            tcp,
-            tls,
-            mtls,
-            ws,
-            wss,
-            unix,
-            ca,
-            log,
-            dir,
-        };
-        m.wait_ready();
-        Some(m)
-    }
-
-    /// Kill the broker (every connection drops, every session is lost: no persistence) and
-    /// start it again on the same ports.
-    fn restart(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.unix);
-        self.child = spawn(&self.binary, &self.conf, &self.log);
-        self.wait_ready();
-    }
-
-    /// Poll-connect every listener, for at most 5 s each; fail (with mosquitto's log) if
-    /// the process ends or a listener never opens.
-    fn wait_ready(&mut self) {
-        let unix = self.unix.clone();
-        let tcp = |port: u16| move || TcpStream::connect(("127.0.0.1", port)).is_ok();
-        let probes: [(String, Box<dyn Fn() -> bool>); 6] = [
-            (self.tcp.to_string(), Box::new(tcp(self.tcp))),
-            (self.tls.to_string(), Box::new(tcp(self.tls))),
-            (self.mtls.to_string(), Box::new(tcp(self.mtls))),
-            (self.ws.to_string(), Box::new(tcp(self.ws))),
-            (self.wss.to_string(), Box::new(tcp(self.wss))),
-            (
-                unix.display().to_string(),
-                Box::new(move || connect_unix(&unix)),
-            ),
-        ];
-        for (name, probe) in probes {
-            let mut tries = 0;
-            while !probe() {
-                if let Some(status) = self.child.try_wait().unwrap() {
-                    panic!("mosquitto exited ({status}):\n{}", self.log_text());
-                }
-                tries += 1;
-                assert!(
-                    tries < 100,
-                    "mosquitto does not listen on {name}:\n{}",
-                    self.log_text()
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-    }
-
-    fn log_text(&self) -> String {
-        let mut s = String::new();
-        if let Ok(mut f) = File::open(&self.log) {
-            let _ = f.read_to_string(&mut s);
-        }
-        s
-    }
-
-    fn opts(&self, id: &str, v: ProtocolVersion) -> Options {
-        Options::from_url(&format!("mqtt://127.0.0.1:{}", self.tcp))
-            .unwrap()
-            .with_client_id(id)
-            .with_protocol(v)
-    }
-
-    fn trust(&self) -> TlsOptions {
-        TlsOptions::default().with_ca_pem(self.ca.cert_pem())
-    }
-
-    fn dir(&self) -> &Path {
-        &self.dir.0
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Run mosquitto with this configuration, its log appended to `log`.
-fn spawn(binary: &Path, conf: &Path, log: &Path) -> Child {
-    let log = File::options().create(true).append(true).open(log).unwrap();
-    Command::new(binary)
-        .arg("-c")
-        .arg(conf)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()))
-}
-
-#[cfg(unix)]
-fn connect_unix(path: &Path) -> bool {
-    std::os::unix::net::UnixStream::connect(path).is_ok()
-}
-
-#[cfg(not(unix))]
-fn connect_unix(_path: &Path) -> bool {
-    true
+/// Trust mosquitto's CA.
+fn trust(b: &Mosquitto) -> TlsOptions {
+    TlsOptions::default().with_ca_pem(b.ca().cert_pem())
 }
 
 /// A distinct client id per test and version (every test has its own broker, but ids
@@ -342,15 +87,15 @@ async fn round_trip(opts: Options) {
 
 #[tokio::test]
 async fn qos_0_1_2_round_trips() {
-    let Some(broker) = Mosquitto::start("qos_0_1_2_round_trips") else {
+    let Some(broker) = mosquitto("qos_0_1_2_round_trips") else {
         return;
     };
     within(async {
         for v in VERSIONS {
-            let (sub, _all) = Client::connect(broker.opts(&id("sub", v), v))
+            let (sub, _all) = Client::connect(opts(&broker, &id("sub", v), v))
                 .await
                 .unwrap();
-            let (publ, _all2) = Client::connect(broker.opts(&id("pub", v), v))
+            let (publ, _all2) = Client::connect(opts(&broker, &id("pub", v), v))
                 .await
                 .unwrap();
             assert_eq!(sub.protocol(), v);
@@ -382,13 +127,13 @@ async fn qos_0_1_2_round_trips() {
 
 #[tokio::test]
 async fn retained_messages() {
-    let Some(broker) = Mosquitto::start("retained_messages") else {
+    let Some(broker) = mosquitto("retained_messages") else {
         return;
     };
     within(async {
         for v in VERSIONS {
             let topic = format!("interop/retained/{}", id("t", v));
-            let (publ, _all) = Client::connect(broker.opts(&id("pub", v), v))
+            let (publ, _all) = Client::connect(opts(&broker, &id("pub", v), v))
                 .await
                 .unwrap();
             publ.publish(&topic, QoS::AtLeastOnce, true, "kept")
@@ -397,7 +142,7 @@ async fn retained_messages() {
                 .await
                 .unwrap();
             // A later subscriber gets it, flagged as retained.
-            let (sub, _all2) = Client::connect(broker.opts(&id("sub", v), v))
+            let (sub, _all2) = Client::connect(opts(&broker, &id("sub", v), v))
                 .await
                 .unwrap();
             let mut s = sub.subscribe(&topic, QoS::AtLeastOnce).await.unwrap();
@@ -431,46 +176,20 @@ async fn retained_messages() {
     .await;
 }
 
-/// A 3.1.1 CONNECT with a will (QoS 1), written by hand on a raw socket, and its CONNACK
-/// read: the connection is up and the will registered.
-fn raw_connect_with_will(port: u16, client_id: &str, topic: &str, message: &str) -> TcpStream {
-    fn string(out: &mut Vec<u8>, s: &str) {
-        out.extend_from_slice(&u16::try_from(s.len()).unwrap().to_be_bytes());
-        out.extend_from_slice(s.as_bytes());
-    }
-    let mut body = Vec::new();
-    string(&mut body, "MQTT");
-    body.push(4); // 3.1.1
-    body.push(0x02 | 0x04 | 0x08); // clean session, will, will QoS 1
-    body.extend_from_slice(&60u16.to_be_bytes()); // keep alive
-    string(&mut body, client_id);
-    string(&mut body, topic);
-    string(&mut body, message);
-    assert!(body.len() < 128, "one-byte remaining length");
-    let mut packet = vec![0x10, u8::try_from(body.len()).unwrap()];
-    packet.extend_from_slice(&body);
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(LIMIT)).unwrap();
-    s.write_all(&packet).unwrap();
-    let mut connack = [0u8; 4];
-    s.read_exact(&mut connack).unwrap();
-    assert_eq!(connack, [0x20, 0x02, 0x00, 0x00], "CONNACK accepted");
-    s
-}
-
 #[tokio::test]
 async fn will_is_delivered_when_a_connection_drops() {
-    let Some(broker) = Mosquitto::start("will_is_delivered_when_a_connection_drops") else {
+    let Some(broker) = mosquitto("will_is_delivered_when_a_connection_drops") else {
         return;
     };
     within(async {
         for v in VERSIONS {
             let topic = format!("interop/will/{}", id("t", v));
-            let (sub, _all) = Client::connect(broker.opts(&id("watcher", v), v))
+            let (sub, _all) = Client::connect(opts(&broker, &id("watcher", v), v))
                 .await
                 .unwrap();
             let mut s = sub.subscribe(&topic, QoS::AtLeastOnce).await.unwrap();
-            let raw = raw_connect_with_will(broker.tcp, &id("doomed", v), &topic, "gone");
+            let raw =
+                raw_connect_with_will(broker.addr(), v, &id("doomed", v), &topic, "gone").await;
             // Dropped without DISCONNECT: the broker publishes the will.
             drop(raw);
             let m = s.recv().await.unwrap();
@@ -485,14 +204,14 @@ async fn will_is_delivered_when_a_connection_drops() {
 
 #[tokio::test]
 async fn persistent_session_receives_what_was_published_while_away() {
-    let Some(broker) = Mosquitto::start("persistent_session") else {
+    let Some(broker) = mosquitto("persistent_session") else {
         return;
     };
     within(async {
         for v in VERSIONS {
             let topic = format!("interop/session/{}", id("t", v));
             let persistent = |clean: bool| {
-                let o = broker.opts(&id("sleeper", v), v).with_clean_start(clean);
+                let o = opts(&broker, &id("sleeper", v), v).with_clean_start(clean);
                 // 3.1.1: clean session 0 keeps the session; 5.0 also needs an expiry.
                 if v.is_v5() {
                     o.with_session_expiry(300)
@@ -508,7 +227,7 @@ async fn persistent_session_receives_what_was_published_while_away() {
             c.subscribe(&topic, QoS::AtLeastOnce).await.unwrap();
             c.disconnect(Duration::from_secs(1)).await.unwrap();
 
-            let (publ, _p) = Client::connect(broker.opts(&id("pub", v), v))
+            let (publ, _p) = Client::connect(opts(&broker, &id("pub", v), v))
                 .await
                 .unwrap();
             publ.publish(&topic, QoS::AtLeastOnce, false, "while you were away")
@@ -554,7 +273,7 @@ fn order_rounds() -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resumed_session_delivers_2000_queued_messages_in_order() {
     const QUEUED: usize = 2000;
-    let Some(broker) = Mosquitto::start("resumed_session_order") else {
+    let Some(broker) = mosquitto("resumed_session_order") else {
         return;
     };
     let rounds = order_rounds();
@@ -562,8 +281,7 @@ async fn a_resumed_session_delivers_2000_queued_messages_in_order() {
         for v in VERSIONS {
             let topic = format!("interop/order/{}/{round}", id("t", v));
             let session = |clean: bool| {
-                let o = broker
-                    .opts(&format!("{}-{round}", id("order", v)), v)
+                let o = opts(&broker, &format!("{}-{round}", id("order", v)), v)
                     .with_clean_start(clean)
                     .with_subscription(TopicFilter::new(topic.as_str()).unwrap(), QoS::AtLeastOnce);
                 if v.is_v5() {
@@ -578,7 +296,7 @@ async fn a_resumed_session_delivers_2000_queued_messages_in_order() {
                 c.declared_subscriptions().await.unwrap();
                 c.disconnect(Duration::from_secs(1)).await.unwrap();
 
-                let (publ, _p) = Client::connect(broker.opts(&id("order-pub", v), v))
+                let (publ, _p) = Client::connect(opts(&broker, &id("order-pub", v), v))
                     .await
                     .unwrap();
                 let mut handles = Vec::with_capacity(QUEUED);
@@ -621,12 +339,14 @@ async fn a_resumed_session_delivers_2000_queued_messages_in_order() {
 
 #[tokio::test]
 async fn request_response_v5() {
-    let Some(broker) = Mosquitto::start("request_response_v5") else {
+    let Some(broker) = mosquitto("request_response_v5") else {
         return;
     };
     within(async {
         let v = ProtocolVersion::V5;
-        let (server, _all) = Client::connect(broker.opts("responder", v)).await.unwrap();
+        let (server, _all) = Client::connect(opts(&broker, "responder", v))
+            .await
+            .unwrap();
         let mut requests = server
             .subscribe("interop/rpc", QoS::AtLeastOnce)
             .await
@@ -642,7 +362,9 @@ async fn request_response_v5() {
                 .unwrap();
             server
         });
-        let (client, _all2) = Client::connect(broker.opts("requester", v)).await.unwrap();
+        let (client, _all2) = Client::connect(opts(&broker, "requester", v))
+            .await
+            .unwrap();
         let requester = client.requester("interop/rpc/reply").await.unwrap();
         let reply = requester
             .request("interop/rpc", QoS::AtLeastOnce, "ping")
@@ -658,23 +380,23 @@ async fn request_response_v5() {
 
 #[tokio::test]
 async fn tls_with_generated_certificates() {
-    let Some(broker) = Mosquitto::start("tls_with_generated_certificates") else {
+    let Some(broker) = mosquitto("tls_with_generated_certificates") else {
         return;
     };
     within(async {
         for v in VERSIONS {
-            let url = format!("mqtts://127.0.0.1:{}", broker.tls);
+            let url = format!("mqtts://127.0.0.1:{}", broker.tls_port());
             round_trip(
                 Options::from_url(&url)
                     .unwrap()
                     .with_protocol(v)
-                    .with_tls(broker.trust()),
+                    .with_tls(trust(&broker)),
             )
             .await;
             // Verified by DNS name too, with the CA from a file.
             let ca_file = broker.dir().join("ca.pem");
             round_trip(
-                Options::from_url(&format!("mqtts://localhost:{}", broker.tls))
+                Options::from_url(&format!("mqtts://localhost:{}", broker.tls_port()))
                     .unwrap()
                     .with_protocol(v)
                     .with_tls(TlsOptions::default().with_ca_file(ca_file)),
@@ -687,21 +409,19 @@ async fn tls_with_generated_certificates() {
 
 #[tokio::test]
 async fn tls_client_certificate_required() {
-    let Some(broker) = Mosquitto::start("tls_client_certificate_required") else {
+    let Some(broker) = mosquitto("tls_client_certificate_required") else {
         return;
     };
-    let url = format!("mqtts://127.0.0.1:{}", broker.mtls);
+    let url = format!("mqtts://127.0.0.1:{}", broker.client_cert_tls_port());
     within(async {
-        let alice = broker.ca.client_cert("alice");
+        let alice = broker.ca().client_cert("alice");
         round_trip(
-            Options::from_url(&url).unwrap().with_tls(
-                broker
-                    .trust()
-                    .with_client_cert_pem(alice.chain_pem(), alice.key_pem()),
-            ),
+            Options::from_url(&url)
+                .unwrap()
+                .with_tls(trust(&broker).with_client_cert_pem(alice.chain_pem(), alice.key_pem())),
         )
         .await;
-        let refused = Client::connect(Options::from_url(&url).unwrap().with_tls(broker.trust()));
+        let refused = Client::connect(Options::from_url(&url).unwrap().with_tls(trust(&broker)));
         assert!(refused.await.is_err(), "no client certificate: refused");
     })
     .await;
@@ -709,22 +429,22 @@ async fn tls_client_certificate_required() {
 
 #[tokio::test]
 async fn websocket_and_secure_websocket() {
-    let Some(broker) = Mosquitto::start("websocket_and_secure_websocket") else {
+    let Some(broker) = mosquitto("websocket_and_secure_websocket") else {
         return;
     };
     within(async {
         for v in VERSIONS {
             round_trip(
-                Options::from_url(&format!("ws://127.0.0.1:{}/mqtt", broker.ws))
+                Options::from_url(&format!("ws://127.0.0.1:{}/mqtt", broker.ws_port()))
                     .unwrap()
                     .with_protocol(v),
             )
             .await;
             round_trip(
-                Options::from_url(&format!("wss://127.0.0.1:{}/mqtt", broker.wss))
+                Options::from_url(&format!("wss://127.0.0.1:{}/mqtt", broker.wss_port()))
                     .unwrap()
                     .with_protocol(v)
-                    .with_tls(broker.trust()),
+                    .with_tls(trust(&broker)),
             )
             .await;
         }
@@ -735,13 +455,13 @@ async fn websocket_and_secure_websocket() {
 #[cfg(unix)]
 #[tokio::test]
 async fn unix_socket() {
-    let Some(broker) = Mosquitto::start("unix_socket") else {
+    let Some(broker) = mosquitto("unix_socket") else {
         return;
     };
     within(async {
         for v in VERSIONS {
             round_trip(
-                Options::from_url(&format!("unix://{}", broker.unix.display()))
+                Options::from_url(&format!("unix://{}", broker.unix_path().display()))
                     .unwrap()
                     .with_protocol(v),
             )
@@ -753,7 +473,7 @@ async fn unix_socket() {
 
 #[tokio::test]
 async fn reconnects_and_resubscribes_after_a_broker_restart() {
-    let Some(mut broker) = Mosquitto::start("reconnects_after_a_broker_restart") else {
+    let Some(mut broker) = mosquitto("reconnects_after_a_broker_restart") else {
         return;
     };
     for v in VERSIONS {
@@ -761,7 +481,7 @@ async fn reconnects_and_resubscribes_after_a_broker_restart() {
         policy.min_delay = Duration::from_millis(20);
         policy.max_delay = Duration::from_millis(200);
         let (client, _all) = within(Client::connect(
-            broker.opts(&id("survivor", v), v).with_reconnect(policy),
+            opts(&broker, &id("survivor", v), v).with_reconnect(policy),
         ))
         .await
         .unwrap();
@@ -780,7 +500,7 @@ async fn reconnects_and_resubscribes_after_a_broker_restart() {
             .unwrap();
 
         // The subscription was made again on the new session: the old stream still works.
-        let (publ, _p) = within(Client::connect(broker.opts(&id("pub", v), v)))
+        let (publ, _p) = within(Client::connect(opts(&broker, &id("pub", v), v)))
             .await
             .unwrap();
         within(async {
@@ -809,18 +529,18 @@ async fn reconnects_and_resubscribes_after_a_broker_restart() {
 async fn qos2_bursts_on_311_lose_nothing_with_default_options() {
     const BURSTS: usize = 6;
     const BURST: usize = 500;
-    let Some(broker) = Mosquitto::start("qos2_bursts_on_311_lose_nothing") else {
+    let Some(broker) = mosquitto("qos2_bursts_on_311_lose_nothing") else {
         return;
     };
     let v = ProtocolVersion::V3_1_1;
     within(async {
-        let (sub, _all) = Client::connect(broker.opts("burst-sub", v)).await.unwrap();
+        let (sub, _all) = Client::connect(opts(&broker, "burst-sub", v)).await.unwrap();
         let mut s = sub
             .subscribe("interop/burst", QoS::ExactlyOnce)
             .await
             .unwrap();
         // Default options: the test chooses no in-flight window.
-        let (publ, _all2) = Client::connect(broker.opts("burst-pub", v)).await.unwrap();
+        let (publ, _all2) = Client::connect(opts(&broker, "burst-pub", v)).await.unwrap();
         let mut received = 0;
         for burst in 0..BURSTS {
             let mut handles = Vec::with_capacity(BURST);

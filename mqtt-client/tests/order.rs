@@ -1,6 +1,7 @@
 //! Issue 16, defect 1: messages reach the application in the order they arrived.
 //!
-//! A scripted broker (a raw loopback listener writing packets encoded with mqtt-proto)
+//! A scripted broker (`mqtt_testkit::script`: a loopback listener writing packets encoded
+//! with mqtt-proto)
 //! resumes a session: a queued PUBLISH in the same write as CONNACK, one between reading
 //! SUBSCRIBE and sending SUBACK, one after. With the subscription declared in the options
 //! all three arrive on the catch-all stream, in that order; a subscription made with
@@ -10,19 +11,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::thread;
 use std::time::Duration;
 
-use bytes::BytesMut;
 use mqtt_client::{
     Client, ClientError, Options, ProtocolVersion, QoS, RequestError, SubAckReason, TopicFilter,
 };
 use mqtt_proto::{
-    ConnAck, ConnectReason, Decoder, Encoder, Packet, PacketId, Publish, QosPid, SubAck, Subscribe,
-    TopicName,
+    ConnAck, ConnectReason, Packet, PacketId, Publish, QosPid, SubAck, Subscribe, TopicName,
 };
+use mqtt_testkit::script::{Peer, ScriptedBroker};
 
 mod common;
 
@@ -30,77 +27,27 @@ use common::within_limit as within;
 
 const VERSIONS: [ProtocolVersion; 2] = [ProtocolVersion::V3_1_1, ProtocolVersion::V5];
 
-/// The broker's side of one scripted connection.
-struct Raw {
-    stream: TcpStream,
-    decoder: Decoder,
-    encoder: Encoder,
-    buf: BytesMut,
-    /// Packet ids of the PUBACKs received, in order.
-    acked: Vec<u16>,
+/// Read until SUBSCRIBE; the packet ids of the PUBACKs read meanwhile go to `acked`.
+async fn subscribe(peer: &mut Peer, acked: &mut Vec<u16>) -> Subscribe {
+    let (sub, before) = peer.until(|p| matches!(p, Packet::Subscribe(_))).await;
+    acked.extend(pubacks(&before));
+    match sub {
+        Packet::Subscribe(s) => s,
+        _ => unreachable!(),
+    }
 }
 
-impl Raw {
-    fn accept(listener: &TcpListener) -> Self {
-        let (stream, _) = listener.accept().unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let mut raw = Self {
-            stream,
-            decoder: Decoder::new(ProtocolVersion::V3_1_1),
-            encoder: Encoder::new(ProtocolVersion::V3_1_1),
-            buf: BytesMut::new(),
-            acked: Vec::new(),
-        };
-        let Some(Packet::Connect(c)) = raw.next() else {
-            panic!("expected CONNECT");
-        };
-        raw.decoder.set_version(c.protocol);
-        raw.encoder.set_version(c.protocol);
-        raw
-    }
+/// Read until the client closes; with `acked`, the packet ids it acknowledged, in order.
+async fn acked_until_closed(peer: &mut Peer, mut acked: Vec<u16>) -> Vec<u16> {
+    acked.extend(pubacks(&peer.until_closed().await));
+    acked
+}
 
-    /// The next packet; `None` at end of stream.
-    fn next(&mut self) -> Option<Packet> {
-        loop {
-            if let Some(p) = self.decoder.decode(&mut self.buf).unwrap() {
-                if let Packet::PubAck(a) = &p {
-                    self.acked.push(a.packet_id.get());
-                }
-                return Some(p);
-            }
-            let mut chunk = [0u8; 4096];
-            match self.stream.read(&mut chunk) {
-                Ok(0) | Err(_) => return None,
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-            }
-        }
-    }
-
-    fn subscribe(&mut self) -> Subscribe {
-        loop {
-            match self.next().expect("closed before SUBSCRIBE") {
-                Packet::Subscribe(s) => return s,
-                _ => continue,
-            }
-        }
-    }
-
-    /// Write these packets with one `write_all`.
-    fn send(&mut self, packets: &[Packet]) {
-        let mut out = BytesMut::new();
-        for p in packets {
-            self.encoder.encode(p, &mut out).unwrap();
-        }
-        self.stream.write_all(&out).unwrap();
-    }
-
-    /// Read until the client closes; the packet ids it acknowledged, in order.
-    fn acked_until_closed(mut self) -> Vec<u16> {
-        while self.next().is_some() {}
-        self.acked
-    }
+fn pubacks(packets: &[Packet]) -> impl Iterator<Item = u16> + '_ {
+    packets.iter().filter_map(|p| match p {
+        Packet::PubAck(a) => Some(a.packet_id.get()),
+        _ => None,
+    })
 }
 
 fn connack(session_present: bool) -> Packet {
@@ -133,26 +80,26 @@ fn options(port: u16, v: ProtocolVersion) -> Options {
     o
 }
 
-/// The resumed session's script: CONNACK + p1, SUBSCRIBE, p2, SUBACK, p3.
-fn resumed_session(listener: TcpListener) -> thread::JoinHandle<Vec<u16>> {
-    thread::spawn(move || {
-        let mut raw = Raw::accept(&listener);
-        raw.send(&[connack(true), publish(1)]);
-        let sub = raw.subscribe();
-        raw.send(&[publish(2)]);
-        raw.send(&[suback(&sub, SubAckReason::GrantedQoS1)]);
-        raw.send(&[publish(3)]);
-        raw.acked_until_closed()
+/// One connection playing the resumed session's script: CONNACK + p1, SUBSCRIBE, p2,
+/// SUBACK, p3; the packet ids the client acknowledged, in order.
+fn resumed_session() -> ScriptedBroker<Vec<u16>> {
+    ScriptedBroker::accept(1, |_, mut peer| async move {
+        peer.connect().await;
+        let mut acked = Vec::new();
+        peer.send_all(&[connack(true), publish(1)]).await;
+        let sub = subscribe(&mut peer, &mut acked).await;
+        peer.send(publish(2)).await;
+        peer.send(suback(&sub, SubAckReason::GrantedQoS1)).await;
+        peer.send(publish(3)).await;
+        acked_until_closed(&mut peer, acked).await
     })
 }
 
 #[tokio::test]
 async fn declared_subscriptions_deliver_in_arrival_order_on_one_stream() {
     for v in VERSIONS {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let script = resumed_session(listener);
-        let opts = options(port, v)
+        let script = resumed_session();
+        let opts = options(script.port(), v)
             .with_subscription(TopicFilter::new("order/#").unwrap(), QoS::AtLeastOnce);
         let (client, mut messages) = within(Client::connect(opts)).await.unwrap();
         let mut got = Vec::new();
@@ -168,25 +115,30 @@ async fn declared_subscriptions_deliver_in_arrival_order_on_one_stream() {
         within(client.disconnect(Duration::from_secs(1)))
             .await
             .unwrap();
-        assert_eq!(script.join().unwrap(), [1, 2, 3], "{v:?}: acked in order");
+        assert_eq!(
+            script.finish().await,
+            [vec![1, 2, 3]],
+            "{v:?}: acked in order"
+        );
     }
 }
 
 #[tokio::test]
 async fn a_publish_before_the_suback_is_already_on_the_subscriptions_stream() {
     for v in VERSIONS {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let script = thread::spawn(move || {
-            let mut raw = Raw::accept(&listener);
-            raw.send(&[connack(false)]);
-            let sub = raw.subscribe();
-            raw.send(&[publish(2)]);
-            raw.send(&[suback(&sub, SubAckReason::GrantedQoS1)]);
-            raw.send(&[publish(3)]);
-            raw.acked_until_closed()
+        let script = ScriptedBroker::accept(1, |_, mut peer| async move {
+            peer.connect().await;
+            let mut acked = Vec::new();
+            peer.send(connack(false)).await;
+            let sub = subscribe(&mut peer, &mut acked).await;
+            peer.send(publish(2)).await;
+            peer.send(suback(&sub, SubAckReason::GrantedQoS1)).await;
+            peer.send(publish(3)).await;
+            acked_until_closed(&mut peer, acked).await
         });
-        let (client, mut messages) = within(Client::connect(options(port, v))).await.unwrap();
+        let (client, mut messages) = within(Client::connect(options(script.port(), v)))
+            .await
+            .unwrap();
         let mut sub = within(client.subscribe("order/#", QoS::AtLeastOnce))
             .await
             .unwrap();
@@ -201,23 +153,23 @@ async fn a_publish_before_the_suback_is_already_on_the_subscriptions_stream() {
         within(client.disconnect(Duration::from_secs(1)))
             .await
             .unwrap();
-        assert_eq!(script.join().unwrap(), [2, 3]);
+        assert_eq!(script.finish().await, [vec![2, 3]]);
     }
 }
 
 #[tokio::test]
 async fn a_refused_declared_subscription_is_reported() {
     for v in VERSIONS {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let script = thread::spawn(move || {
-            let mut raw = Raw::accept(&listener);
-            raw.send(&[connack(false)]);
-            let sub = raw.subscribe();
-            raw.send(&[suback(&sub, SubAckReason::UnspecifiedError)]);
-            raw.acked_until_closed()
+        let script = ScriptedBroker::accept(1, |_, mut peer| async move {
+            peer.connect().await;
+            let mut acked = Vec::new();
+            peer.send(connack(false)).await;
+            let sub = subscribe(&mut peer, &mut acked).await;
+            peer.send(suback(&sub, SubAckReason::UnspecifiedError))
+                .await;
+            acked_until_closed(&mut peer, acked).await
         });
-        let opts = options(port, v)
+        let opts = options(script.port(), v)
             .with_subscription(TopicFilter::new("denied/#").unwrap(), QoS::AtLeastOnce);
         let (client, _messages) = within(Client::connect(opts)).await.unwrap();
         match within(client.declared_subscriptions()).await {
@@ -229,20 +181,18 @@ async fn a_refused_declared_subscription_is_reported() {
         within(client.disconnect(Duration::from_secs(1)))
             .await
             .unwrap();
-        script.join().unwrap();
+        script.finish().await;
     }
 }
 
 #[tokio::test]
 async fn without_declared_subscriptions_there_is_nothing_to_wait_for() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let script = thread::spawn(move || {
-        let mut raw = Raw::accept(&listener);
-        raw.send(&[connack(false)]);
-        raw.acked_until_closed()
+    let script = ScriptedBroker::accept(1, |_, mut peer| async move {
+        peer.connect().await;
+        peer.send(connack(false)).await;
+        acked_until_closed(&mut peer, Vec::new()).await
     });
-    let (client, _messages) = within(Client::connect(options(port, ProtocolVersion::V5)))
+    let (client, _messages) = within(Client::connect(options(script.port(), ProtocolVersion::V5)))
         .await
         .unwrap();
     assert!(
@@ -254,29 +204,33 @@ async fn without_declared_subscriptions_there_is_nothing_to_wait_for() {
     within(client.disconnect(Duration::from_secs(1)))
         .await
         .unwrap();
-    script.join().unwrap();
+    script.finish().await;
 }
 
 #[tokio::test]
 async fn declared_subscriptions_survive_the_fallback_to_3_1_1() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let script = thread::spawn(move || {
-        // The 5.0 CONNECT is refused for its version...
-        let mut raw = Raw::accept(&listener);
-        raw.send(&[Packet::ConnAck(Box::new(ConnAck::new(
-            false,
-            ConnectReason::UnsupportedProtocolVersion,
-        )))]);
-        drop(raw);
+    let script = ScriptedBroker::accept(2, |n, mut peer| async move {
+        let c = peer.connect().await;
+        if n == 0 {
+            // The 5.0 CONNECT is refused for its version...
+            assert_eq!(c.protocol, ProtocolVersion::V5);
+            peer.send(Packet::ConnAck(Box::new(ConnAck::new(
+                false,
+                ConnectReason::UnsupportedProtocolVersion,
+            ))))
+            .await;
+            return Vec::new();
+        }
         // ... and the 3.1.1 one still subscribes, with the route in place from the start.
-        let mut raw = Raw::accept(&listener);
-        raw.send(&[connack(true), publish(1)]);
-        let sub = raw.subscribe();
-        raw.send(&[publish(2), suback(&sub, SubAckReason::GrantedQoS1)]);
-        raw.acked_until_closed()
+        assert_eq!(c.protocol, ProtocolVersion::V3_1_1);
+        let mut acked = Vec::new();
+        peer.send_all(&[connack(true), publish(1)]).await;
+        let sub = subscribe(&mut peer, &mut acked).await;
+        peer.send_all(&[publish(2), suback(&sub, SubAckReason::GrantedQoS1)])
+            .await;
+        acked_until_closed(&mut peer, acked).await
     });
-    let mut opts = options(port, ProtocolVersion::V5)
+    let mut opts = options(script.port(), ProtocolVersion::V5)
         .with_subscription(TopicFilter::new("order/#").unwrap(), QoS::AtLeastOnce);
     opts.fallback_to_v311 = true;
     let (client, mut messages) = within(Client::connect(opts)).await.unwrap();
@@ -290,5 +244,5 @@ async fn declared_subscriptions_survive_the_fallback_to_3_1_1() {
     within(client.disconnect(Duration::from_secs(1)))
         .await
         .unwrap();
-    assert_eq!(script.join().unwrap(), [1, 2]);
+    assert_eq!(script.finish().await, [vec![], vec![1, 2]]);
 }

@@ -11,8 +11,7 @@ use common::within_limit;
 use mqtt_client::{
     Client, ClientError, ConnectionStatus, Options, ProtocolVersion, QoS, Reconnect, RequestError,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use mqtt_testkit::script::ScriptedBroker;
 use tokio::sync::oneshot;
 
 const SIZE: usize = 1 << 20;
@@ -22,28 +21,20 @@ const COUNT: usize = 48;
 async fn qos0_publishes_never_written_fail_instead_of_succeeding() {
     within_limit(async {
         // A "broker" that accepts the connection, then reads nothing until told to: the
-        // client's writes block once the socket buffers are full.
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
+        // client's writes block once the socket buffers are full (`mqtt_testkit::script`).
         let (go_tx, go_rx) = oneshot::channel::<()>();
-        let broker = tokio::spawn(async move {
-            let (mut sock, _) = listener.accept().await.unwrap();
-            let mut buf = vec![0u8; 4096];
-            // The CONNECT: small, sent in one write.
-            let n = sock.read(&mut buf).await.unwrap();
-            assert!(n > 0 && buf[0] == 0x10, "expected CONNECT");
-            sock.write_all(&[0x20, 0x02, 0x00, 0x00]).await.unwrap();
-            let _ = go_rx.await;
-            // Everything the client's kernel accepted arrives, up to its close.
-            let mut total = 0usize;
-            loop {
-                match sock.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => total += n,
-                }
+        let mut go_rx = Some(go_rx);
+        let broker = ScriptedBroker::accept(1, move |_, mut peer| {
+            let go_rx = go_rx.take().expect("one connection");
+            async move {
+                peer.connect().await;
+                peer.send_raw(&[0x20, 0x02, 0x00, 0x00]).await;
+                let _ = go_rx.await;
+                // Everything the client's kernel accepted arrives, up to its close.
+                peer.bytes_until_closed().await
             }
-            total
         });
+        let addr = broker.addr();
 
         let mut reconnect = Reconnect::default();
         reconnect.enabled = false;
@@ -80,7 +71,7 @@ async fn qos0_publishes_never_written_fail_instead_of_succeeding() {
             .await
             .unwrap();
         go_tx.send(()).unwrap();
-        let received = broker.await.unwrap();
+        let received = broker.finish().await[0];
 
         let mut ok = 0usize;
         let mut not_sent = 0usize;

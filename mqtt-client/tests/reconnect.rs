@@ -16,6 +16,7 @@ use mqtt_client::{
     DisconnectReason, ProtocolVersion, QoS, RequestError,
 };
 use mqtt_proto::client::ConnectionError;
+use mqtt_testkit::script::ScriptedBroker;
 use mqtt_testkit::{Broker, CloseReason, Direction, Event, PacketType};
 use tokio::time::Instant;
 
@@ -745,15 +746,11 @@ async fn the_server_keep_alive_is_the_one_kept() {
 
 #[tokio::test(start_paused = true)]
 async fn a_broker_that_never_answers_connect_fails_the_first_connection_in_time() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    // Accepts, reads, never answers.
-    let server = tokio::spawn(async move {
-        let (mut s, _) = listener.accept().await.unwrap();
-        let mut buf = Vec::new();
-        let _ = tokio::io::AsyncReadExt::read_to_end(&mut s, &mut buf).await;
+    // Accepts, reads, never answers (`mqtt_testkit::script`).
+    let server = ScriptedBroker::accept(1, |_, mut peer| async move {
+        peer.bytes_until_closed().await;
     });
-    let mut o = mqtt_client::Options::from_url(&format!("mqtt://{addr}")).unwrap();
+    let mut o = mqtt_client::Options::from_url(&format!("mqtt://{}", server.addr())).unwrap();
     o.mqtt.connect_timeout = Duration::from_secs(7);
     let start = Instant::now();
     let err = within("connect", Client::connect(o)).await.unwrap_err();
@@ -771,7 +768,7 @@ async fn a_broker_that_never_answers_connect_fails_the_first_connection_in_time(
     );
     assert!(start.elapsed() >= Duration::from_secs(7));
     // The client closed its socket: the server sees the end of the stream.
-    within("server sees the close", server).await.unwrap();
+    within("server sees the close", server.finish()).await;
 }
 
 #[tokio::test(start_paused = true)]

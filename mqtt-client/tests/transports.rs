@@ -6,9 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use mqtt_client::{
@@ -17,35 +15,13 @@ use mqtt_client::{
 };
 use mqtt_testkit::Broker;
 use mqtt_testkit::certs::TestCa;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use mqtt_testkit::external::TempDir;
+use mqtt_testkit::script::Peer;
 
 mod common;
 
 // Every test ends well within `common::LIMIT`, or fails instead of hanging.
 use common::within_limit as within;
-
-/// A fresh empty directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "mqtt-client-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Connect with `opts`, subscribe, publish a QoS 1 message to ourselves, receive it,
 /// disconnect: proof that the transport carries MQTT both ways.
@@ -171,7 +147,7 @@ async fn tls_ca_from_a_pem_file() {
         .await
         .unwrap();
     let dir = TempDir::new("ca-file");
-    let path = dir.0.join("ca.pem");
+    let path = dir.join("ca.pem");
     std::fs::write(&path, ca.cert_pem()).unwrap();
     let addr = broker.tls_addr().unwrap();
     within(round_trip(
@@ -180,7 +156,7 @@ async fn tls_ca_from_a_pem_file() {
     .await;
     // A CA file that does not exist is a configuration error, not a TLS failure.
     let err = within(Client::connect(
-        tls_url(addr).with_tls(TlsOptions::default().with_ca_file(dir.0.join("missing.pem"))),
+        tls_url(addr).with_tls(TlsOptions::default().with_ca_file(dir.join("missing.pem"))),
     ))
     .await
     .unwrap_err();
@@ -351,17 +327,13 @@ async fn alpn_server(
     let addr = listener.local_addr().unwrap();
     let task = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.unwrap();
-        let mut tls = acceptor.accept(tcp).await.ok()?;
+        let tls = acceptor.accept(tcp).await.ok()?;
         let agreed = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
-        // CONNECT: read its fixed header and remaining length (one byte for a short one).
-        let mut head = [0u8; 2];
-        tls.read_exact(&mut head).await.ok()?;
-        let mut body = vec![0u8; usize::from(head[1])];
-        tls.read_exact(&mut body).await.ok()?;
-        tls.write_all(&[0x20, 0x02, 0x00, 0x00]).await.ok()?;
+        let mut peer = Peer::over(tls);
+        peer.connect().await;
+        peer.send_raw(&[0x20, 0x02, 0x00, 0x00]).await;
         // Until the client's DISCONNECT and close.
-        let mut rest = Vec::new();
-        let _ = tls.read_to_end(&mut rest).await;
+        peer.until_closed().await;
         agreed
     });
     (addr, task)
@@ -518,7 +490,7 @@ async fn secure_websocket_round_trip() {
 #[tokio::test]
 async fn unix_socket_round_trip() {
     let dir = TempDir::new("unix");
-    let path = dir.0.join("broker.sock");
+    let path = dir.join("broker.sock");
     let broker = Broker::builder().unix(&path).start().await.unwrap();
     assert_eq!(broker.unix_path(), Some(path.as_path()));
     within(round_trip(
@@ -532,7 +504,7 @@ async fn unix_socket_round_trip() {
 #[tokio::test]
 async fn unix_socket_missing_path_is_unreachable() {
     let dir = TempDir::new("unix-missing");
-    let path = dir.0.join("nobody.sock");
+    let path = dir.join("nobody.sock");
     let err = within(Client::connect_url(&format!("unix://{}", path.display())))
         .await
         .unwrap_err();

@@ -2,17 +2,16 @@
 //! 3.1.1 CONNACK `20 02 00 01` ("unacceptable protocol version") and a closed socket. The
 //! client reports it as the refusal it is (`Refused` with Unsupported Protocol Version,
 //! [MQTT-3.1.2-2]), and `fallback_to_v311` then connects on 3.1.1. Against a scripted broker
-//! over a loopback socket: it answers from the bytes it reads, nothing more.
+//! over a loopback socket (`mqtt_testkit::script`): it answers from the bytes it reads,
+//! nothing more.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod common;
 
-use bytes::BytesMut;
 use mqtt_client::{Client, ConnectError, ConnectReason, Options, ProtocolVersion, QoS};
-use mqtt_proto::{Decoder, Packet};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use mqtt_proto::Packet;
+use mqtt_testkit::script::ScriptedBroker;
 use tokio::sync::mpsc;
 
 use common::within_limit as within;
@@ -26,66 +25,45 @@ enum Seen {
     Disconnect,
 }
 
-/// Read one packet (CONNECT decodes by the version it announces); `None` at end of stream.
-async fn read_packet(s: &mut TcpStream, dec: &mut Decoder, buf: &mut BytesMut) -> Option<Packet> {
-    loop {
-        if let Some(p) = dec.decode(buf).expect("the client sent a malformed packet") {
-            return Some(p);
-        }
-        if s.read_buf(buf).await.unwrap_or(0) == 0 {
-            return None;
-        }
-    }
-}
-
-/// A 3.1.1-only broker on a free loopback port: refuses 5.0 with `20 02 00 01` and closes,
-/// accepts 3.1.1, acknowledges QoS 1 publishes.
-async fn v311_only_broker() -> (std::net::SocketAddr, mpsc::UnboundedReceiver<Seen>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+/// A 3.1.1-only broker (`mqtt_testkit::script`) on its own loopback port: refuses 5.0 with
+/// `20 02 00 01` and closes, accepts 3.1.1, acknowledges QoS 1 publishes.
+fn v311_only_broker() -> (ScriptedBroker<()>, mpsc::UnboundedReceiver<Seen>) {
     let (log, seen) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        loop {
-            let (mut s, _) = listener.accept().await.unwrap();
-            let log = log.clone();
-            tokio::spawn(async move {
-                let mut dec = Decoder::new(ProtocolVersion::V3_1_1);
-                let mut buf = BytesMut::new();
-                let Some(Packet::Connect(c)) = read_packet(&mut s, &mut dec, &mut buf).await else {
-                    panic!("the first packet is not CONNECT");
-                };
-                log.send(Seen::Connect(c.protocol)).unwrap();
-                if c.protocol.is_v5() {
-                    // aedes' answer, byte for byte, then the close [MQTT-3.1.2-2].
-                    s.write_all(&[0x20, 0x02, 0x00, 0x01]).await.unwrap();
-                    return;
-                }
-                s.write_all(&[0x20, 0x02, 0x00, 0x00]).await.unwrap();
-                while let Some(p) = read_packet(&mut s, &mut dec, &mut buf).await {
-                    match p {
-                        Packet::Publish(p) => {
-                            log.send(Seen::Publish {
-                                topic: p.topic.to_string(),
-                                payload: p.payload.to_vec(),
-                            })
-                            .unwrap();
-                            if let Some(id) = p.qos.packet_id() {
-                                let [hi, lo] = id.get().to_be_bytes();
-                                s.write_all(&[0x40, 0x02, hi, lo]).await.unwrap();
-                            }
+    let broker = ScriptedBroker::serve(move |_, mut peer| {
+        let log = log.clone();
+        async move {
+            let c = peer.connect().await;
+            log.send(Seen::Connect(c.protocol)).unwrap();
+            if c.protocol.is_v5() {
+                // aedes' answer, byte for byte, then the close [MQTT-3.1.2-2].
+                peer.send_raw(&[0x20, 0x02, 0x00, 0x01]).await;
+                return;
+            }
+            peer.send_raw(&[0x20, 0x02, 0x00, 0x00]).await;
+            while let Some(p) = peer.next().await {
+                match p {
+                    Packet::Publish(p) => {
+                        log.send(Seen::Publish {
+                            topic: p.topic.to_string(),
+                            payload: p.payload.to_vec(),
+                        })
+                        .unwrap();
+                        if let Some(id) = p.qos.packet_id() {
+                            let [hi, lo] = id.get().to_be_bytes();
+                            peer.send_raw(&[0x40, 0x02, hi, lo]).await;
                         }
-                        Packet::PingReq => s.write_all(&[0xD0, 0x00]).await.unwrap(),
-                        Packet::Disconnect(_) => {
-                            log.send(Seen::Disconnect).unwrap();
-                            return;
-                        }
-                        other => panic!("unexpected {other:?}"),
                     }
+                    Packet::PingReq => peer.send_raw(&[0xD0, 0x00]).await,
+                    Packet::Disconnect(_) => {
+                        log.send(Seen::Disconnect).unwrap();
+                        return;
+                    }
+                    other => panic!("unexpected {other:?}"),
                 }
-            });
+            }
         }
     });
-    (addr, seen)
+    (broker, seen)
 }
 
 fn options(addr: std::net::SocketAddr) -> Options {
@@ -97,8 +75,10 @@ fn options(addr: std::net::SocketAddr) -> Options {
 
 #[tokio::test]
 async fn a_v3_1_1_refusal_of_5_0_is_unsupported_protocol_version() {
-    let (addr, mut seen) = v311_only_broker().await;
-    let err = within(Client::connect(options(addr))).await.unwrap_err();
+    let (broker, mut seen) = v311_only_broker();
+    let err = within(Client::connect(options(broker.addr())))
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             err,
@@ -122,8 +102,8 @@ async fn a_v3_1_1_refusal_of_5_0_is_unsupported_protocol_version() {
 
 #[tokio::test]
 async fn fallback_to_v3_1_1_connects_to_a_broker_that_refuses_5_0_the_3_1_1_way() {
-    let (addr, mut seen) = v311_only_broker().await;
-    let mut o = options(addr);
+    let (broker, mut seen) = v311_only_broker();
+    let mut o = options(broker.addr());
     o.fallback_to_v311 = true;
     let (c, _all) = within(Client::connect(o)).await.unwrap();
     assert_eq!(c.protocol(), ProtocolVersion::V3_1_1);

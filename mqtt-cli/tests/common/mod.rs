@@ -1,16 +1,16 @@
 //! Helpers shared by the `mqpub`/`mqsub` integration tests (`e2e`, `differential`,
 //! `additions`): the binaries, bounded child processes with their output collected, temp
-//! dirs, and the in-process reference broker ([`broker`]). Not every test file uses all of
+//! dirs (`mqtt_testkit::external::TempDir`), and the in-process reference broker
+//! ([`broker`]). Not every test file uses all of
 //! them.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod broker;
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -21,39 +21,8 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 pub const MQPUB: &str = env!("CARGO_BIN_EXE_mqpub");
 pub const MQSUB: &str = env!("CARGO_BIN_EXE_mqsub");
 
-/// A fresh directory under the system temp dir (named after the test binary), removed by
-/// its owner.
-pub fn temp_dir(tag: &str) -> PathBuf {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "mqtt-cli-{}-{}-{}-{tag}",
-        env!("CARGO_CRATE_NAME"),
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Removes a directory on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> Self {
-        Self(temp_dir(tag))
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+/// A fresh directory under the system temp dir, removed on drop.
+pub use mqtt_testkit::external::TempDir;
 
 // ---------------------------------------------------------------------------------------------
 // Children

@@ -6,7 +6,11 @@
 use std::future::Future;
 use std::time::Duration;
 
-use mqtt_client::{Client, ConnectionStatus, Options, ProtocolVersion, Reconnect};
+use std::net::SocketAddr;
+
+use mqtt_client::{Client, ConnectionStatus, Options, ProtocolVersion, QoS, Reconnect};
+use mqtt_proto::{Connect, ConnectReason, TopicName, Will};
+use mqtt_testkit::raw::RawClient;
 use mqtt_testkit::{Broker, Event, Events};
 
 /// How long any one wait may take before the test fails. On a paused clock this is virtual
@@ -159,4 +163,27 @@ pub fn ledger_id(payload: &[u8]) -> Option<u32> {
         .1
         .parse()
         .ok()
+}
+
+/// A CONNECT with a will (QoS 1) on a raw connection (`mqtt_testkit::raw`), its CONNACK read
+/// (accepted, no session present): the connection is up and the will registered. Dropping
+/// the client ends the connection without DISCONNECT.
+pub async fn raw_connect_with_will(
+    addr: SocketAddr,
+    v: ProtocolVersion,
+    client_id: &str,
+    topic: &str,
+    message: &str,
+) -> RawClient {
+    let mut connect = Connect::new(v, client_id);
+    let mut will = Will::new(TopicName::new(topic).unwrap(), message.to_owned());
+    will.qos = QoS::AtLeastOnce;
+    connect.will = Some(will);
+    let (client, ack) = RawClient::connect_with(addr, connect).await;
+    assert_eq!(
+        (ack.session_present, ack.reason),
+        (false, ConnectReason::Success),
+        "CONNACK accepted: {ack:?}"
+    );
+    client
 }

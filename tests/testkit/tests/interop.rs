@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use common::{RawClient, V311, publish, within};
 use mqtt_proto::{QoS, QosPid};
+use mqtt_testkit::external::{or_skip, tools};
 use mqtt_testkit::{Broker, CloseReason, Event, Events};
 
 /// The clients' own run-time limit (`-W`, seconds).
@@ -23,33 +24,10 @@ const CLIENT_LIMIT_SECS: u64 = 10;
 /// How long the test waits for a child before killing it: a little more than `-W`.
 const CHILD_TIMEOUT: Duration = Duration::from_secs(CLIENT_LIMIT_SECS + 5);
 
-/// Whether mosquitto_sub and mosquitto_pub can be run; panics if they cannot and
-/// `MQTT_INTEROP=require`.
-#[allow(clippy::print_stderr)] // the skip notice is for whoever runs `cargo test`
+/// Whether mosquitto_sub and mosquitto_pub can be run; the rule for when they cannot is
+/// `mqtt_testkit::external::or_skip`'s (a failure under `MQTT_INTEROP=require`).
 fn clients_available(test: &str) -> bool {
-    let runs = |prog: &str| {
-        Command::new(prog)
-            .arg("--help")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok()
-    };
-    if runs("mosquitto_sub") && runs("mosquitto_pub") {
-        return true;
-    }
-    if std::env::var("MQTT_INTEROP").as_deref() == Ok("require") {
-        panic!(
-            "MQTT_INTEROP=require, but mosquitto_sub / mosquitto_pub are not on PATH: install \
-             mosquitto-clients (apt-get install mosquitto-clients)"
-        );
-    }
-    eprintln!(
-        "skipping {test}: mosquitto_sub / mosquitto_pub not on PATH (install mosquitto-clients; \
-         set MQTT_INTEROP=require to make this a failure)"
-    );
-    false
+    or_skip(test, tools(&["mosquitto_sub", "mosquitto_pub"])).is_some()
 }
 
 /// A child process, killed (SIGKILL) and reaped if the test fails before it ends.

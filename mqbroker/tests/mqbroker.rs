@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use mqtt_proto::{
     Connect, Decoder, Encoder, Packet, PacketId, ProtocolVersion, Publish, QoS, QosPid, Subscribe,
-    Subscription, TopicFilter, TopicName,
+    SubscribeFilter, TopicFilter, TopicName,
 };
 
 /// How long a test waits for a line, a packet or an exit before failing instead of hanging.
@@ -192,7 +192,7 @@ fn round_trip(addr: SocketAddr, version: ProtocolVersion) -> RawClient {
     let filter = TopicFilter::new("cli/+").expect("valid filter");
     client.send(Subscribe::new(
         pid(1),
-        vec![Subscription::new(filter, QoS::AtLeastOnce)],
+        vec![SubscribeFilter::new(filter, QoS::AtLeastOnce)],
     ));
     match client.recv() {
         Packet::SubAck(ack) => assert_eq!(ack.packet_id, pid(1), "{ack:?}"),

@@ -523,7 +523,8 @@ async fn persistent_session_receives_what_was_published_while_away() {
                 matches!(
                     *c.status().borrow(),
                     ConnectionStatus::Connected {
-                        session_present: true
+                        session_present: true,
+                        ..
                     }
                 ),
                 "{:?}",

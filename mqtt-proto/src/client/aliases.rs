@@ -186,7 +186,10 @@ mod tests {
     #[test]
     fn outbound_aliases_change_only_when_committed_and_reuse_the_least_recent() {
         let mut t = OutboundAliases::default();
-        assert!(t.plan(&topic("a"), 0, None, true).is_none(), "the server allows none");
+        assert!(
+            t.plan(&topic("a"), 0, None, true).is_none(),
+            "the server allows none"
+        );
         let p = t.plan(&topic("a"), 2, None, true).unwrap();
         assert_eq!((p.alias, p.mapping), (alias(1), Mapping::New));
         // Not committed (the PUBLISH failed to encode): still new.
@@ -204,7 +207,13 @@ mod tests {
         let p = t.plan(&topic("c"), 2, None, true).unwrap();
         assert_eq!((p.alias, p.mapping), (alias(2), Mapping::New));
         t.commit(p, &topic("c"));
-        assert_eq!(t.plan(&topic("b"), 2, None, true).unwrap().mapping, Mapping::New);
-        assert_eq!(t.plan(&topic("c"), 2, None, true).unwrap().mapping, Mapping::Known);
+        assert_eq!(
+            t.plan(&topic("b"), 2, None, true).unwrap().mapping,
+            Mapping::New
+        );
+        assert_eq!(
+            t.plan(&topic("c"), 2, None, true).unwrap().mapping,
+            Mapping::Known
+        );
     }
 }

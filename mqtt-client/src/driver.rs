@@ -493,7 +493,13 @@ impl Driver {
                     None => {}
                     Some(Stop::Disconnect(d)) => self.begin_close(d.deadline, d.disconnect, Some(d.reply)),
                     Some(Stop::HandlesGone) => {
-                        self.begin_close(tokio::time::Instant::now(), Disconnect::default(), None);
+                        // Nobody can see anything any more: close now, even if a
+                        // disconnect (since cancelled) had given a later deadline.
+                        let now = tokio::time::Instant::now();
+                        self.begin_close(now, Disconnect::default(), None);
+                        if let Some(c) = &mut self.closing {
+                            c.deadline = c.deadline.min(now);
+                        }
                     }
                 },
                 permit = room_in(waiting), if self.router.holding() => {

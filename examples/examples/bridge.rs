@@ -25,8 +25,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use mqtt_client::{
-    Client, Message, Messages, Options, PublishRequest, QoS, SubscribeProperties,
-    SubscriptionOptions, SubscriptionRequest, TopicFilter, TopicName, generated_client_id,
+    Client, Message, Messages, Options, PublishRequest, QoS, SubscribeFilter, SubscribeProperties,
+    SubscriptionOptions, TopicFilter, TopicName, generated_client_id,
 };
 use mqtt_testkit::Broker;
 
@@ -119,7 +119,7 @@ async fn connect(
     // subscribed (otherwise only those sent on subscribe carry it).
     let mut options = SubscriptionOptions::new(QoS::ExactlyOnce);
     options.retain_as_published = source.protocol().is_v5();
-    let request = SubscriptionRequest {
+    let request = SubscribeFilter {
         filter: TopicFilter::new(filter)?,
         options,
     };

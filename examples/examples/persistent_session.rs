@@ -96,7 +96,8 @@ async fn run() -> Result<(), Error> {
     let present = matches!(
         *client.status().borrow(),
         ConnectionStatus::Connected {
-            session_present: true
+            session_present: true,
+            ..
         }
     );
     println!("{id}: reconnected, session present: {present}");

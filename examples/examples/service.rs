@@ -142,14 +142,17 @@ async fn run() -> Result<(), Error> {
         while status.changed().await.is_ok() {
             let current = status.borrow_and_update().clone();
             match current {
-                ConnectionStatus::Connected { session_present } => {
+                ConnectionStatus::Connected {
+                    session_present, ..
+                } => {
                     println!("status: connected (session present: {session_present})");
                 }
                 ConnectionStatus::Reconnecting {
                     attempt,
                     last_error,
+                    ..
                 } => println!("status: reconnecting, attempt {attempt} ({last_error})"),
-                ConnectionStatus::Disconnected { reason } => {
+                ConnectionStatus::Disconnected { reason, .. } => {
                     match reason {
                         None => println!("status: disconnected"),
                         Some(e) => println!("status: disconnected ({e})"),

@@ -458,7 +458,7 @@ async fn connect_all<F, Fut>(
                             if !watcher_stats.stopping.load(Ordering::Relaxed) {
                                 watcher_stats.disconnects.fetch_add(1, Ordering::Relaxed);
                                 let why = match s.as_deref() {
-                                    Ok(ConnectionStatus::Disconnected { reason: Some(e) }) => e.to_string(),
+                                    Ok(ConnectionStatus::Disconnected { reason: Some(e), .. }) => e.to_string(),
                                     Ok(ConnectionStatus::Reconnecting { last_error, .. }) => last_error.to_string(),
                                     _ => "connection closed".to_owned(),
                                 };

@@ -15,7 +15,7 @@ use std::thread;
 
 use mqtt_proto::{
     Connect, ConnectReason, DisconnectReason, Packet, ProtocolVersion, Publish, QoS, QosPid,
-    SubAckReason, Subscribe, Subscription, TopicFilter, TopicName,
+    SubAckReason, Subscribe, SubscribeFilter, TopicFilter, TopicName,
 };
 use mqtt_testkit::certs::TestCa;
 
@@ -161,7 +161,7 @@ fn connect_as(
 fn subscribe(client: &mut RawClient, filter: &str) -> SubAckReason {
     client.send(Subscribe::new(
         pid(1),
-        vec![Subscription::new(
+        vec![SubscribeFilter::new(
             TopicFilter::new(filter).unwrap(),
             QoS::AtLeastOnce,
         )],

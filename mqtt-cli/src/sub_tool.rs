@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mqtt_client::{
-    Client, ClientError, ConnectionStatus, Message, PublishRequest, RequestError,
-    SubscriptionOptions, SubscriptionRequest,
+    Client, ClientError, ConnectionStatus, Message, PublishRequest, RequestError, SubscribeFilter,
+    SubscriptionOptions,
 };
 use mqtt_proto::{Disconnect, DisconnectReason, QoS};
 
@@ -85,7 +85,7 @@ async fn run(args: SubArgs, connected: ClientSlot) -> Result<u8, Failure> {
     // subscription-identifier N`); one added by the client would show in %S and %j.
     options.auto_subscription_ids = false;
     let protocol = options.mqtt.protocol;
-    let subscriptions: Vec<SubscriptionRequest> = args
+    let subscriptions: Vec<SubscribeFilter> = args
         .topics
         .iter()
         .map(|f| {
@@ -98,7 +98,7 @@ async fn run(args: SubArgs, connected: ClientSlot) -> Result<u8, Failure> {
                 o.retain_handling =
                     session::retain_handling(args.no_retained, args.retain_handling);
             }
-            SubscriptionRequest {
+            SubscribeFilter {
                 filter: f.clone(),
                 options: o,
             }
@@ -211,7 +211,9 @@ async fn run(args: SubArgs, connected: ClientSlot) -> Result<u8, Failure> {
             Next::Closed => {
                 // Reconnection gave up (D11) or the client stopped.
                 let reason = match &*client.status().borrow() {
-                    ConnectionStatus::Disconnected { reason: Some(r) } => r.to_string(),
+                    ConnectionStatus::Disconnected {
+                        reason: Some(r), ..
+                    } => r.to_string(),
                     _ => "the connection was closed".into(),
                 };
                 return Err(Failure {
@@ -300,6 +302,7 @@ async fn report_reconnects(mut status: tokio::sync::watch::Receiver<ConnectionSt
             ConnectionStatus::Reconnecting {
                 attempt,
                 last_error,
+                ..
             } if !lost || attempt == 1 => {
                 lost = true;
                 let _ = writeln!(

@@ -9,53 +9,19 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use mqtt_proto::client::{
-    AckToken, PublishAck, PublishRequest, RequestError, SubscribeAck, UnsubscribeAck,
-};
+use mqtt_proto::client::{PublishAck, PublishRequest, RequestError, SubscribeAck, UnsubscribeAck};
 use mqtt_proto::{
-    Disconnect, DisconnectReason, ProtocolVersion, Publish, PublishProperties, QoS,
-    SubscribeProperties, Subscription as SubscriptionRequest, TopicFilter, TopicName,
-    UnsubscribeProperties,
+    Disconnect, DisconnectReason, ProtocolVersion, PublishProperties, QoS, SubscribeFilter,
+    SubscribeProperties, TopicFilter, TopicName, UnsubscribeProperties,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::driver::{self, Command};
+use crate::command::{Command, DisconnectRequest};
+use crate::driver;
 use crate::error::{ClientError, ConnectError};
+use crate::message::{Message, MessageRx};
 use crate::options::Options;
-
-/// Where the connection stands; watch it with [`Client::status`].
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub enum ConnectionStatus {
-    /// The first connection is being made.
-    Connecting,
-    /// Connected: CONNACK accepted the connection.
-    Connected {
-        /// The broker had a session for us.
-        session_present: bool,
-    },
-    /// The connection was lost; the client is trying again.
-    Reconnecting {
-        /// Attempts made since the connection was lost (1 for the first retry).
-        attempt: u32,
-        /// Why the last connection or attempt failed.
-        last_error: ConnectError,
-    },
-    /// The client has stopped for good: after [`Client::disconnect`], a refusal that cannot
-    /// succeed by retrying, or reconnection given up. Every request has ended.
-    Disconnected {
-        /// Why (`None` after a clean [`Client::disconnect`] or when every handle was
-        /// dropped; the error if the connection was lost while disconnecting).
-        reason: Option<ConnectError>,
-    },
-}
-
-impl ConnectionStatus {
-    /// Whether this is [`ConnectionStatus::Connected`].
-    pub fn is_connected(&self) -> bool {
-        matches!(self, Self::Connected { .. })
-    }
-}
+use crate::status::ConnectionStatus;
 
 /// An MQTT client: a cheap handle (`Clone + Send + Sync`) to a connection task that owns the
 /// socket, keeps the connection alive and reconnects. Every method returns without waiting
@@ -63,15 +29,15 @@ impl ConnectionStatus {
 /// dropped, the task disconnects and ends.
 #[derive(Clone)]
 pub struct Client {
-    pub(crate) cmd: mpsc::Sender<Command>,
+    requests: mpsc::Sender<Command>,
     /// Disconnects, which must not wait behind a full request queue.
-    pub(crate) ctl: mpsc::UnboundedSender<Command>,
-    pub(crate) status: watch::Receiver<ConnectionStatus>,
-    pub(crate) protocol: ProtocolVersion,
-    pub(crate) client_id: Arc<str>,
-    pub(crate) message_queue: usize,
+    disconnects: mpsc::UnboundedSender<DisconnectRequest>,
+    status: watch::Receiver<ConnectionStatus>,
+    protocol: ProtocolVersion,
+    client_id: Arc<str>,
+    message_queue: usize,
     /// The SUBACKs of the subscriptions declared in the options, once all are in.
-    pub(crate) declared: watch::Receiver<Option<Result<Vec<SubscribeAck>, RequestError>>>,
+    declared: watch::Receiver<Option<Result<Vec<SubscribeAck>, RequestError>>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -104,7 +70,21 @@ impl Client {
     /// # }
     /// ```
     pub async fn connect(options: Options) -> Result<(Client, Messages), ConnectError> {
-        driver::start(options).await
+        let started = driver::start(options).await?;
+        let client = Client {
+            requests: started.requests,
+            disconnects: started.disconnects,
+            status: started.status,
+            protocol: started.protocol,
+            client_id: started.client_id,
+            message_queue: started.message_queue,
+            declared: started.declared,
+        };
+        let messages = Messages {
+            rx: started.messages.into(),
+            _client: Some(client.clone()),
+        };
+        Ok((client, messages))
     }
 
     /// Connect to a URL with default options (see [`Options::from_url`]).
@@ -176,7 +156,7 @@ impl Client {
     /// content type, response topic, correlation data, user properties...).
     pub async fn publish_with(&self, req: PublishRequest) -> Result<PublishHandle, ClientError> {
         let (tx, rx) = oneshot::channel();
-        self.cmd
+        self.requests
             .send(Command::Publish(req, tx))
             .await
             .map_err(|_| ClientError::Closed)?;
@@ -199,7 +179,7 @@ impl Client {
     /// [`try_publish`](Self::try_publish) with a [`PublishRequest`].
     pub fn try_publish_with(&self, req: PublishRequest) -> Result<PublishHandle, ClientError> {
         let (tx, rx) = oneshot::channel();
-        self.cmd
+        self.requests
             .try_send(Command::Publish(req, tx))
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => ClientError::QueueFull,
@@ -219,7 +199,7 @@ impl Client {
     ) -> Result<Subscription, ClientError> {
         let filter = TopicFilter::new(filter.as_ref())?;
         self.subscribe_many(
-            vec![SubscriptionRequest::new(filter, qos)],
+            vec![SubscribeFilter::new(filter, qos)],
             SubscribeProperties::default(),
         )
         .await
@@ -230,14 +210,14 @@ impl Client {
     /// [`Subscription::ack`] has the result of each.
     pub async fn subscribe_many(
         &self,
-        subscriptions: Vec<SubscriptionRequest>,
+        filters: Vec<SubscribeFilter>,
         properties: SubscribeProperties,
     ) -> Result<Subscription, ClientError> {
         let (tx, rx) = oneshot::channel();
         let (msg_tx, msg_rx) = mpsc::channel(self.message_queue.max(1));
-        self.cmd
+        self.requests
             .send(Command::Subscribe {
-                subscriptions,
+                filters,
                 properties,
                 messages: Some(msg_tx),
                 reply: tx,
@@ -270,7 +250,7 @@ impl Client {
         properties: UnsubscribeProperties,
     ) -> Result<UnsubscribeAck, ClientError> {
         let (tx, rx) = oneshot::channel();
-        self.cmd
+        self.requests
             .send(Command::Unsubscribe {
                 filters,
                 properties,
@@ -304,8 +284,8 @@ impl Client {
     ) -> Result<(), ClientError> {
         let (tx, rx) = oneshot::channel();
         let deadline = tokio::time::Instant::now() + timeout;
-        self.ctl
-            .send(Command::Disconnect {
+        self.disconnects
+            .send(DisconnectRequest {
                 deadline,
                 disconnect,
                 reply: tx,
@@ -351,82 +331,14 @@ impl Future for PublishHandle {
     }
 }
 
-/// An inbound application message.
-#[derive(Debug)]
-pub struct Message {
-    pub(crate) publish: Publish,
-    pub(crate) ack: Option<(AckToken, mpsc::UnboundedSender<AckToken>)>,
-}
-
-impl Message {
-    /// The topic.
-    pub fn topic(&self) -> &str {
-        self.publish.topic.as_str()
-    }
-
-    /// The payload.
-    pub fn payload(&self) -> &Bytes {
-        &self.publish.payload
-    }
-
-    /// The QoS it was delivered at.
-    pub fn qos(&self) -> QoS {
-        self.publish.qos.qos()
-    }
-
-    /// RETAIN: a retained message sent on subscribe (or, with retain-as-published, as
-    /// published).
-    pub fn retain(&self) -> bool {
-        self.publish.retain
-    }
-
-    /// DUP: the broker may have sent it before.
-    pub fn dup(&self) -> bool {
-        self.publish.dup
-    }
-
-    /// The 5.0 properties (empty on 3.1.1).
-    pub fn properties(&self) -> &PublishProperties {
-        self.publish.properties()
-    }
-
-    /// The PUBLISH packet itself.
-    pub fn publish(&self) -> &Publish {
-        &self.publish
-    }
-
-    /// Take the PUBLISH packet.
-    pub fn into_publish(self) -> Publish {
-        self.publish
-    }
-
-    /// With manual acknowledgements ([`Options::with_manual_acks`]): whether this message
-    /// still owes an acknowledgement.
-    pub fn needs_ack(&self) -> bool {
-        self.ack.is_some()
-    }
-
-    /// With manual acknowledgements: acknowledge this message (PUBACK, or PUBREC for QoS 2).
-    /// Acknowledgements go out in the order messages arrived [MQTT-4.6.0-2], whatever the
-    /// order of these calls, so a message never acknowledged holds back the ones after it.
-    /// A message dropped without `ack` is not acknowledged: the broker sends it again on the
-    /// next connection. Does nothing without manual acks, or when called twice.
-    pub fn ack(&mut self) {
-        if let Some((token, tx)) = self.ack.take() {
-            // The connection task may be gone: then there is nobody to acknowledge to.
-            let _ = tx.send(token);
-        }
-    }
-}
-
 /// The catch-all message stream: every message no live [`Subscription`] takes. Returned by
 /// [`Client::connect`]. If it is dropped, such messages are logged and dropped (and
 /// acknowledged). If it is not read, the client stops reading the socket when its queue is
 /// full (backpressure), so read it or drop it.
 #[derive(Debug)]
 pub struct Messages {
-    pub(crate) rx: MessageRx,
-    pub(crate) _client: Option<Client>,
+    rx: MessageRx,
+    _client: Option<Client>,
 }
 
 /// `recv`, `try_recv` and `Stream` for a message stream type, read from its `rx`
@@ -475,53 +387,6 @@ impl Subscription {
 }
 
 message_stream!(Subscription, "the subscription has ended");
-
-/// Messages taken from the channel at once by [`MessageRx`].
-const RECV_BATCH: usize = 32;
-
-/// The receiving end of a message stream. It takes what the channel holds in batches (the
-/// channel's permits are released once per batch, not once per message) and hands the
-/// messages out one by one, in order. Only a receive in progress takes a batch, so a stream
-/// that is not read holds no more than its queue.
-#[derive(Debug)]
-pub(crate) struct MessageRx {
-    rx: mpsc::Receiver<Message>,
-    /// Taken from the channel, not yet handed out, in reverse order: the next is the last.
-    buf: Vec<Message>,
-}
-
-impl From<mpsc::Receiver<Message>> for MessageRx {
-    fn from(rx: mpsc::Receiver<Message>) -> Self {
-        Self {
-            rx,
-            buf: Vec::new(),
-        }
-    }
-}
-
-impl MessageRx {
-    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Message>> {
-        if let Some(m) = self.buf.pop() {
-            return Poll::Ready(Some(m));
-        }
-        match self.rx.poll_recv_many(cx, &mut self.buf, RECV_BATCH) {
-            Poll::Ready(0) => Poll::Ready(None),
-            Poll::Ready(_) => {
-                self.buf.reverse();
-                Poll::Ready(self.buf.pop())
-            }
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    async fn recv(&mut self) -> Option<Message> {
-        std::future::poll_fn(|cx| self.poll_recv(cx)).await
-    }
-
-    fn try_recv(&mut self) -> Option<Message> {
-        self.buf.pop().or_else(|| self.rx.try_recv().ok())
-    }
-}
 
 type Waiters = Arc<Mutex<HashMap<Bytes, oneshot::Sender<Message>>>>;
 

@@ -134,24 +134,32 @@ struct WorkspaceReadme;
 
 mod backoff;
 mod client;
+mod command;
 mod driver;
 mod error;
+mod id_hash;
+mod inbox;
+mod message;
 mod options;
 mod proxy;
+mod requests;
+mod route;
+mod socket;
+mod status;
 #[cfg(feature = "tls")]
 mod tls;
 mod transport;
 
-pub use client::{
-    Client, ConnectionStatus, Message, Messages, PublishHandle, Requester, Subscription, respond,
-};
+pub use client::{Client, Messages, PublishHandle, Requester, Subscription, respond};
 pub use error::{ClientError, ConnectError, ProxyError, TlsError};
+pub use message::Message;
 pub use options::{
     Credentials, CredentialsFuture, CredentialsHook, DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_INFLIGHT_V3,
     DEFAULT_MAX_PACKET_SIZE, DeclaredSubscription, Direction, Endpoint, Options, PacketTrace,
     Reconnect, generated_client_id,
 };
 pub use proxy::{Proxy, ProxyKind, no_proxy_matches};
+pub use status::ConnectionStatus;
 #[cfg(feature = "tls")]
 pub use tls::{CaSource, ClientCert, TlsOptions, TlsVersion};
 pub use transport::{AsyncStream, BoxStream, Connector, ConnectorFuture};
@@ -169,6 +177,6 @@ pub use mqtt_proto::client::{
 };
 pub use mqtt_proto::{
     ConnectReason, Disconnect, DisconnectReason, ProtocolVersion, PubAckReason, PublishProperties,
-    QoS, RetainHandling, SubAckReason, SubscribeProperties, Subscription as SubscriptionRequest,
-    SubscriptionOptions, TopicFilter, TopicName, UnsubscribeProperties, UserProperty, Will,
+    QoS, RetainHandling, SubAckReason, SubscribeFilter, SubscribeProperties, SubscriptionOptions,
+    TopicFilter, TopicName, UnsubscribeProperties, UserProperty, Will,
 };

@@ -12,8 +12,7 @@ use bytes::Bytes;
 use bytestring::ByteString;
 use mqtt_proto::client::{ClientOptions, SessionLossPolicy};
 use mqtt_proto::{
-    ProtocolVersion, QoS, SubscribeProperties, Subscription as SubscriptionRequest, TopicFilter,
-    UserProperty, Will,
+    ProtocolVersion, QoS, SubscribeFilter, SubscribeProperties, TopicFilter, UserProperty, Will,
 };
 
 use crate::error::ConnectError;
@@ -240,14 +239,14 @@ pub struct Options {
 #[non_exhaustive]
 pub struct DeclaredSubscription {
     /// The filters with their options.
-    pub subscriptions: Vec<SubscriptionRequest>,
+    pub subscriptions: Vec<SubscribeFilter>,
     /// The SUBSCRIBE properties (5.0).
     pub properties: SubscribeProperties,
 }
 
 impl DeclaredSubscription {
     /// One SUBSCRIBE with these filters and properties.
-    pub fn new(subscriptions: Vec<SubscriptionRequest>, properties: SubscribeProperties) -> Self {
+    pub fn new(subscriptions: Vec<SubscribeFilter>, properties: SubscribeProperties) -> Self {
         Self {
             subscriptions,
             properties,
@@ -480,7 +479,7 @@ impl Options {
     /// ```
     pub fn with_subscription(self, filter: TopicFilter, qos: QoS) -> Self {
         self.with_subscriptions(
-            vec![SubscriptionRequest::new(filter, qos)],
+            vec![SubscribeFilter::new(filter, qos)],
             SubscribeProperties::default(),
         )
     }
@@ -489,7 +488,7 @@ impl Options {
     /// one SUBSCRIBE as part of connecting; see [`with_subscription`](Self::with_subscription).
     pub fn with_subscriptions(
         mut self,
-        subscriptions: Vec<SubscriptionRequest>,
+        subscriptions: Vec<SubscribeFilter>,
         properties: SubscribeProperties,
     ) -> Self {
         self.subscriptions

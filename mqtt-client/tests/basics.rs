@@ -104,7 +104,7 @@ async fn requests_after_disconnect_fail_closed() {
         .await;
     assert!(matches!(
         *c.status().borrow(),
-        ConnectionStatus::Disconnected { reason: None }
+        ConnectionStatus::Disconnected { reason: None, .. }
     ));
     let r = c2.publish("t", QoS::AtLeastOnce, false, "x").await;
     assert_eq!(r.err(), Some(ClientError::Closed));

@@ -77,7 +77,7 @@ async fn disconnect_drains_what_is_in_flight_first() {
         );
         assert!(matches!(
             *c.status().borrow(),
-            mqtt_client::ConnectionStatus::Disconnected { reason: None }
+            mqtt_client::ConnectionStatus::Disconnected { reason: None, .. }
         ));
         assert_eq!(
             c.publish("t", QoS::AtLeastOnce, false, "late").await.err(),
@@ -256,7 +256,7 @@ async fn disconnect_while_reconnecting_ends_everything_at_once() {
     }
     assert!(matches!(
         *c.status().borrow(),
-        mqtt_client::ConnectionStatus::Disconnected { reason: None }
+        mqtt_client::ConnectionStatus::Disconnected { reason: None, .. }
     ));
 }
 

@@ -260,7 +260,8 @@ async fn persistent_session_resumes_in_order(b: &BrokerProc) {
             matches!(
                 *c.status().borrow(),
                 ConnectionStatus::Connected {
-                    session_present: true
+                    session_present: true,
+                    ..
                 }
             ),
             "{v:?}: {:?}",

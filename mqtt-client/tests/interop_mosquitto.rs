@@ -242,7 +242,8 @@ async fn persistent_session_receives_what_was_published_while_away() {
                 matches!(
                     *c.status().borrow(),
                     ConnectionStatus::Connected {
-                        session_present: true
+                        session_present: true,
+                        ..
                     }
                 ),
                 "{:?}",
@@ -534,13 +535,17 @@ async fn qos2_bursts_on_311_lose_nothing_with_default_options() {
     };
     let v = ProtocolVersion::V3_1_1;
     within(async {
-        let (sub, _all) = Client::connect(opts(&broker, "burst-sub", v)).await.unwrap();
+        let (sub, _all) = Client::connect(opts(&broker, "burst-sub", v))
+            .await
+            .unwrap();
         let mut s = sub
             .subscribe("interop/burst", QoS::ExactlyOnce)
             .await
             .unwrap();
         // Default options: the test chooses no in-flight window.
-        let (publ, _all2) = Client::connect(opts(&broker, "burst-pub", v)).await.unwrap();
+        let (publ, _all2) = Client::connect(opts(&broker, "burst-pub", v))
+            .await
+            .unwrap();
         let mut received = 0;
         for burst in 0..BURSTS {
             let mut handles = Vec::with_capacity(BURST);

@@ -317,6 +317,7 @@ async fn a_refusal_that_cannot_succeed_stops_reconnection_and_ends_every_handle(
         .await;
         let ConnectionStatus::Disconnected {
             reason: Some(ConnectError::Refused { reason: got, .. }),
+            ..
         } = s
         else {
             panic!("{v:?}: {s:?}");
@@ -437,7 +438,8 @@ async fn the_credentials_hook_is_called_before_every_attempt() {
                 reason: Some(ConnectError::Refused {
                     reason: ConnectReason::BadUserNameOrPassword,
                     ..
-                })
+                }),
+                ..
             }
         ),
         "{s:?}"
@@ -662,11 +664,11 @@ async fn reconnection_gives_up_after_max_attempts_and_ends_every_handle() {
                 {
                     attempts.push(attempt);
                 }
-                ConnectionStatus::Disconnected { reason } => return reason,
+                ConnectionStatus::Disconnected { reason, .. } => return reason,
                 _ => {}
             }
             if rx.changed().await.is_err() {
-                if let ConnectionStatus::Disconnected { reason } = rx.borrow().clone() {
+                if let ConnectionStatus::Disconnected { reason, .. } = rx.borrow().clone() {
                     return reason;
                 }
                 panic!("status closed");
@@ -712,7 +714,8 @@ async fn without_reconnection_the_first_loss_is_final() {
                         reason: DisconnectReason::ServerBusy,
                         ..
                     }
-                ))
+                )),
+                ..
             }
         ),
         "{s:?}"

@@ -27,7 +27,7 @@ async fn status_changed_waits_for_the_next_change() {
         .unwrap();
     assert!(matches!(
         *rx.borrow_and_update(),
-        ConnectionStatus::Disconnected { reason: None }
+        ConnectionStatus::Disconnected { reason: None, .. }
     ));
     broker.shutdown().await;
 }

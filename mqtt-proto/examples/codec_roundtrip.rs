@@ -9,7 +9,7 @@
 use bytes::BytesMut;
 use mqtt_proto::{
     Connect, Decoder, Packet, PacketId, ProtocolVersion, Publish, QoS, QosPid, Subscribe,
-    Subscription, TopicFilter, TopicName,
+    SubscribeFilter, TopicFilter, TopicName,
 };
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -22,7 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Connect::new(version, "codec-roundtrip").into(),
             Subscribe::new(
                 PacketId::MIN,
-                vec![Subscription::new(
+                vec![SubscribeFilter::new(
                     TopicFilter::new("sensors/+/temp")?,
                     QoS::AtLeastOnce,
                 )],

@@ -12,8 +12,10 @@ use crate::wire::FixedHeader;
 pub use crate::wire::{MAX_PACKET_SIZE, MAX_REMAINING_LENGTH};
 
 /// The decoder's default limit on inbound packets: 16 MiB. Large enough for real payloads,
-/// small enough that a hostile peer cannot make us buffer the protocol's 256 MiB.
-pub const DEFAULT_MAX_PACKET_SIZE: u32 = 16 * 1024 * 1024;
+/// small enough that a hostile peer cannot make us buffer the protocol's 256 MiB. Also the
+/// default of [`ClientOptions::max_packet_size`](crate::client::ClientOptions::max_packet_size)
+/// (the tokio client's own default, `mqtt_client::DEFAULT_MAX_PACKET_SIZE`, is 8 MiB).
+pub const DEFAULT_DECODER_MAX_PACKET_SIZE: u32 = 16 * 1024 * 1024;
 
 /// A streaming packet decoder for one connection.
 ///
@@ -47,11 +49,11 @@ pub struct Decoder {
 }
 
 impl Decoder {
-    /// A decoder for `version` with the default size limit ([`DEFAULT_MAX_PACKET_SIZE`]).
+    /// A decoder for `version` with the default size limit ([`DEFAULT_DECODER_MAX_PACKET_SIZE`]).
     pub const fn new(version: ProtocolVersion) -> Self {
         Self {
             version,
-            max_packet_size: DEFAULT_MAX_PACKET_SIZE,
+            max_packet_size: DEFAULT_DECODER_MAX_PACKET_SIZE,
             failed: None,
         }
     }
@@ -200,7 +202,7 @@ mod tests {
             d.decode(&mut buf),
             Err(DecodeError::PacketTooLarge {
                 size: 268_435_460,
-                max: DEFAULT_MAX_PACKET_SIZE
+                max: DEFAULT_DECODER_MAX_PACKET_SIZE
             })
         );
         assert_eq!(buf.len(), 5, "nothing consumed");

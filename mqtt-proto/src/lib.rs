@@ -104,7 +104,7 @@ pub mod topic;
 pub mod types;
 mod wire;
 
-pub use codec::{DEFAULT_MAX_PACKET_SIZE, Decoder, Encoder, MAX_PACKET_SIZE};
+pub use codec::{DEFAULT_DECODER_MAX_PACKET_SIZE, Decoder, Encoder, MAX_PACKET_SIZE};
 pub use error::{DecodeError, EncodeError};
 pub use packet::property::{
     AckProperties, AuthProperties, ConnAckProperties, ConnectProperties, DisconnectProperties,
@@ -117,7 +117,7 @@ pub use packet::reason::{
 };
 pub use packet::{
     Auth, ConnAck, Connect, Disconnect, Packet, PubAck, PubComp, PubRec, PubRel, Publish,
-    RetainHandling, SubAck, Subscribe, Subscription, SubscriptionOptions, UnsubAck, Unsubscribe,
+    RetainHandling, SubAck, Subscribe, SubscribeFilter, SubscriptionOptions, UnsubAck, Unsubscribe,
     Will,
 };
 pub use topic::{TopicError, TopicFilter, TopicName};

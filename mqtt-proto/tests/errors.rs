@@ -12,11 +12,11 @@ use bytes::{Bytes, BytesMut};
 use mqtt_proto::ProtocolVersion::{self, V3_1, V3_1_1, V5};
 use mqtt_proto::{
     AckProperties, Auth, AuthReason, ConnAck, ConnAckProperties, Connect, ConnectProperties,
-    ConnectReason, DEFAULT_MAX_PACKET_SIZE, DecodeError, Decoder, Disconnect, DisconnectProperties,
-    DisconnectReason, EncodeError, Encoder, Packet, PacketType, PropertyId, PubAck, PubAckReason,
-    PubComp, PubRec, PubRel, PubRelReason, Publish, PublishProperties, QoS, QosPid, RetainHandling,
-    SubAck, SubAckReason, Subscribe, SubscribeProperties, Subscription, SubscriptionOptions,
-    TopicError, TopicFilter, TopicName, UnsubAck, UnsubAckReason, Unsubscribe,
+    ConnectReason, DEFAULT_DECODER_MAX_PACKET_SIZE, DecodeError, Decoder, Disconnect,
+    DisconnectProperties, DisconnectReason, EncodeError, Encoder, Packet, PacketType, PropertyId,
+    PubAck, PubAckReason, PubComp, PubRec, PubRel, PubRelReason, Publish, PublishProperties, QoS,
+    QosPid, RetainHandling, SubAck, SubAckReason, Subscribe, SubscribeFilter, SubscribeProperties,
+    SubscriptionOptions, TopicError, TopicFilter, TopicName, UnsubAck, UnsubAckReason, Unsubscribe,
     UnsubscribeProperties, Will, WillProperties,
 };
 
@@ -94,7 +94,7 @@ fn packet_over_max_size_rejected_from_fixed_header_alone() {
         decode_err(V3_1_1, hostile),
         DecodeError::PacketTooLarge {
             size: 268_435_460,
-            max: DEFAULT_MAX_PACKET_SIZE
+            max: DEFAULT_DECODER_MAX_PACKET_SIZE
         }
     );
 }
@@ -1852,7 +1852,7 @@ fn v5_only_fields_refused_on_v3_not_in_version() {
                     properties: subscribe_props.clone(),
                     ..Subscribe::new(
                         pid(1),
-                        vec![Subscription::new(filter("t"), QoS::AtMostOnce)],
+                        vec![SubscribeFilter::new(filter("t"), QoS::AtMostOnce)],
                     )
                 }
                 .into(),
@@ -1861,7 +1861,7 @@ fn v5_only_fields_refused_on_v3_not_in_version() {
             (
                 Subscribe::new(
                     pid(1),
-                    vec![Subscription {
+                    vec![SubscribeFilter {
                         filter: filter("t"),
                         options: SubscriptionOptions {
                             retain_handling: RetainHandling::DoNotSend,
@@ -1875,7 +1875,7 @@ fn v5_only_fields_refused_on_v3_not_in_version() {
             (
                 Subscribe::new(
                     pid(1),
-                    vec![Subscription {
+                    vec![SubscribeFilter {
                         filter: filter("t"),
                         options: SubscriptionOptions {
                             no_local: true,
@@ -1983,7 +1983,7 @@ fn no_local_on_shared_subscription_rejected_mqtt_3_8_3_4() {
         DecodeError::NoLocalOnSharedSubscription.disconnect_reason(),
         DisconnectReason::ProtocolError
     );
-    let mut s = Subscription::new(filter("$share/g/a"), QoS::AtMostOnce);
+    let mut s = SubscribeFilter::new(filter("$share/g/a"), QoS::AtMostOnce);
     s.options.no_local = true;
     let packet = Packet::from(Subscribe::new(pid(1), vec![s]));
     assert_eq!(

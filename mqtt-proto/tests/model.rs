@@ -90,7 +90,7 @@ use mqtt_proto::client::{
 use mqtt_proto::{
     ConnAck, ConnectReason, Decoder, Disconnect, DisconnectReason, Encoder, Packet, PacketId,
     ProtocolVersion, PubAck, PubComp, PubRec, PubRel, PubRelReason, Publish, QoS, QosPid, SubAck,
-    SubAckReason, SubscribeProperties, Subscription, TopicFilter, TopicName, UnsubAck,
+    SubAckReason, SubscribeFilter, SubscribeProperties, TopicFilter, TopicName, UnsubAck,
     UnsubAckReason, UnsubscribeProperties,
 };
 use proptest::prelude::*;
@@ -419,7 +419,7 @@ struct Req {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Use {
     Publish(QoS, Bytes),
-    Subscribe(Vec<Subscription>),
+    Subscribe(Vec<SubscribeFilter>),
     Unsubscribe(Vec<TopicFilter>),
 }
 
@@ -1335,7 +1335,7 @@ impl World {
                 self.by_payload.insert(payload, id);
             }
             Op::Subscribe { filter: f } => {
-                let sub = Subscription::new(filter(f), qos_of(f % 3));
+                let sub = SubscribeFilter::new(filter(f), qos_of(f % 3));
                 let id = self
                     .client
                     .subscribe(vec![sub], SubscribeProperties::default())

@@ -9,7 +9,7 @@ use bytes::{Bytes, BytesMut};
 use mqtt_proto::ProtocolVersion::{V3_1, V3_1_1, V5};
 use mqtt_proto::{
     ConnAck, Connect, ConnectReason, Decoder, Disconnect, Packet, PubAck, PubComp, PubRec, PubRel,
-    Publish, QoS, QosPid, SubAck, SubAckReason, Subscribe, Subscription, TopicName, UnsubAck,
+    Publish, QoS, QosPid, SubAck, SubAckReason, Subscribe, SubscribeFilter, TopicName, UnsubAck,
     Unsubscribe, Will,
 };
 
@@ -332,9 +332,9 @@ fn subscribe_v3_three_filters_each_qos_mqtt_3_8_1_1() {
     let subscribe = Subscribe::new(
         pid(10),
         vec![
-            Subscription::new(filter("a/+"), QoS::AtMostOnce),
-            Subscription::new(filter("#"), QoS::AtLeastOnce),
-            Subscription::new(filter("s/#"), QoS::ExactlyOnce),
+            SubscribeFilter::new(filter("a/+"), QoS::AtMostOnce),
+            SubscribeFilter::new(filter("#"), QoS::AtLeastOnce),
+            SubscribeFilter::new(filter("s/#"), QoS::ExactlyOnce),
         ],
     );
     for v in V3 {

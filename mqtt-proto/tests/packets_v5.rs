@@ -15,7 +15,7 @@ use mqtt_proto::{
     ConnectProperties, ConnectReason, DecodeError, Disconnect, DisconnectProperties,
     DisconnectReason, Packet, PacketType, PubAck, PubAckReason, PubComp, PubRec, PubRel,
     PubRelReason, Publish, PublishProperties, QoS, QosPid, RetainHandling, SubAck, SubAckReason,
-    Subscribe, SubscribeProperties, Subscription, SubscriptionOptions, TopicName, UnsubAck,
+    Subscribe, SubscribeFilter, SubscribeProperties, SubscriptionOptions, TopicName, UnsubAck,
     UnsubAckReason, Unsubscribe, UnsubscribeProperties, Will, WillProperties,
 };
 
@@ -613,7 +613,7 @@ fn subscribe_v5_all_option_bits_and_properties() {
         ..Subscribe::new(
             pid(1),
             vec![
-                Subscription {
+                SubscribeFilter {
                     filter: filter("a/#"),
                     options: SubscriptionOptions {
                         qos: QoS::ExactlyOnce,
@@ -622,14 +622,14 @@ fn subscribe_v5_all_option_bits_and_properties() {
                         retain_handling: RetainHandling::DoNotSend,
                     },
                 },
-                Subscription {
+                SubscribeFilter {
                     filter: filter("b"),
                     options: SubscriptionOptions {
                         retain_handling: RetainHandling::SendAtSubscribeIfNew,
                         ..SubscriptionOptions::new(QoS::AtLeastOnce)
                     },
                 },
-                Subscription::new(filter("$share/g/c"), QoS::AtMostOnce),
+                SubscribeFilter::new(filter("$share/g/c"), QoS::AtMostOnce),
             ],
         )
     };
@@ -681,7 +681,7 @@ fn subscribe_v5_each_option_bit_alone_mqtt_3_8_3_1() {
         ];
         let subscribe = Subscribe::new(
             pid(1),
-            vec![Subscription {
+            vec![SubscribeFilter {
                 filter: filter("t"),
                 options,
             }],

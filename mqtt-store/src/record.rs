@@ -10,7 +10,7 @@ use bytes::BytesMut;
 use mqtt_proto::client::PublishRequest;
 use mqtt_proto::{
     Decoder, MAX_PACKET_SIZE, Packet, PacketId, ProtocolVersion, Publish, QosPid, Subscribe,
-    SubscribeProperties, Subscription,
+    SubscribeFilter, SubscribeProperties,
 };
 
 /// A record that does not decode.
@@ -66,7 +66,7 @@ pub(crate) fn decode_publish(bytes: &[u8]) -> Result<PublishRequest, BadRecord> 
 
 /// A granted subscription and the properties of its SUBSCRIBE, as a 5.0 SUBSCRIBE.
 pub(crate) fn encode_subscription(
-    sub: &Subscription,
+    sub: &SubscribeFilter,
     props: &SubscribeProperties,
 ) -> Result<Vec<u8>, BadRecord> {
     let mut s = Subscribe::new(PLACEHOLDER, vec![sub.clone()]);
@@ -80,11 +80,11 @@ pub(crate) fn encode_subscription(
 
 pub(crate) fn decode_subscription(
     bytes: &[u8],
-) -> Result<(Subscription, SubscribeProperties), BadRecord> {
+) -> Result<(SubscribeFilter, SubscribeProperties), BadRecord> {
     let Packet::Subscribe(s) = decode_one(bytes, "subscription")? else {
         return Err(BadRecord("subscription: another packet type".into()));
     };
-    let [sub]: [Subscription; 1] = s
+    let [sub]: [SubscribeFilter; 1] = s
         .subscriptions
         .try_into()
         .map_err(|_| BadRecord("subscription: not one filter".into()))?;

@@ -8,7 +8,7 @@
 mod common;
 
 use mqtt_proto::client::RequestId;
-use mqtt_proto::{PubAckReason, QoS, SubscribeProperties, Subscription, TopicFilter};
+use mqtt_proto::{PubAckReason, QoS, SubscribeFilter, SubscribeProperties, TopicFilter};
 use mqtt_store::{Durability, FileStore, MemoryStore, SessionChange, SessionStore, StoreError};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, RngSeed};
@@ -37,7 +37,7 @@ fn change() -> impl Strategy<Value = SessionChange> {
         1 => packet_id.prop_map(|packet_id| SessionChange::InboundQos2Released { packet_id }),
         2 => proptest::collection::vec(filter.clone(), 1..3).prop_map(|fs| {
             SessionChange::Subscribed {
-                subscriptions: fs.into_iter().map(|f| Subscription::new(f, QoS::AtLeastOnce)).collect(),
+                subscriptions: fs.into_iter().map(|f| SubscribeFilter::new(f, QoS::AtLeastOnce)).collect(),
                 properties: SubscribeProperties::default(),
             }
         }),

@@ -26,7 +26,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use mqtt_proto::client::RequestId;
-use mqtt_proto::{QoS, SubscribeProperties, Subscription, TopicFilter};
+use mqtt_proto::{QoS, SubscribeFilter, SubscribeProperties, TopicFilter};
 use mqtt_store::{Durability, FileStore, MemoryStore, SessionChange, SessionStore};
 
 use common::{Scratch, meta, pid, request};
@@ -71,7 +71,7 @@ fn commit(n: u64) -> Vec<SessionChange> {
     });
     if n % 7 == 0 {
         c.push(SessionChange::Subscribed {
-            subscriptions: vec![Subscription::new(
+            subscriptions: vec![SubscribeFilter::new(
                 TopicFilter::new(format!("cmd/{}", n % 5)).unwrap(),
                 QoS::AtLeastOnce,
             )],

@@ -20,8 +20,8 @@ use bytes::BytesMut;
 use mqtt_proto::client::{AckToken, ClientOptions, ClientState, Event, PersistedSession};
 use mqtt_proto::{
     ConnAck, ConnectReason, Decoder, Packet, PacketId, ProtocolVersion, PubAck, PubAckReason,
-    PubComp, PubRec, PubRel, Publish, QoS, QosPid, SubAck, SubAckReason, SubscribeProperties,
-    Subscription, TopicFilter, TopicName, UnsubAck, UnsubAckReason, UnsubscribeProperties,
+    PubComp, PubRec, PubRel, Publish, QoS, QosPid, SubAck, SubAckReason, SubscribeFilter,
+    SubscribeProperties, TopicFilter, TopicName, UnsubAck, UnsubAckReason, UnsubscribeProperties,
 };
 use mqtt_store::{Durability, FileStore, MemoryStore, SessionChange, SessionStore};
 use proptest::prelude::*;
@@ -239,8 +239,8 @@ impl World {
             }
             Op::Subscribe { filter } => {
                 let subs = vec![
-                    Subscription::new(filter_of(filter), QoS::ExactlyOnce),
-                    Subscription::new(filter_of(filter + 1), QoS::AtLeastOnce),
+                    SubscribeFilter::new(filter_of(filter), QoS::ExactlyOnce),
+                    SubscribeFilter::new(filter_of(filter + 1), QoS::AtLeastOnce),
                 ];
                 let _ = self.client.subscribe(subs, SubscribeProperties::default());
                 self.transmit();

@@ -9,7 +9,7 @@ use crate::packet::reason::{
     AuthReason, ConnectReason, DisconnectReason, PubAckReason, PubRelReason, SubAckReason,
     UnsubAckReason,
 };
-use crate::packet::{Publish, Subscription};
+use crate::packet::{Publish, SubscribeFilter};
 use crate::topic::TopicFilter;
 use crate::types::{PacketId, PacketType, QoS};
 
@@ -43,7 +43,7 @@ pub enum Event {
     /// next connection.
     Disconnected(ConnectionError),
     /// An inbound application message.
-    Message(Message),
+    Message(Delivery),
     /// A publish request ended: on QoS 0 once handed over for transmission, on QoS 1 at
     /// PUBACK, on QoS 2 at PUBCOMP.
     Published {
@@ -82,10 +82,12 @@ pub struct Connected {
     pub properties: ConnAckProperties,
 }
 
-/// An inbound application message.
+/// An inbound application message as the server delivered it: the PUBLISH and, with manual
+/// acknowledgements, the acknowledgement owed for it. (`mqtt_client::Message` is the
+/// application's view of one; this is the state machine's.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Message {
+pub struct Delivery {
     /// The PUBLISH, with its topic alias resolved.
     pub publish: Publish,
     /// With manual acknowledgements, the token to pass to
@@ -432,7 +434,7 @@ impl ProtocolError {
 /// Subscriptions as requested, kept with their request for the SUBACK.
 pub(crate) fn subscribe_ack(
     packet_id: PacketId,
-    subs: &[Subscription],
+    subs: &[SubscribeFilter],
     reasons: Vec<SubAckReason>,
     properties: AckProperties,
 ) -> SubscribeAck {

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use crate::client::connection::{ConnectionState, SessionStart};
 use crate::client::event::{
-    AckToken, Connected, ConnectionError, Event, Message, ProtocolError, RequestError,
+    AckToken, Connected, ConnectionError, Delivery, Event, ProtocolError, RequestError,
 };
 use crate::client::options::LostPublish;
 use crate::client::persist::SessionChange;
@@ -242,7 +242,7 @@ impl ClientState {
 
     fn deliver(&mut self, publish: Publish, ack: Option<AckToken>) {
         self.events
-            .push_back(Event::Message(Message { publish, ack }));
+            .push_back(Event::Message(Delivery { publish, ack }));
     }
 
     /// [MQTT-3.3.4-9]: the server may not exceed our Receive Maximum (5.0).

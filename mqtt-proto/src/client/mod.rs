@@ -75,7 +75,7 @@ mod state;
 pub use auth::Authenticator;
 pub use connection::{ConnectionState, ServerLimits};
 pub use event::{
-    AckToken, Connected, ConnectionError, Event, Limit, Message, ProtocolError, PublishAck,
+    AckToken, Connected, ConnectionError, Delivery, Event, Limit, ProtocolError, PublishAck,
     RequestError, RequestId, SubscribeAck, UnsubscribeAck,
 };
 pub use options::{ClientOptions, LostPublish, SessionLossPolicy};

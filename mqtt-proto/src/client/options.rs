@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use bytestring::ByteString;
 
-use crate::codec::DEFAULT_MAX_PACKET_SIZE;
+use crate::codec::DEFAULT_DECODER_MAX_PACKET_SIZE;
 use crate::packet::Will;
 use crate::packet::property::{ConnectProperties, UserProperty};
 use crate::types::ProtocolVersion;
@@ -126,7 +126,8 @@ impl ClientOptions {
             password: None,
             session_expiry_interval: 0,
             receive_maximum: NonZeroU16::MAX,
-            max_packet_size: NonZeroU32::new(DEFAULT_MAX_PACKET_SIZE).unwrap_or(NonZeroU32::MAX),
+            max_packet_size: NonZeroU32::new(DEFAULT_DECODER_MAX_PACKET_SIZE)
+                .unwrap_or(NonZeroU32::MAX),
             topic_alias_maximum: 0,
             request_response_information: false,
             request_problem_information: None,

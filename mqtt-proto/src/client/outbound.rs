@@ -17,7 +17,7 @@ use crate::error::EncodeError;
 use crate::packet::property::{AckProperties, PublishProperties, SubscribeProperties};
 use crate::packet::reason::{PubRelReason, SubAckReason, UnsubAckReason};
 use crate::packet::{
-    Packet, PubAck, PubComp, PubRec, PubRel, Publish, Subscribe, Subscription, UnsubAck,
+    Packet, PubAck, PubComp, PubRec, PubRel, Publish, Subscribe, SubscribeFilter, UnsubAck,
     Unsubscribe,
 };
 use crate::topic::TopicName;
@@ -74,7 +74,7 @@ impl ClientState {
 
     pub(crate) fn check_subscribe(
         &self,
-        subs: &[Subscription],
+        subs: &[SubscribeFilter],
         props: &SubscribeProperties,
     ) -> Result<(), RequestError> {
         let server = &self.conn.server;

@@ -23,7 +23,7 @@ use bytestring::ByteString;
 
 use crate::client::event::RequestId;
 use crate::client::request::PublishRequest;
-use crate::packet::Subscription;
+use crate::packet::SubscribeFilter;
 use crate::packet::property::SubscribeProperties;
 use crate::packet::reason::PubAckReason;
 use crate::topic::TopicFilter;
@@ -90,7 +90,7 @@ pub enum SessionChange {
     /// Filters were granted, with the properties of the SUBSCRIBE that asked for them.
     Subscribed {
         /// The granted subscriptions (a filter already stored is replaced).
-        subscriptions: Vec<Subscription>,
+        subscriptions: Vec<SubscribeFilter>,
         /// The SUBSCRIBE's properties.
         properties: SubscribeProperties,
     },
@@ -176,7 +176,7 @@ pub struct PersistedSession {
     /// Inbound QoS 2 packet identifiers awaiting PUBREL, ascending.
     pub inbound_qos2: Vec<PacketId>,
     /// Granted subscriptions, by filter.
-    pub subscriptions: Vec<(Subscription, SubscribeProperties)>,
+    pub subscriptions: Vec<(SubscribeFilter, SubscribeProperties)>,
 }
 
 /// A persisted session breaks a rule a live session never breaks: what

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 
 use crate::client::event::RequestId;
-use crate::packet::Subscription;
+use crate::packet::SubscribeFilter;
 use crate::packet::property::{PublishProperties, SubscribeProperties, UnsubscribeProperties};
 use crate::topic::{TopicFilter, TopicName};
 use crate::types::{PacketId, QoS};
@@ -82,6 +82,6 @@ pub(crate) enum Origin {
 
 #[derive(Debug)]
 pub(crate) enum SubKind {
-    Subscribe(Vec<Subscription>, SubscribeProperties),
+    Subscribe(Vec<SubscribeFilter>, SubscribeProperties),
     Unsubscribe(Vec<TopicFilter>, UnsubscribeProperties),
 }

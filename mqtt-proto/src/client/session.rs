@@ -20,7 +20,7 @@ use crate::client::persist::{
     OutboundState, PersistedPublish, PersistedSession, RestoreError, SessionChange, SessionMeta,
 };
 use crate::client::request::{Origin, PendingPublish, PublishRequest, SubKind, SubRequest};
-use crate::packet::Subscription;
+use crate::packet::SubscribeFilter;
 use crate::packet::property::SubscribeProperties;
 use crate::packet::reason::PubAckReason;
 use crate::topic::TopicFilter;
@@ -57,7 +57,7 @@ pub(crate) struct Session {
     /// Subscribe and unsubscribe requests sent and awaiting SUBACK or UNSUBACK.
     pub(crate) awaiting: BTreeMap<PacketId, SubRequest>,
     /// Filters subscribed (granted), for resubscription: filter -> (options, properties).
-    pub(crate) subscriptions: BTreeMap<TopicFilter, (Subscription, SubscribeProperties)>,
+    pub(crate) subscriptions: BTreeMap<TopicFilter, (SubscribeFilter, SubscribeProperties)>,
     /// Inbound QoS 2 packet identifiers not yet released by PUBREL, with whether their
     /// PUBREC is sent or owed (the application acknowledged) [MQTT-4.3.3-8].
     pub(crate) inbound_qos2: BTreeMap<PacketId, AppAck>,
@@ -364,7 +364,7 @@ impl Session {
     /// Queue SUBSCRIBEs for every granted subscription, ahead of other requests: one per
     /// distinct property set (a subscription identifier applies to a whole SUBSCRIBE).
     pub(crate) fn queue_resubscription(&mut self) {
-        let mut groups: Vec<(SubscribeProperties, Vec<Subscription>)> = Vec::new();
+        let mut groups: Vec<(SubscribeProperties, Vec<SubscribeFilter>)> = Vec::new();
         for (sub, props) in self.subscriptions.values() {
             match groups.iter_mut().find(|(p, _)| p == props) {
                 Some((_, subs)) => subs.push(sub.clone()),

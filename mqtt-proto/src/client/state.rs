@@ -22,7 +22,7 @@ use crate::packet::property::{
     PropertyId, SubscribeProperties, UnsubscribeProperties, WillProperties,
 };
 use crate::packet::reason::{AuthReason, DisconnectReason};
-use crate::packet::{Auth, Connect, Disconnect, Packet, Subscription};
+use crate::packet::{Auth, Connect, Disconnect, Packet, SubscribeFilter};
 use crate::topic::TopicFilter;
 use crate::types::QoS;
 
@@ -130,7 +130,7 @@ impl ClientState {
     }
 
     /// The filters currently subscribed (granted), with their options.
-    pub fn subscriptions(&self) -> impl Iterator<Item = &Subscription> {
+    pub fn subscriptions(&self) -> impl Iterator<Item = &SubscribeFilter> {
         self.session.subscriptions.values().map(|(s, _)| s)
     }
 
@@ -347,7 +347,7 @@ impl ClientState {
     /// Subscribe. Completes at SUBACK with a result per filter.
     pub fn subscribe(
         &mut self,
-        subscriptions: Vec<Subscription>,
+        subscriptions: Vec<SubscribeFilter>,
         properties: SubscribeProperties,
     ) -> Result<RequestId, RequestError> {
         if subscriptions.is_empty() {

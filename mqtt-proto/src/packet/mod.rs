@@ -30,7 +30,7 @@ pub use disconnect::Disconnect;
 pub use pubacks::{PubAck, PubComp, PubRec, PubRel};
 pub use publish::Publish;
 pub use suback::SubAck;
-pub use subscribe::{RetainHandling, Subscribe, Subscription, SubscriptionOptions};
+pub use subscribe::{RetainHandling, Subscribe, SubscribeFilter, SubscriptionOptions};
 pub use unsuback::UnsubAck;
 pub use unsubscribe::Unsubscribe;
 

@@ -79,14 +79,14 @@ impl SubscriptionOptions {
 
 /// One topic filter of a SUBSCRIBE with its options.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Subscription {
+pub struct SubscribeFilter {
     /// The topic filter.
     pub filter: TopicFilter,
     /// Its options.
     pub options: SubscriptionOptions,
 }
 
-impl Subscription {
+impl SubscribeFilter {
     /// A subscription at this QoS with default options.
     pub fn new(filter: TopicFilter, qos: QoS) -> Self {
         Self {
@@ -102,14 +102,14 @@ pub struct Subscribe {
     /// The packet identifier.
     pub packet_id: PacketId,
     /// The topic filters and their options: at least one [MQTT-3.8.3-2].
-    pub subscriptions: Vec<Subscription>,
+    pub subscriptions: Vec<SubscribeFilter>,
     /// SUBSCRIBE properties (5.0 only).
     pub properties: SubscribeProperties,
 }
 
 impl Subscribe {
     /// A SUBSCRIBE with no properties.
-    pub fn new(packet_id: PacketId, subscriptions: Vec<Subscription>) -> Self {
+    pub fn new(packet_id: PacketId, subscriptions: Vec<SubscribeFilter>) -> Self {
         Self {
             packet_id,
             subscriptions,
@@ -131,7 +131,7 @@ impl Subscribe {
             if options.no_local && filter.is_shared() {
                 return Err(DecodeError::NoLocalOnSharedSubscription);
             }
-            subscriptions.push(Subscription { filter, options });
+            subscriptions.push(SubscribeFilter { filter, options });
         }
         if subscriptions.is_empty() {
             return Err(DecodeError::EmptySubscribe);

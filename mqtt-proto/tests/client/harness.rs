@@ -16,7 +16,7 @@ use mqtt_proto::client::{
 };
 use mqtt_proto::{
     ConnAck, ConnAckProperties, Connect, ConnectReason, DecodeError, Decoder, DisconnectReason,
-    Packet, PacketId, ProtocolVersion, PubAck, Publish, QoS, QosPid, Subscription, TopicFilter,
+    Packet, PacketId, ProtocolVersion, PubAck, Publish, QoS, QosPid, SubscribeFilter, TopicFilter,
     TopicName,
 };
 
@@ -353,8 +353,8 @@ pub(crate) fn filter(s: &str) -> TopicFilter {
 
 /// A subscription to `s` at `qos`.
 #[track_caller]
-pub(crate) fn sub(s: &str, qos: QoS) -> Subscription {
-    Subscription::new(filter(s), qos)
+pub(crate) fn sub(s: &str, qos: QoS) -> SubscribeFilter {
+    SubscribeFilter::new(filter(s), qos)
 }
 
 /// A packet identifier.

@@ -1,13 +1,13 @@
 //! Inbound messages at QoS 0, 1 and 2: delivery exactly as often as the QoS promises, the
 //! acknowledgements and their order, and deferred (manual) acknowledgement.
 
-use mqtt_proto::client::{AckToken, ConnectionError, Event, Message, ProtocolError};
+use mqtt_proto::client::{AckToken, ConnectionError, Delivery, Event, ProtocolError};
 use mqtt_proto::{DisconnectReason, Packet, PubAck, PubComp, PubRec, PubRel, PubRelReason, QosPid};
 
 use crate::harness::{BOTH, Harness, V5, inbound, nz16, opts, pid_of};
 
 /// The messages among `events`, in order.
-fn messages(events: Vec<Event>) -> Vec<Message> {
+fn messages(events: Vec<Event>) -> Vec<Delivery> {
     events
         .into_iter()
         .filter_map(|e| match e {
@@ -25,7 +25,7 @@ fn manual(v: mqtt_proto::ProtocolVersion) -> Harness {
     Harness::connected(o)
 }
 
-fn token(m: &Message) -> AckToken {
+fn token(m: &Delivery) -> AckToken {
     m.ack.expect("manual acks give a token for QoS 1 and 2")
 }
 

@@ -14,9 +14,9 @@ use mqtt_proto::{
     ConnectProperties, ConnectReason, Disconnect, DisconnectProperties, DisconnectReason, Packet,
     PacketId, PacketType, ProtocolVersion, PubAck, PubAckReason, PubComp, PubRec, PubRel,
     PubRelReason, Publish, PublishProperties, QoS, QosPid, RetainHandling, SubAck, SubAckReason,
-    Subscribe, SubscribeProperties, Subscription, SubscriptionId, SubscriptionOptions, TopicFilter,
-    TopicName, UnsubAck, UnsubAckReason, Unsubscribe, UnsubscribeProperties, UserProperty, Will,
-    WillProperties,
+    Subscribe, SubscribeFilter, SubscribeProperties, SubscriptionId, SubscriptionOptions,
+    TopicFilter, TopicName, UnsubAck, UnsubAckReason, Unsubscribe, UnsubscribeProperties,
+    UserProperty, Will, WillProperties,
 };
 use proptest::collection::vec;
 use proptest::option;
@@ -625,7 +625,7 @@ fn subscribe(v: ProtocolVersion) -> impl Strategy<Value = Packet> {
         (topic_filter(), subscription_options(v)).prop_map(|(filter, mut options)| {
             // No Local is not allowed on a shared subscription [MQTT-3.8.3-4].
             options.no_local &= !filter.is_shared();
-            Subscription { filter, options }
+            SubscribeFilter { filter, options }
         });
     (
         packet_id(),

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use mqtt_proto::client::{PublishRequest, RequestId};
 use mqtt_proto::{
-    PacketId, ProtocolVersion, PubAckReason, PublishProperties, QoS, SubscribeProperties,
-    Subscription, SubscriptionId, TopicFilter, TopicName, UserProperty,
+    PacketId, ProtocolVersion, PubAckReason, PublishProperties, QoS, SubscribeFilter,
+    SubscribeProperties, SubscriptionId, TopicFilter, TopicName, UserProperty,
 };
 use mqtt_store::{SessionChange, SessionMeta};
 
@@ -110,8 +110,8 @@ pub fn sample_changes() -> Vec<SessionChange> {
         SessionChange::InboundQos2Held { packet_id: pid(4) },
         SessionChange::Subscribed {
             subscriptions: vec![
-                Subscription::new(TopicFilter::new("plant/+/alarm").unwrap(), QoS::ExactlyOnce),
-                Subscription::new(
+                SubscribeFilter::new(TopicFilter::new("plant/+/alarm").unwrap(), QoS::ExactlyOnce),
+                SubscribeFilter::new(
                     TopicFilter::new("$share/g/cmd/#").unwrap(),
                     QoS::AtLeastOnce,
                 ),

@@ -188,7 +188,7 @@ impl Default for Config {
     /// no deny lists, every 5.0 feature announced as fully available.
     fn default() -> Self {
         Self {
-            max_packet_size: NonZeroU32::new(mqtt_proto::DEFAULT_MAX_PACKET_SIZE)
+            max_packet_size: NonZeroU32::new(mqtt_proto::DEFAULT_DECODER_MAX_PACKET_SIZE)
                 .unwrap_or(NonZeroU32::MAX),
             max_queued_messages: 1000,
             connect_timeout: Duration::from_secs(10),

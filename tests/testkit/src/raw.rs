@@ -17,7 +17,7 @@ use bytes::{Bytes, BytesMut};
 use mqtt_proto::{
     ConnAck, Connect, Decoder, DisconnectReason, Encoder, Packet, PacketId, ProtocolVersion,
     PubAck, PubComp, PubRec, PubRel, Publish, QoS, QosPid, SubAck, SubAckReason, Subscribe,
-    Subscription, TopicFilter, TopicName, UnsubAck, Unsubscribe,
+    SubscribeFilter, TopicFilter, TopicName, UnsubAck, Unsubscribe,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -348,7 +348,7 @@ impl RawClient {
     pub async fn subscribe(&mut self, id: u16, f: &str, qos: QoS) -> SubAck {
         self.send(Subscribe::new(
             pid(id),
-            vec![Subscription::new(filter(f), qos)],
+            vec![SubscribeFilter::new(filter(f), qos)],
         ))
         .await;
         self.suback().await

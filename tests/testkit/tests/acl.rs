@@ -7,7 +7,7 @@ mod common;
 use common::{RawClient, V5, V311, filter, login, pid, publish, suback_failure, within};
 use mqtt_proto::{
     Packet, ProtocolVersion, PubAck, PubAckReason, QoS, QosPid, SubAckReason, Subscribe,
-    Subscription, Will,
+    SubscribeFilter, Will,
 };
 use mqtt_testkit::{Acl, Broker, Event};
 
@@ -45,10 +45,10 @@ async fn each_user_gets_its_own_subscribe_deny_list_and_the_global_one() {
             .send(Subscribe::new(
                 pid(1),
                 vec![
-                    Subscription::new(filter("bob/x"), QoS::AtLeastOnce),
-                    Subscription::new(filter("alice/x"), QoS::AtLeastOnce),
-                    Subscription::new(filter("global/x"), QoS::AtLeastOnce),
-                    Subscription::new(filter("$share/g/bob/+"), QoS::AtLeastOnce),
+                    SubscribeFilter::new(filter("bob/x"), QoS::AtLeastOnce),
+                    SubscribeFilter::new(filter("alice/x"), QoS::AtLeastOnce),
+                    SubscribeFilter::new(filter("global/x"), QoS::AtLeastOnce),
+                    SubscribeFilter::new(filter("$share/g/bob/+"), QoS::AtLeastOnce),
                 ],
             ))
             .await;
@@ -70,8 +70,8 @@ async fn each_user_gets_its_own_subscribe_deny_list_and_the_global_one() {
         bob.send(Subscribe::new(
             pid(1),
             vec![
-                Subscription::new(filter("bob/x"), QoS::AtLeastOnce),
-                Subscription::new(filter("alice/x"), QoS::AtLeastOnce),
+                SubscribeFilter::new(filter("bob/x"), QoS::AtLeastOnce),
+                SubscribeFilter::new(filter("alice/x"), QoS::AtLeastOnce),
             ],
         ))
         .await;

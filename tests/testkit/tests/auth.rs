@@ -7,7 +7,7 @@ mod common;
 use common::{RawClient, V5, V311, filter, login, pid, publish, suback_failure, within};
 use mqtt_proto::{
     ConnectReason, Packet, PubAck, PubAckReason, PubComp, PubRec, PubRel, QoS, QosPid,
-    SubAckReason, Subscribe, Subscription,
+    SubAckReason, Subscribe, SubscribeFilter,
 };
 use mqtt_testkit::{Broker, CloseReason, Event};
 
@@ -120,7 +120,7 @@ async fn denied_subscriptions_are_refused_and_the_others_granted() {
             pid(1),
             filters
                 .iter()
-                .map(|f| Subscription::new(filter(f), QoS::AtLeastOnce))
+                .map(|f| SubscribeFilter::new(filter(f), QoS::AtLeastOnce))
                 .collect(),
         ))
         .await;

@@ -168,7 +168,7 @@ async fn go_silent_keeps_the_socket_open_and_answers_nothing() {
     let (mut c1, _) = RawClient::connect_with(broker.local_addr(), connect).await;
     c1.send(mqtt_proto::Subscribe::new(
         pid(1),
-        vec![mqtt_proto::Subscription::new(
+        vec![mqtt_proto::SubscribeFilter::new(
             common::filter("t"),
             QoS::AtMostOnce,
         )],

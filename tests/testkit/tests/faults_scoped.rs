@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::events::{closed_reason, fault_fired};
 use common::{RawClient, V5, V311, connect_packet, filter, pid, publish};
 use mqtt_proto::{
-    Connect, ConnectReason, Packet, QoS, QosPid, SubAck, SubAckReason, Subscribe, Subscription,
+    Connect, ConnectReason, Packet, QoS, QosPid, SubAck, SubAckReason, Subscribe, SubscribeFilter,
 };
 use mqtt_testkit::{Broker, CloseReason, Direction, Fault, PacketType};
 use tokio::time::Instant;
@@ -175,7 +175,7 @@ async fn delay_received_holds_processing_in_order_while_output_flows() {
     let start = Instant::now();
     c.send(Subscribe::new(
         pid(2),
-        vec![Subscription::new(filter("b"), QoS::AtMostOnce)],
+        vec![SubscribeFilter::new(filter("b"), QoS::AtMostOnce)],
     ))
     .await;
     c.send(Packet::PingReq).await;

@@ -13,7 +13,7 @@ use common::served::{good_client, still_served};
 use common::{RawClient, V5, V311, filter, pid, publish, suback_failure, within};
 use mqtt_proto::{
     Connect, ConnectReason, Disconnect, DisconnectReason, Packet, PubAck, QoS, QosPid,
-    SubAckReason, Subscribe, Subscription, TopicName,
+    SubAckReason, Subscribe, SubscribeFilter, TopicName,
 };
 use mqtt_testkit::{Broker, CloseReason, Event};
 use tokio::time::Instant;
@@ -141,7 +141,7 @@ async fn five_thousand_subscriptions_from_one_client_are_served() {
     let mut good = good_client(&broker).await;
     let mut many = RawClient::connect(broker.local_addr(), V5, "many").await;
     let subscriptions: Vec<_> = (0..5_000)
-        .map(|i| Subscription::new(filter(&format!("s/{i}")), QoS::AtLeastOnce))
+        .map(|i| SubscribeFilter::new(filter(&format!("s/{i}")), QoS::AtLeastOnce))
         .collect();
     many.send(Subscribe::new(pid(1), subscriptions)).await;
     let ack = many.suback().await;
@@ -204,7 +204,7 @@ async fn subscriptions_beyond_the_maximum_are_refused_with_quota_exceeded() {
         let mut c = RawClient::connect(broker.local_addr(), version, "greedy").await;
         let subscriptions = ["q/1", "q/2", "q/1", "q/3", "q/4", "q/5"]
             .iter()
-            .map(|f| Subscription::new(filter(f), QoS::AtLeastOnce))
+            .map(|f| SubscribeFilter::new(filter(f), QoS::AtLeastOnce))
             .collect();
         c.send(Subscribe::new(pid(1), subscriptions)).await;
         // Replacing q/1 does not count; q/4 and q/5 are one too many.
@@ -300,8 +300,8 @@ async fn topics_deeper_than_the_maximum_are_refused() {
     sub.send(Subscribe::new(
         pid(1),
         vec![
-            Subscription::new(filter("a/+/c/#"), QoS::AtMostOnce),
-            Subscription::new(filter("a/b/c/d/#"), QoS::AtMostOnce),
+            SubscribeFilter::new(filter("a/+/c/#"), QoS::AtMostOnce),
+            SubscribeFilter::new(filter("a/b/c/d/#"), QoS::AtMostOnce),
         ],
     ))
     .await;
@@ -364,8 +364,8 @@ async fn the_default_caps_refuse_a_thousand_and_one_levels() {
     c.send(Subscribe::new(
         pid(1),
         vec![
-            Subscription::new(filter(&at_limit), QoS::AtMostOnce),
-            Subscription::new(filter(&beyond), QoS::AtMostOnce),
+            SubscribeFilter::new(filter(&at_limit), QoS::AtMostOnce),
+            SubscribeFilter::new(filter(&beyond), QoS::AtMostOnce),
         ],
     ))
     .await;

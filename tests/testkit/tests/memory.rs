@@ -28,7 +28,7 @@ use common::served::good_client;
 use common::{RawClient, V5, V311, filter, pid, publish, within};
 use mqtt_proto::{
     Connect, ConnectReason, Decoder, Encoder, Packet, ProtocolVersion, PubAck, QoS, QosPid,
-    SubAckReason, Subscribe, Subscription, TopicName,
+    SubAckReason, Subscribe, SubscribeFilter, TopicName,
 };
 use mqtt_testkit::{Broker, CloseReason, Event, Events};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -275,7 +275,7 @@ async fn memory_stays_bounded_under_hostile_input() {
         let subscriptions = (0..1_000)
             .map(|i| {
                 let f = format!("subs/{:05}/{}", batch * 1_000 + i, "f".repeat(38));
-                Subscription::new(filter(&f), QoS::AtLeastOnce)
+                SubscribeFilter::new(filter(&f), QoS::AtLeastOnce)
             })
             .collect();
         subs.send(Subscribe::new(pid(batch + 1), subscriptions))

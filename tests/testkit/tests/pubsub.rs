@@ -10,7 +10,7 @@ use std::num::NonZeroU16;
 use common::{RawClient, V5, V31, V311, filter, pid, publish, within};
 use mqtt_proto::{
     Connect, Packet, PubAck, PubComp, PubRec, PubRel, PubRelReason, QoS, QosPid, SubAckReason,
-    Subscribe, Subscription, UnsubAckReason,
+    Subscribe, SubscribeFilter, UnsubAckReason,
 };
 use mqtt_testkit::{Broker, Event};
 
@@ -29,9 +29,9 @@ async fn suback_and_unsuback_carry_one_code_per_filter() {
     let mut events = broker.events();
     let mut c = RawClient::connect(broker.local_addr(), V5, "s").await;
     let subs = vec![
-        Subscription::new(filter("a/+"), QoS::AtMostOnce),
-        Subscription::new(filter("b/#"), QoS::AtLeastOnce),
-        Subscription::new(filter("$share/g/c"), QoS::ExactlyOnce),
+        SubscribeFilter::new(filter("a/+"), QoS::AtMostOnce),
+        SubscribeFilter::new(filter("b/#"), QoS::AtLeastOnce),
+        SubscribeFilter::new(filter("$share/g/c"), QoS::ExactlyOnce),
     ];
     c.send(Subscribe::new(pid(1), subs)).await;
     let ack = c.suback().await;
@@ -338,7 +338,7 @@ async fn subscription_identifiers_are_refused_as_announced() {
     );
     let mut s = Subscribe::new(
         pid(1),
-        vec![Subscription::new(filter("t"), QoS::AtMostOnce)],
+        vec![SubscribeFilter::new(filter("t"), QoS::AtMostOnce)],
     );
     s.properties.subscription_identifier = mqtt_proto::SubscriptionId::new(7);
     c.send(s).await;

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{RawClient, V5, V311, filter, pid, publish};
-use mqtt_proto::{QoS, QosPid, RetainHandling, Subscribe, Subscription, SubscriptionOptions};
+use mqtt_proto::{QoS, QosPid, RetainHandling, Subscribe, SubscribeFilter, SubscriptionOptions};
 use mqtt_testkit::Broker;
 
 fn retained(t: &str, qos: QosPid, payload: &'static [u8]) -> mqtt_proto::Publish {
@@ -45,7 +45,7 @@ async fn live_delivery_clears_retain_unless_retain_as_published() {
     opts.retain_as_published = true;
     new.send(Subscribe::new(
         pid(1),
-        vec![Subscription {
+        vec![SubscribeFilter {
             filter: filter("r"),
             options: opts,
         }],
@@ -96,11 +96,11 @@ async fn retain_handling_do_not_send_and_shared_subscriptions_get_no_retained() 
     sub.send(Subscribe::new(
         pid(1),
         vec![
-            Subscription {
+            SubscribeFilter {
                 filter: filter("r"),
                 options: opts,
             },
-            Subscription::new(filter("$share/g/r"), QoS::AtMostOnce),
+            SubscribeFilter::new(filter("$share/g/r"), QoS::AtMostOnce),
         ],
     ))
     .await;
@@ -115,7 +115,7 @@ async fn retain_handling_do_not_send_and_shared_subscriptions_get_no_retained() 
         other
             .send(Subscribe::new(
                 pid(1),
-                vec![Subscription {
+                vec![SubscribeFilter {
                     filter: filter("r"),
                     options: opts,
                 }],

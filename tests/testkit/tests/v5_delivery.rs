@@ -15,7 +15,7 @@ use common::{
 };
 use mqtt_proto::{
     Connect, ConnectReason, Disconnect, DisconnectReason, Packet, PubAck, PubComp, PubRec, PubRel,
-    Publish, QoS, QosPid, SubAckReason, Subscribe, Subscription, SubscriptionId, UserProperty,
+    Publish, QoS, QosPid, SubAckReason, Subscribe, SubscribeFilter, SubscriptionId, UserProperty,
     Will,
 };
 use mqtt_testkit::{Broker, CloseReason, Event};
@@ -35,7 +35,7 @@ async fn subscribe_with_id(
         pid(packet_id),
         filters
             .iter()
-            .map(|(f, q)| Subscription::new(filter(f), *q))
+            .map(|(f, q)| SubscribeFilter::new(filter(f), *q))
             .collect(),
     );
     s.properties.subscription_identifier = id.map(sid);

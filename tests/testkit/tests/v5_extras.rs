@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::events::disconnected;
 use common::{RawClient, V5, V311, open, pid, publish, refused_with, session, topic};
 use mqtt_proto::{
-    Disconnect, DisconnectReason, Packet, PubAck, QoS, QosPid, Subscribe, Subscription, Will,
+    Disconnect, DisconnectReason, Packet, PubAck, QoS, QosPid, Subscribe, SubscribeFilter, Will,
 };
 use mqtt_testkit::{Broker, CloseReason, Event, Events};
 use tokio::time::Instant;
@@ -293,7 +293,7 @@ async fn no_local_skips_the_publishers_own_subscription() {
     let broker = Broker::start().await.unwrap();
     let addr = broker.local_addr();
     let mut me = RawClient::connect(addr, V5, "me").await;
-    let mut s = Subscription::new(common::filter("t"), QoS::AtMostOnce);
+    let mut s = SubscribeFilter::new(common::filter("t"), QoS::AtMostOnce);
     s.options.no_local = true;
     me.send(Subscribe::new(pid(1), vec![s])).await;
     me.suback().await;

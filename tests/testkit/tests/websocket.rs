@@ -13,7 +13,7 @@ use common::*;
 use futures_util::{SinkExt, StreamExt};
 use mqtt_proto::{
     Connect, Decoder, DisconnectReason, Encoder, Packet, ProtocolVersion, QoS, QosPid,
-    SubAckReason, Subscribe, Subscription,
+    SubAckReason, Subscribe, SubscribeFilter,
 };
 use mqtt_testkit::{Broker, Event};
 use tokio::net::TcpStream;
@@ -163,7 +163,7 @@ async fn packets_may_span_or_share_messages() {
     // SUBSCRIBE and a PUBLISH to it in one message.
     let subscribe = Subscribe::new(
         pid(1),
-        vec![Subscription::new(filter("frames/t"), QoS::AtMostOnce)],
+        vec![SubscribeFilter::new(filter("frames/t"), QoS::AtMostOnce)],
     );
     let mut both = encode(V311, subscribe);
     both.extend_from_slice(&encode(

@@ -206,7 +206,7 @@ mod tests {
         h.handle(&mut link, Connect::new(version, "c").into());
         let filter = mqtt_proto::TopicFilter::new("t").unwrap();
         let sub =
-            mqtt_proto::Subscribe::new(pid(1), vec![mqtt_proto::Subscription::new(filter, qos)]);
+            mqtt_proto::Subscribe::new(pid(1), vec![mqtt_proto::SubscribeFilter::new(filter, qos)]);
         h.handle(&mut link, sub.into());
         let (mut publisher, _prx) = h.link();
         h.handle(

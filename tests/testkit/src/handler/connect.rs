@@ -321,7 +321,9 @@ fn resend_inflight(state: &mut State, link: &Link, reply: &mut Reply) {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use mqtt_proto::{DisconnectReason, QosPid, Subscribe, Subscription, TopicFilter, TopicName};
+    use mqtt_proto::{
+        DisconnectReason, QosPid, Subscribe, SubscribeFilter, TopicFilter, TopicName,
+    };
 
     use super::super::test_support::{Harness, connack};
     use super::*;
@@ -330,7 +332,7 @@ mod tests {
     fn subscribe(n: u16, filter: &str) -> Packet {
         let pid = mqtt_proto::PacketId::new(n).unwrap();
         let filter = TopicFilter::new(filter).unwrap();
-        Subscribe::new(pid, vec![Subscription::new(filter, QoS::AtLeastOnce)]).into()
+        Subscribe::new(pid, vec![SubscribeFilter::new(filter, QoS::AtLeastOnce)]).into()
     }
 
     #[test]

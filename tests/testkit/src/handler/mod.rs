@@ -190,7 +190,7 @@ pub(crate) fn timed_out(link: &Link) -> Close {
 mod tests {
     use mqtt_proto::{
         Connect, ConnectReason, Packet, PacketId, ProtocolVersion, Publish, QoS, QosPid, Subscribe,
-        Subscription, TopicFilter, TopicName, Unsubscribe, Will,
+        SubscribeFilter, TopicFilter, TopicName, Unsubscribe, Will,
     };
 
     use super::test_support::Harness;
@@ -253,7 +253,7 @@ mod tests {
             .into(),
             Subscribe::new(
                 pid,
-                vec![Subscription::new(
+                vec![SubscribeFilter::new(
                     TopicFilter::new("t/\u{9F}").unwrap(),
                     QoS::AtMostOnce,
                 )],

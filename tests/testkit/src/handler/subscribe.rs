@@ -174,14 +174,14 @@ pub(crate) fn unsubscribe(state: &mut State, link: &Link, unsubscribe: &Unsubscr
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use mqtt_proto::{Connect, Packet, PacketId, ProtocolVersion, Subscription, TopicFilter};
+    use mqtt_proto::{Connect, Packet, PacketId, ProtocolVersion, SubscribeFilter, TopicFilter};
 
     use super::super::test_support::Harness;
     use super::*;
     use crate::config::Config;
 
-    fn sub(filter: &str, qos: QoS) -> Subscription {
-        Subscription::new(TopicFilter::new(filter).unwrap(), qos)
+    fn sub(filter: &str, qos: QoS) -> SubscribeFilter {
+        SubscribeFilter::new(TopicFilter::new(filter).unwrap(), qos)
     }
 
     #[test]

@@ -6,7 +6,7 @@ mod inflight;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use mqtt_proto::{PacketId, Publish, QoS, QosPid, Subscription, SubscriptionId};
+use mqtt_proto::{PacketId, Publish, QoS, QosPid, SubscribeFilter, SubscriptionId};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -55,7 +55,7 @@ pub(crate) struct Session {
     /// The user name of the CONNECT that last opened the session (for the authorizer).
     pub(crate) username: Option<String>,
     /// Subscriptions in the order they were made; one per filter [MQTT-3.8.4-3].
-    pub(crate) subscriptions: Vec<Subscription>,
+    pub(crate) subscriptions: Vec<SubscribeFilter>,
     /// Where each filter is in `subscriptions`, so that a SUBSCRIBE of thousands of
     /// filters costs a lookup per filter rather than a scan (the state lock is held).
     pub(crate) subscription_index: HashMap<String, usize>,
@@ -118,7 +118,7 @@ impl Session {
 
     /// Add `sub`, or replace the subscription to the same filter, its Subscription
     /// Identifier included [MQTT-3.8.4-3]. Returns whether it replaced one.
-    pub(crate) fn subscribe(&mut self, sub: Subscription, id: Option<SubscriptionId>) -> bool {
+    pub(crate) fn subscribe(&mut self, sub: SubscribeFilter, id: Option<SubscriptionId>) -> bool {
         let filter = sub.filter.as_str().to_owned();
         match id {
             Some(sid) => {

@@ -136,6 +136,7 @@ mod backoff;
 mod client;
 mod command;
 mod driver;
+mod endpoint;
 mod error;
 mod id_hash;
 mod inbox;
@@ -151,18 +152,18 @@ mod tls;
 mod transport;
 
 pub use client::{Client, Messages, PublishHandle, Requester, Subscription, respond};
+pub use endpoint::{AsyncStream, BoxStream, Connector, ConnectorFuture, Endpoint};
 pub use error::{ClientError, ConnectError, ProxyError, TlsError};
 pub use message::Message;
 pub use options::{
     Credentials, CredentialsFuture, CredentialsHook, DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_INFLIGHT_V3,
-    DEFAULT_MAX_PACKET_SIZE, DeclaredSubscription, Direction, Endpoint, Options, PacketTrace,
-    Reconnect, generated_client_id,
+    DEFAULT_MAX_PACKET_SIZE, DeclaredSubscription, Direction, Options, PacketTrace, Reconnect,
+    generated_client_id,
 };
 pub use proxy::{Proxy, ProxyKind, no_proxy_matches};
 pub use status::ConnectionStatus;
 #[cfg(feature = "tls")]
 pub use tls::{CaSource, ClientCert, TlsOptions, TlsVersion};
-pub use transport::{AsyncStream, BoxStream, Connector, ConnectorFuture};
 
 /// rustls, as this crate uses it: to build a [`TlsOptions::config`] of your own, or to match
 /// the error in [`TlsError::Rustls`].

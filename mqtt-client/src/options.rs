@@ -15,6 +15,7 @@ use mqtt_proto::{
     ProtocolVersion, QoS, SubscribeFilter, SubscribeProperties, TopicFilter, UserProperty, Will,
 };
 
+use crate::endpoint::{BoxStream, Connector, Endpoint};
 use crate::error::ConnectError;
 use crate::proxy::Proxy;
 #[cfg(feature = "tls")]
@@ -32,76 +33,6 @@ pub const DEFAULT_MAX_INFLIGHT: u16 = 100;
 /// mosquitto accepts by default (`max_inflight_messages 20`; past it mosquitto answers a
 /// QoS 2 message with PUBREC and drops it).
 pub const DEFAULT_MAX_INFLIGHT_V3: u16 = 20;
-
-/// Where the broker is and how to reach it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Endpoint {
-    /// `mqtt://host:port` (default port 1883).
-    Tcp {
-        /// Host name or address.
-        host: String,
-        /// Port.
-        port: u16,
-    },
-    /// `mqtts://host:port` (default port 8883).
-    Tls {
-        /// Host name or address (also the TLS server name unless overridden).
-        host: String,
-        /// Port.
-        port: u16,
-    },
-    /// `ws://host:port/path` (default port 80, path `/mqtt`... or as given).
-    WebSocket {
-        /// Host name or address.
-        host: String,
-        /// Port.
-        port: u16,
-        /// Request path (with query), starting with `/`.
-        path: String,
-    },
-    /// `wss://host:port/path` (default port 443).
-    SecureWebSocket {
-        /// Host name or address.
-        host: String,
-        /// Port.
-        port: u16,
-        /// Request path (with query), starting with `/`.
-        path: String,
-    },
-    /// `unix:///path/to/socket`.
-    Unix {
-        /// Socket path.
-        path: PathBuf,
-    },
-}
-
-impl fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let host = |h: &str| {
-            if h.contains(':') {
-                format!("[{h}]")
-            } else {
-                h.to_string()
-            }
-        };
-        match self {
-            Self::Tcp { host: h, port } => write!(f, "mqtt://{}:{port}", host(h)),
-            Self::Tls { host: h, port } => write!(f, "mqtts://{}:{port}", host(h)),
-            Self::WebSocket {
-                host: h,
-                port,
-                path,
-            } => write!(f, "ws://{}:{port}{path}", host(h)),
-            Self::SecureWebSocket {
-                host: h,
-                port,
-                path,
-            } => write!(f, "wss://{}:{port}{path}", host(h)),
-            Self::Unix { path } => write!(f, "unix://{}", path.display()),
-        }
-    }
-}
 
 /// User name and password for one connection attempt.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -202,7 +133,7 @@ pub struct Options {
     pub proxy: Option<Proxy>,
     /// Open the byte stream with this hook instead of TCP (see
     /// [`Connector`](crate::Connector)).
-    pub connector: Option<crate::Connector>,
+    pub connector: Option<Connector>,
     /// Reconnection policy.
     pub reconnect: Reconnect,
     /// Called before every connection attempt to get the user name and password.
@@ -543,7 +474,7 @@ impl Options {
     pub fn with_connector<F, Fut>(mut self, connect: F) -> Self
     where
         F: Fn(&Endpoint) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = std::io::Result<crate::BoxStream>> + Send + 'static,
+        Fut: Future<Output = std::io::Result<BoxStream>> + Send + 'static,
     {
         self.connector = Some(Arc::new(move |e: &Endpoint| Box::pin(connect(e))));
         self

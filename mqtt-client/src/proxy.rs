@@ -18,8 +18,8 @@ use std::net::IpAddr;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use crate::endpoint::Endpoint;
 use crate::error::{ConnectError, ProxyError};
-use crate::options::Endpoint;
 
 /// A proxy to reach the broker through (see [`Options::proxy`](crate::Options::proxy)).
 ///

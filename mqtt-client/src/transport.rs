@@ -3,43 +3,19 @@
 //! transport ends up as one boxed `AsyncRead + AsyncWrite`, so the connection task has a
 //! single code path.
 
-use std::future::Future;
 use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
 
+#[cfg(any(feature = "tls", feature = "websocket"))]
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
+use crate::endpoint::{BoxStream, Endpoint};
 #[cfg(feature = "tls")]
 use crate::error::TlsError;
 use crate::error::{ConnectError, ProxyError};
-use crate::options::{Endpoint, Options};
+use crate::options::Options;
 use crate::proxy::{self, ProxyKind};
-
-/// A connected byte stream the client can speak MQTT over: anything `AsyncRead +
-/// AsyncWrite + Send + Unpin` (a blanket implementation covers every such type).
-pub trait AsyncStream: AsyncRead + AsyncWrite + Send + Unpin {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin> AsyncStream for T {}
-
-/// A boxed [`AsyncStream`], what a [`Connector`] returns.
-pub type BoxStream = Box<dyn AsyncStream>;
-
-/// The future a [`Connector`] returns.
-pub type ConnectorFuture = Pin<Box<dyn Future<Output = io::Result<BoxStream>> + Send>>;
-
-/// Brings your own transport: called for every connection attempt (the first and each
-/// reconnection) instead of the TCP connect, with the endpoint the options name. It
-/// returns the byte stream to the broker's `host:port`; the client then runs what the
-/// endpoint asks for over it: nothing more for `mqtt://`, the TLS handshake for
-/// `mqtts://`, the WebSocket upgrade for `ws://`, both for `wss://`. For `unix://` the
-/// stream is used as it is. An error fails the attempt as
-/// [`ConnectError::Unreachable`] with that error as its source; the attempt is bounded by
-/// [`Options::transport_timeout`](crate::Options::transport_timeout) like any other.
-///
-/// Set it with [`Options::with_connector`](crate::Options::with_connector); it replaces
-/// the proxy (options with both are refused).
-pub type Connector = Arc<dyn Fn(&Endpoint) -> ConnectorFuture + Send + Sync>;
 
 /// A boxed byte stream.
 pub(crate) type BoxIo = BoxStream;
@@ -240,6 +216,7 @@ where
 #[cfg(feature = "websocket")]
 mod ws {
     use super::*;
+    use std::pin::Pin;
     use std::task::{Context, Poll};
 
     use bytes::Bytes;

@@ -24,6 +24,7 @@
 mod vectors {
     pub(crate) mod broker;
     pub(crate) mod differences;
+    #[path = "../../../tests/support/vector_notation.rs"]
     pub(crate) mod notation;
     pub(crate) mod scenario;
 }

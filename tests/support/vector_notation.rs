@@ -1,5 +1,7 @@
 //! The byte notation of the vectors' `payload` fields (README.md, "The byte notation"), as
-//! mosquitto's `parse_message` in `test/lib/msg_sequence_test.py` reads it.
+//! mosquitto's harness (`parse_message` in `test/lib/msg_sequence_test.py`) reads it. One copy, shared by
+//! the client vectors' runner (`mqtt-proto/tests/vectors.rs`) and the broker vectors' runner
+//! (`tests/testkit/tests/vectors.rs`), each including it with `#[path]`.
 
 /// The bytes a payload string stands for.
 ///

@@ -6,61 +6,14 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Command, ExitStatus};
-use std::time::Duration;
 
 use mqtt_proto::{Packet, ProtocolVersion, QoS, QosPid};
-use mqtt_testkit::external::{Process, TempDir};
+use mqtt_testkit::external::TempDir;
 use mqtt_testkit::raw::{RawClient, connect_packet, pid, publish};
 
-/// How long a test waits for an exit before failing instead of hanging.
-const TIMEOUT: Duration = Duration::from_secs(20);
+mod common;
 
-/// A running `mqbroker` (`mqtt_testkit::external::Process`: its output read as it comes,
-/// killed on drop if a test fails before it exits).
-struct Mqbroker(Process);
-
-impl Mqbroker {
-    fn spawn(args: &[&str]) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_mqbroker"));
-        command.args(args);
-        Self(Process::spawn(command, false).expect("spawn mqbroker"))
-    }
-
-    /// Spawn on a free loopback port and wait for the listening line.
-    fn listening(extra: &[&str]) -> (Self, SocketAddr) {
-        let mut args = vec!["--port", "0"];
-        args.extend_from_slice(extra);
-        let broker = Self::spawn(&args);
-        let line = broker.line_where(|l| l.starts_with("mqbroker listening on "));
-        let addr = line["mqbroker listening on ".len()..]
-            .parse()
-            .expect("the listening line ends with an address");
-        (broker, addr)
-    }
-
-    /// Skip stderr lines until one satisfies `pred`.
-    fn line_where(&self, pred: impl Fn(&str) -> bool) -> String {
-        self.0
-            .output()
-            .next_where(pred)
-            .expect("stderr closed before the expected line")
-    }
-
-    /// Every stderr line until it closes.
-    fn rest_of_stderr(&self) -> Vec<String> {
-        self.0.output().rest()
-    }
-
-    fn terminate(&self) {
-        self.0.signal("-TERM");
-    }
-
-    /// Wait for the process to exit (without polling).
-    fn wait(self) -> ExitStatus {
-        self.0.wait(TIMEOUT)
-    }
-}
+use common::{Mqbroker, TIMEOUT};
 
 /// CONNECT, SUBSCRIBE and a PUBLISH that comes back, on one connection
 /// (`mqtt_testkit::raw`).

@@ -1,50 +1,31 @@
-//! What the mqbroker tests share: the spawned binary ([`Mqbroker`]) and a raw client
-//! speaking mqtt-proto's codec over a blocking socket ([`RawClient`]).
+//! What the mqbroker tests share: the spawned binary ([`Mqbroker`], on the testkit's
+//! `Process`) and, for the synchronous tests of the configuration file, a raw client
+//! speaking mqtt-proto's codec over a blocking socket ([`RawClient`]; the asynchronous one is
+//! `mqtt_testkit::raw::RawClient`).
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::thread;
+use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
 use bytes::BytesMut;
 use mqtt_proto::{Connect, Decoder, Encoder, Packet, PacketId, ProtocolVersion};
+use mqtt_testkit::external::Process;
 
 /// How long a test waits for a line, a packet or an exit before failing instead of hanging.
 pub const TIMEOUT: Duration = Duration::from_secs(20);
 
-/// A running `mqbroker`; killed on drop if a test fails before it exits.
-pub struct Mqbroker {
-    pub child: Option<Child>,
-    pub stderr: Receiver<String>,
-}
+/// A running `mqbroker` (`mqtt_testkit::external::Process`: its stderr read as it comes,
+/// killed and reaped on drop if a test fails before it exits).
+pub struct Mqbroker(Process);
 
 impl Mqbroker {
     pub fn spawn(args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mqbroker"))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn mqbroker");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self {
-            child: Some(child),
-            stderr: rx,
-        }
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mqbroker"));
+        command.args(args);
+        Self(Process::spawn(command, false).expect("spawn mqbroker"))
     }
 
     /// Spawn on a free loopback port and wait for the listening line.
@@ -59,59 +40,26 @@ impl Mqbroker {
         (broker, addr)
     }
 
-    /// The next stderr line.
-    pub fn line(&self) -> Option<String> {
-        match self.stderr.recv_timeout(TIMEOUT) {
-            Ok(line) => Some(line),
-            Err(mpsc::RecvTimeoutError::Disconnected) => None,
-            Err(mpsc::RecvTimeoutError::Timeout) => panic!("timed out waiting for stderr"),
-        }
-    }
-
     /// Skip stderr lines until one satisfies `pred`.
     pub fn line_where(&self, pred: impl Fn(&str) -> bool) -> String {
-        loop {
-            match self.line() {
-                Some(line) if pred(&line) => return line,
-                Some(_) => {}
-                None => panic!("stderr closed before the expected line"),
-            }
-        }
+        self.0
+            .output()
+            .next_where(pred)
+            .expect("stderr closed before the expected line")
     }
 
     /// Every stderr line until it closes.
     pub fn rest_of_stderr(&self) -> Vec<String> {
-        std::iter::from_fn(|| self.line()).collect()
+        self.0.output().rest()
     }
 
     pub fn terminate(&self) {
-        let pid = self.child.as_ref().expect("running").id();
-        let status = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -TERM failed");
+        self.0.signal("-TERM");
     }
 
-    /// Wait for the process to exit (without polling: a thread waits and reports).
-    pub fn wait(mut self) -> ExitStatus {
-        let (tx, rx) = mpsc::channel();
-        let mut child = self.child.take().expect("running");
-        thread::spawn(move || {
-            let _ = tx.send(child.wait());
-        });
-        rx.recv_timeout(TIMEOUT)
-            .expect("mqbroker did not exit in time")
-            .expect("wait for mqbroker")
-    }
-}
-
-impl Drop for Mqbroker {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+    /// Wait for the process to exit (without polling).
+    pub fn wait(self) -> ExitStatus {
+        self.0.wait(TIMEOUT)
     }
 }
 

@@ -21,11 +21,14 @@
     reason = "a test: it panics to fail, prints its summary, and carries packets in its reports"
 )]
 
+// The byte notation, one file shared by the client and broker vector runners.
+#[path = "../../tests/support/vector_notation.rs"]
+mod notation;
+
 mod vectors {
     pub(crate) mod broker;
     pub(crate) mod differences;
-    #[path = "../../../tests/support/vector_notation.rs"]
-    pub(crate) mod notation;
+    pub(crate) use super::notation;
     pub(crate) mod scenario;
 }
 

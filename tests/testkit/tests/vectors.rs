@@ -21,11 +21,14 @@
     reason = "a test: it panics to fail and prints its summary"
 )]
 
+// The byte notation, one file shared by the client and broker vector runners.
+#[path = "../../../tests/support/vector_notation.rs"]
+mod notation;
+
 mod vectors {
     pub(crate) mod client;
     pub(crate) mod differences;
-    #[path = "../../../../tests/support/vector_notation.rs"]
-    pub(crate) mod notation;
+    pub(crate) use super::notation;
     pub(crate) mod scenario;
 }
 

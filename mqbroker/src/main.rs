@@ -327,18 +327,18 @@ fn file_builder(loaded: &Loaded) -> io::Result<(BrokerBuilder, Vec<&'static str>
         let tls = match (&l.certfile, &l.keyfile) {
             (Some(cert), Some(key)) => {
                 let mut tls = tls_config(cert, key)?;
-                if l.require_certificate {
-                    if let Some(ca) = &l.cafile {
-                        let pem = std::fs::read(ca).map_err(|e| {
-                            io::Error::new(
-                                e.kind(),
-                                format!("cannot read cafile {}: {e}", ca.display()),
-                            )
-                        })?;
-                        tls = tls.client_auth_required_pem(&pem).map_err(|e| {
-                            io::Error::new(e.kind(), format!("{}: {e}", ca.display()))
-                        })?;
-                    }
+                if l.require_certificate
+                    && let Some(ca) = &l.cafile
+                {
+                    let pem = std::fs::read(ca).map_err(|e| {
+                        io::Error::new(
+                            e.kind(),
+                            format!("cannot read cafile {}: {e}", ca.display()),
+                        )
+                    })?;
+                    tls = tls
+                        .client_auth_required_pem(&pem)
+                        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", ca.display())))?;
                 }
                 Some(tls)
             }

@@ -153,10 +153,10 @@ impl Drop for Sink {
     /// `--watch`: the last messages are on the screen when mqsub ends (`-C`, `-W`, a
     /// signal).
     fn drop(&mut self) {
-        if let Kind::Watch(w) = &mut self.kind {
-            if w.dirty {
-                let _ = w.draw(&mut io::stdout().lock());
-            }
+        if let Kind::Watch(w) = &mut self.kind
+            && w.dirty
+        {
+            let _ = w.draw(&mut io::stdout().lock());
         }
     }
 }

@@ -139,10 +139,10 @@ async fn run(args: PubArgs) -> Result<u8, Failure> {
         outcome.settle(m, h.await)?;
     }
     let _ = client.disconnect(Duration::from_secs(10)).await;
-    if args.conn.strict_exit {
-        if let Some(code) = outcome.first_failure {
-            return Ok(code);
-        }
+    if args.conn.strict_exit
+        && let Some(code) = outcome.first_failure
+    {
+        return Ok(code);
     }
     Ok(0)
 }

@@ -254,11 +254,11 @@ fn tls_options(t: &TlsArgs) -> Result<TlsOptions, Failure> {
         for e in entries.flatten() {
             let path = e.path();
             let ext = path.extension().and_then(|x| x.to_str()).unwrap_or("");
-            if matches!(ext, "pem" | "crt" | "0" | "1") || ext.parse::<u32>().is_ok() {
-                if let Ok(bytes) = std::fs::read(&path) {
-                    pem.extend_from_slice(&bytes);
-                    pem.push(b'\n');
-                }
+            if (matches!(ext, "pem" | "crt" | "0" | "1") || ext.parse::<u32>().is_ok())
+                && let Ok(bytes) = std::fs::read(&path)
+            {
+                pem.extend_from_slice(&bytes);
+                pem.push(b'\n');
             }
         }
         sources.push(CaSource::Pem(pem));

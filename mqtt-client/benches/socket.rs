@@ -430,16 +430,16 @@ async fn drive(
     loop {
         match eventloop.poll().await {
             Ok(ev) => {
-                if let rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_)) = ev {
-                    if let Some(c) = connected.take() {
-                        let _ = c.send(());
-                    }
+                if let rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_)) = ev
+                    && let Some(c) = connected.take()
+                {
+                    let _ = c.send(());
                 }
                 seen += count(&ev);
-                if seen >= target {
-                    if let Some(d) = done.take() {
-                        let _ = d.send(());
-                    }
+                if seen >= target
+                    && let Some(d) = done.take()
+                {
+                    let _ = d.send(());
                 }
             }
             Err(_) => return,

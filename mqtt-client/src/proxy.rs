@@ -183,10 +183,10 @@ impl Proxy {
             Endpoint::SecureWebSocket { host, .. } => (host, &["https_proxy", "HTTPS_PROXY"]),
             Endpoint::Unix { .. } => return Ok(None),
         };
-        if let Some(list) = get("no_proxy").or_else(|| get("NO_PROXY")) {
-            if no_proxy_matches(&list, host) {
-                return Ok(None);
-            }
+        if let Some(list) = get("no_proxy").or_else(|| get("NO_PROXY"))
+            && no_proxy_matches(&list, host)
+        {
+            return Ok(None);
         }
         let url = names
             .iter()

@@ -199,12 +199,11 @@ impl Router {
         }
         let mut message = Some(Message { publish, ack });
         let last = targets.len();
-        if last == 0 {
-            if let Some(m) = message.take() {
-                if let Some(m) = offer(&mut self.backlog, &self.catch_all, m) {
-                    self.undeliverable(m);
-                }
-            }
+        if last == 0
+            && let Some(m) = message.take()
+            && let Some(m) = offer(&mut self.backlog, &self.catch_all, m)
+        {
+            self.undeliverable(m);
         }
         for (n, &i) in targets.iter().enumerate() {
             let m = if n + 1 == last {
@@ -215,10 +214,10 @@ impl Router {
                     ack: None,
                 })
             };
-            if let Some(m) = m {
-                if let Some(m) = offer(&mut self.backlog, &self.routes[i].tx, m) {
-                    self.undeliverable(m);
-                }
+            if let Some(m) = m
+                && let Some(m) = offer(&mut self.backlog, &self.routes[i].tx, m)
+            {
+                self.undeliverable(m);
             }
         }
         self.targets = targets;
@@ -385,10 +384,10 @@ impl RouteIndex {
     /// The routes (positions) for a message carrying these identifiers, in `targets`.
     fn targets(&self, ids: impl Iterator<Item = u32>, targets: &mut Vec<usize>) {
         for id in ids {
-            if let Some(&i) = self.by_id.get(&id) {
-                if !targets.contains(&i) {
-                    targets.push(i);
-                }
+            if let Some(&i) = self.by_id.get(&id)
+                && !targets.contains(&i)
+            {
+                targets.push(i);
             }
         }
         // Two subscribe calls with the same filter share one subscription at the broker,
@@ -716,10 +715,10 @@ mod tests {
     fn by_scan(routes: &[Route], ids: &[u32]) -> Vec<usize> {
         let mut targets = Vec::new();
         for id in ids {
-            if let Some(i) = routes.iter().position(|r| r.subscription_id == Some(*id)) {
-                if !targets.contains(&i) {
-                    targets.push(i);
-                }
+            if let Some(i) = routes.iter().position(|r| r.subscription_id == Some(*id))
+                && !targets.contains(&i)
+            {
+                targets.push(i);
             }
         }
         let named = targets.len();

@@ -603,10 +603,10 @@ impl World {
     /// Pump, and fire the timer while it is due, as a driver does.
     fn settle(&mut self) {
         self.pump();
-        if let Some(t) = self.client.poll_timeout() {
-            if t <= self.now {
-                self.fire_timer();
-            }
+        if let Some(t) = self.client.poll_timeout()
+            && t <= self.now
+        {
+            self.fire_timer();
         }
     }
 
@@ -797,11 +797,13 @@ impl World {
                     // The session is lost for the client: its publishes in flight end by the
                     // policy, their identifiers are free.
                     for r in self.reqs.values_mut() {
-                        if let ReqKind::Publish { qos, .. } = r.kind {
-                            if qos != QoS::AtMostOnce && r.written && r.outcome.is_none() {
-                                r.lost_session = true;
-                                r.written = false;
-                            }
+                        if let ReqKind::Publish { qos, .. } = r.kind
+                            && qos != QoS::AtMostOnce
+                            && r.written
+                            && r.outcome.is_none()
+                        {
+                            r.lost_session = true;
+                            r.written = false;
                         }
                     }
                     self.in_flight
@@ -1062,11 +1064,10 @@ impl World {
                     .outbound
                     .iter_mut()
                     .find(|o| o.pid == Some(pid) && self.msgs[o.msg].qos == QoS::ExactlyOnce)
+                    && o.state != OutState::Queued
                 {
-                    if o.state != OutState::Queued {
-                        o.state = OutState::Released;
-                        self.answer_or_hold(Answer::PubRel(pid), answer);
-                    }
+                    o.state = OutState::Released;
+                    self.answer_or_hold(Answer::PubRel(pid), answer);
                 }
             }
             Packet::PubComp(c) => {
@@ -1672,10 +1673,10 @@ impl World {
                 self.client.queued()
             ));
         }
-        if let Some(s) = &self.session {
-            if !s.outbound.is_empty() {
-                stuck.push(format!("broker outbound: {:?}", s.outbound));
-            }
+        if let Some(s) = &self.session
+            && !s.outbound.is_empty()
+        {
+            stuck.push(format!("broker outbound: {:?}", s.outbound));
         }
         for (id, r) in &self.reqs {
             if r.outcome.is_none() {

@@ -39,13 +39,13 @@ fn commit(n: u64) -> Vec<SessionChange> {
     let mut c = vec![SessionChange::Meta(meta(n as u32))];
     let mut req = request(
         n,
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             QoS::ExactlyOnce
         } else {
             QoS::AtLeastOnce
         },
     );
-    if n % 10 == 0 {
+    if n.is_multiple_of(10) {
         // Some commits span many pages.
         req.payload = vec![(n % 251) as u8; 100_000].into();
     }
@@ -69,7 +69,7 @@ fn commit(n: u64) -> Vec<SessionChange> {
     c.push(SessionChange::InboundQos2Released {
         packet_id: pid(((n + 20) % 40 + 1) as u16),
     });
-    if n % 7 == 0 {
+    if n.is_multiple_of(7) {
         c.push(SessionChange::Subscribed {
             subscriptions: vec![SubscribeFilter::new(
                 TopicFilter::new(format!("cmd/{}", n % 5)).unwrap(),

@@ -171,10 +171,10 @@ impl World {
 
     fn events(&mut self) {
         while let Some(e) = self.client.poll_event() {
-            if let Event::Message(m) = e {
-                if let Some(t) = m.ack {
-                    self.tokens.push(t);
-                }
+            if let Event::Message(m) = e
+                && let Some(t) = m.ack
+            {
+                self.tokens.push(t);
             }
         }
     }

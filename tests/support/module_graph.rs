@@ -177,10 +177,10 @@ fn graph_of(files: &BTreeMap<String, String>) -> Graph {
                     here.iter().copied().chain(segs.iter().copied()).collect()
                 }
             };
-            if let Some(target) = resolve(&absolute) {
-                if target != *module {
-                    targets.insert(target);
-                }
+            if let Some(target) = resolve(&absolute)
+                && target != *module
+            {
+                targets.insert(target);
             }
         }
         graph.insert(module.clone(), targets);

@@ -64,7 +64,7 @@ fn varint(out: &mut Vec<u8>, mut v: u64) {
 }
 
 fn hex(out: &mut Vec<u8>, token: &str) -> Result<(), String> {
-    if token.len() % 2 != 0 {
+    if !token.len().is_multiple_of(2) {
         return Err(format!("{token:?}: odd number of hex digits"));
     }
     for pair in token.as_bytes().chunks(2) {

@@ -169,13 +169,13 @@ impl ClientState {
             }
             let mut req = o.req.clone();
             let qos = QosPid::from_qos(req.qos, pid);
-            if let Err(e) = self.write_publish(&mut req, qos, true, buf) {
-                if let Some(o) = self.session.complete(pid) {
-                    self.events.push_back(Event::Published {
-                        id: o.id,
-                        result: Err(e),
-                    });
-                }
+            if let Err(e) = self.write_publish(&mut req, qos, true, buf)
+                && let Some(o) = self.session.complete(pid)
+            {
+                self.events.push_back(Event::Published {
+                    id: o.id,
+                    result: Err(e),
+                });
             }
         }
         while let Some(p) = self.session.pending_publishes.front() {

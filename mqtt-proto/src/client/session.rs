@@ -294,11 +294,11 @@ impl Session {
     /// The application acknowledged an inbound QoS 2 message: its PUBREC is owed, and a
     /// resent PUBLISH is a duplicate until PUBREL.
     pub(crate) fn give_inbound(&mut self, pid: PacketId) {
-        if let Some(ack) = self.inbound_qos2.get_mut(&pid) {
-            if *ack == AppAck::Awaited {
-                *ack = AppAck::Given;
-                self.record(|_| SessionChange::InboundQos2Held { packet_id: pid });
-            }
+        if let Some(ack) = self.inbound_qos2.get_mut(&pid)
+            && *ack == AppAck::Awaited
+        {
+            *ack = AppAck::Given;
+            self.record(|_| SessionChange::InboundQos2Held { packet_id: pid });
         }
     }
 

@@ -288,14 +288,12 @@ impl ClientState {
                     self.fail(ConnectionError::KeepAliveTimeout);
                     return;
                 }
-                if self.conn.timers.ping_deadline.is_none() {
-                    if let Some(due) = self.conn.keepalive_due() {
-                        if now >= due {
-                            self.conn.tx.push_back(Packet::PingReq);
-                            self.conn.timers.ping_deadline =
-                                now.checked_add(self.opts.ping_timeout);
-                        }
-                    }
+                if self.conn.timers.ping_deadline.is_none()
+                    && let Some(due) = self.conn.keepalive_due()
+                    && now >= due
+                {
+                    self.conn.tx.push_back(Packet::PingReq);
+                    self.conn.timers.ping_deadline = now.checked_add(self.opts.ping_timeout);
                 }
             }
         }

@@ -417,7 +417,7 @@ fn hostile_bytes_never_panic_and_the_next_connection_works() {
             // A plausible first byte (any packet type and flags), then noise.
             let len = 1 + (rng.next() % 40) as usize;
             let mut bytes: Vec<u8> = (0..len).map(|_| rng.byte()).collect();
-            if rng.next() % 2 == 0 {
+            if rng.next().is_multiple_of(2) {
                 bytes[0] = (bytes[0] & 0xF0) | [0, 2, 0, 2][(rng.next() % 4) as usize];
             }
             if bytes.len() > 1 {

@@ -277,10 +277,10 @@ impl Harness {
         let drained: Vec<Packet> = self.recv();
         // Republished requests of the old session: acknowledge them so they do not linger.
         for p in drained {
-            if let Packet::Publish(p) = p {
-                if let QosPid::AtLeastOnce(id) = p.qos {
-                    self.send(PubAck::new(id));
-                }
+            if let Packet::Publish(p) = p
+                && let QosPid::AtLeastOnce(id) = p.qos
+            {
+                self.send(PubAck::new(id));
             }
         }
         let _ = self.events();

@@ -269,11 +269,11 @@ impl Sim {
         let want = decode_one(self.version, expected);
         let got_raw = hex(&self.out);
         let got = self.take_packet();
-        if let (Ok(want), Some(Ok(got))) = (&want, &got) {
-            if let Some(relaxation) = relaxed_eq(want, got) {
-                self.relaxed.push(relaxation);
-                return Ok(());
-            }
+        if let (Ok(want), Some(Ok(got))) = (&want, &got)
+            && let Some(relaxation) = relaxed_eq(want, got)
+        {
+            self.relaxed.push(relaxation);
+            return Ok(());
         }
         let detail = match &got {
             None => match &self.close {

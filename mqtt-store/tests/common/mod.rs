@@ -65,7 +65,7 @@ pub fn request(n: u64, qos: QoS) -> PublishRequest {
         qos,
         format!("payload {n}"),
     )
-    .retain(n % 2 == 0)
+    .retain(n.is_multiple_of(2))
     .properties(props)
 }
 

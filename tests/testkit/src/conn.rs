@@ -439,10 +439,10 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Conn<S> {
         let version = connect.protocol;
         self.decoder.set_version(version);
         self.encoder.set_version(version);
-        if version.is_v5() {
-            if let Some(max) = connect.properties.maximum_packet_size {
-                self.encoder.set_max_packet_size(max);
-            }
+        if version.is_v5()
+            && let Some(max) = connect.properties.maximum_packet_size
+        {
+            self.encoder.set_max_packet_size(max);
         }
     }
 

@@ -188,10 +188,10 @@ impl State {
         let (mut session, session_present) = match self.sessions.remove(client_id) {
             Some(mut old) => {
                 let resumable = !clean_start && old.persistent;
-                if let Some((_, will)) = old.delayed_will.take() {
-                    if !resumable {
-                        ended_will = Some(will);
-                    }
+                if let Some((_, will)) = old.delayed_will.take()
+                    && !resumable
+                {
+                    ended_will = Some(will);
                 }
                 old.expires_at = None;
                 old.taken_over_from = None;

@@ -227,14 +227,14 @@ impl Mosquitto {
             }
         }
         #[cfg(unix)]
-        if let Some(path) = &self.unix {
-            if let Err(e) = std::os::unix::net::UnixStream::connect(path) {
-                panic!(
-                    "mosquitto does not accept on {}: {e}\n{}",
-                    path.display(),
-                    self.log_text()
-                );
-            }
+        if let Some(path) = &self.unix
+            && let Err(e) = std::os::unix::net::UnixStream::connect(path)
+        {
+            panic!(
+                "mosquitto does not accept on {}: {e}\n{}",
+                path.display(),
+                self.log_text()
+            );
         }
         true
     }

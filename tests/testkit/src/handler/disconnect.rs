@@ -77,10 +77,11 @@ pub(crate) fn end(state: &mut State, link: &mut Link, reason: &CloseReason) -> V
                 .sessions
                 .get(&client.id)
                 .is_some_and(|s| s.taken_over_from == Some(link.id));
-        if reason.publishes_will() && !resumed {
-            if let Some(will) = &client.will {
-                timers.extend(publish_will(state, link.id, client, will, kept, now));
-            }
+        if reason.publishes_will()
+            && !resumed
+            && let Some(will) = &client.will
+        {
+            timers.extend(publish_will(state, link.id, client, will, kept, now));
         }
     }
     tracing::debug!(

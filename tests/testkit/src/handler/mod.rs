@@ -133,18 +133,18 @@ pub(crate) fn decode_error(link: &Link, e: &DecodeError, head: &Head) -> Reply {
             DisconnectReason::TopicAliasInvalid,
         ));
     }
-    if link.client.is_none() {
-        if let DecodeError::UnsupportedProtocolLevel(level) = e {
-            // [MQTT-3.1.2-2]: answer return code 1 (in the 3.1.1 format), then close.
-            link.violation(
-                &format!("unsupported protocol level {level}"),
-                "MQTT-3.1.2-2",
-            );
-            let reason = ConnectReason::UnsupportedProtocolVersion;
-            let mut reply = Reply::default();
-            reply.send(ConnAck::new(false, reason));
-            return reply.then_close(Close::new(CloseReason::Refused(reason)));
-        }
+    if link.client.is_none()
+        && let DecodeError::UnsupportedProtocolLevel(level) = e
+    {
+        // [MQTT-3.1.2-2]: answer return code 1 (in the 3.1.1 format), then close.
+        link.violation(
+            &format!("unsupported protocol level {level}"),
+            "MQTT-3.1.2-2",
+        );
+        let reason = ConnectReason::UnsupportedProtocolVersion;
+        let mut reply = Reply::default();
+        reply.send(ConnAck::new(false, reason));
+        return reply.then_close(Close::new(CloseReason::Refused(reason)));
     }
     // Framed: the fixed header and remaining length were read, so the packet type is known.
     let framed = !matches!(

@@ -162,10 +162,10 @@ impl Session {
         loop {
             let candidate = PacketId::new(self.next_pid);
             self.next_pid = self.next_pid.checked_add(1).unwrap_or(1);
-            if let Some(pid) = candidate {
-                if !self.inflight.contains(pid) {
-                    return pid;
-                }
+            if let Some(pid) = candidate
+                && !self.inflight.contains(pid)
+            {
+                return pid;
             }
         }
     }

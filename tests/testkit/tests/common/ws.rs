@@ -45,10 +45,10 @@ where
         let (mut rd, mut wr) = tokio::io::split(ours);
         let inbound = async {
             while let Some(Ok(m)) = source.next().await {
-                if let Message::Binary(data) = m {
-                    if wr.write_all(&data).await.is_err() {
-                        return;
-                    }
+                if let Message::Binary(data) = m
+                    && wr.write_all(&data).await.is_err()
+                {
+                    return;
                 }
             }
         };

@@ -67,10 +67,10 @@ pub(crate) fn load(path: &Path) -> Result<Vec<Entry>, String> {
                 .strip_prefix('`')
                 .and_then(|r| r.split_once('`'))
                 .map(|(id, _)| id.to_owned());
-            if let Some(id) = &category {
-                if !CATEGORIES.iter().any(|c| c.id == id) {
-                    return Err(format!("line {line_no}: unknown category {id:?}"));
-                }
+            if let Some(id) = &category
+                && !CATEGORIES.iter().any(|c| c.id == id)
+            {
+                return Err(format!("line {line_no}: unknown category {id:?}"));
             }
             continue;
         }

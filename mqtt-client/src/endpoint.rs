@@ -98,7 +98,8 @@ pub type ConnectorFuture = Pin<Box<dyn Future<Output = io::Result<BoxStream>> + 
 /// endpoint asks for over it: nothing more for `mqtt://`, the TLS handshake for
 /// `mqtts://`, the WebSocket upgrade for `ws://`, both for `wss://`. For `unix://` the
 /// stream is used as it is. An error fails the attempt as
-/// [`ConnectError::Unreachable`](crate::ConnectError::Unreachable) with that error as its source; the attempt is bounded by
+/// [`ConnectError::Unreachable`](crate::ConnectError::Unreachable) with that error as its
+/// source; the attempt is bounded by
 /// [`Options::transport_timeout`](crate::Options::transport_timeout) like any other.
 ///
 /// Set it with [`Options::with_connector`](crate::Options::with_connector); it replaces

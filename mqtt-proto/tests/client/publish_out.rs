@@ -661,7 +661,8 @@ fn unknown_pubrec_answered_with_pubrel_packet_identifier_not_found() {
 
 #[test]
 fn topic_alias_in_request_properties_is_ignored() {
-    // Aliases belong to the state machine; a request's own Topic Alias is dropped.
+    // The server announced no Topic Alias Maximum, so a request's own Topic Alias is dropped
+    // [MQTT-3.3.2-9] (with one the server allows, it is used: tests/client/aliases.rs).
     let mut h = Harness::connected(opts(V5));
     let mut props = PublishProperties::default();
     props.topic_alias = Some(nz16(3));

@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
 
-use super::{Process, Unavailable, find_program, or_skip};
+use super::common::{Unavailable, find_program, or_skip};
+use super::process::Process;
 
 /// An aedes process on a loopback port of its own choosing (port 0); killed and reaped on
 /// drop (its launcher also stops when its stdin, held here, closes).

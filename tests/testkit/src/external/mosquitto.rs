@@ -5,7 +5,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{PORT_RETRIES, Process, TempDir, Unavailable, or_skip, ports_free_a_moment_ago};
+use super::common::{PORT_RETRIES, TempDir, Unavailable, or_skip, ports_free_a_moment_ago};
+use super::process::Process;
 use crate::certs::TestCa;
 
 /// The line mosquitto logs once every listener is open.
@@ -20,7 +21,7 @@ pub fn binary() -> Result<PathBuf, Unavailable> {
         PathBuf::from("/usr/sbin/mosquitto"),
         PathBuf::from("mosquitto"),
     ];
-    super::find_program("MOSQUITTO", &candidates, "-h").ok_or_else(|| {
+    super::common::find_program("MOSQUITTO", &candidates, "-h").ok_or_else(|| {
         Unavailable::new(
             "the mosquitto broker is not installed (apt-get install mosquitto, or set MOSQUITTO \
              to its path)",
@@ -327,7 +328,7 @@ impl Mosquitto {
     }
 
     /// Its log (stderr), as it comes.
-    pub fn log(&self) -> &super::Lines {
+    pub fn log(&self) -> &super::process::Lines {
         self.process.output()
     }
 

@@ -7,7 +7,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::START_LIMIT;
+use super::common::START_LIMIT;
 
 /// The lines one or more streams wrote (ANSI colours stripped), shared with the threads that
 /// read them. Each line is kept: [`Lines::count`] and [`Lines::text`] see all of them, and

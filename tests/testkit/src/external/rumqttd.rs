@@ -5,9 +5,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
 
-use super::{
-    PORT_RETRIES, Process, TempDir, Unavailable, find_program, or_skip, ports_free_a_moment_ago,
+use super::common::{
+    PORT_RETRIES, TempDir, Unavailable, find_program, or_skip, ports_free_a_moment_ago,
 };
+use super::process::Process;
 
 /// A rumqttd process; killed and reaped on drop.
 #[derive(Debug)]

@@ -25,6 +25,10 @@
 #[path = "../../tests/support/vector_notation.rs"]
 mod notation;
 
+// The summary and the final check, one file shared likewise.
+#[path = "../../tests/support/vector_summary.rs"]
+mod summary;
+
 mod vectors {
     pub(crate) mod broker;
     pub(crate) mod differences;
@@ -139,40 +143,19 @@ fn mosquitto_client_vectors() {
         }
     }
 
-    let n_deliberate: usize = deliberate.values().map(Vec::len).sum();
-    let shown = dir.canonicalize().unwrap_or_else(|_| dir.clone());
-    println!("\nmosquitto client vectors ({})", shown.display());
-    println!("  total:                  {total}");
-    println!("  passed:                 {passed}");
-    for (what, n) in &relaxed {
-        println!("    with a relaxation:    {n} ({what})");
-    }
-    println!("  deliberately different: {n_deliberate}");
-    for c in CATEGORIES {
-        if let Some(list) = deliberate.get(c.id) {
-            println!("    {:<34} {}", c.id, list.len());
-            if verbose {
-                for id in list {
-                    println!("      {id}");
-                }
-            }
-        }
-    }
-    println!("  failed:                 {}", failed.len());
-    for f in &failed {
-        println!("  FAIL {f}");
-    }
-    for p in &problems {
-        println!("  LIST {p}");
-    }
-    assert_eq!(total, passed + n_deliberate + failed.len());
-    assert!(
-        failed.is_empty() && problems.is_empty(),
-        "{} scenarios failed and {} problems with DIFFERENCES.md (see the output above, with \
-         --nocapture)",
-        failed.len(),
-        problems.len()
-    );
+    let categories: Vec<&str> = CATEGORIES.iter().map(|c| c.id).collect();
+    summary::print_and_check(&summary::Summary {
+        kind: "client",
+        dir: &dir,
+        total,
+        passed,
+        relaxed: &relaxed,
+        deliberate: &deliberate,
+        categories: &categories,
+        verbose,
+        failed: &failed,
+        problems: &problems,
+    });
 }
 
 fn report(sc: &Scenario, run: &Run) -> String {
